@@ -1,0 +1,434 @@
+"""Configuration: one `config.toml`, loaded with tomllib into frozen pydantic models.
+
+Every key has a default and a description (the README's reference is checked against this
+schema). Each stage owns the model of its own section (``ScoringConfig`` lives in
+``bot/sentiment.py``, ``HttpConfig`` in ``bot/fetch.py``, ...); this module composes them, and
+turns every mistake into a :class:`~bot.errors.ConfigError` that names the dotted key path and,
+where it can be found, the line in the file. Unknown keys get a "did you mean" hint.
+
+Secrets are never written in the file: a ``*_env`` key names an environment variable, read with
+:func:`secret` when the part that needs it starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.digest import DigestConfig
+from bot.errors import ConfigError, SecretMissing
+from bot.fetch import HttpConfig
+from bot.match import MatchConfig
+from bot.orders import OrdersConfig
+from bot.policy import PolicyConfig
+from bot.remedies import FulfilmentConfig
+from bot.sentiment import ScoringConfig
+from connectors.brand import BrandConfig
+
+ENV_CONFIG = "RECOVERYBOT_CONFIG"
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """'30m' -> 1800 seconds; accepts s, m, h, d."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like '90s', '30m', '2h' or '1d'")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return seconds
+
+
+def validate_cron(text: str) -> str:
+    """A five-field crontab expression (minute hour day month weekday)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a crontab expression 'min hour day month weekday': {exc}") from exc
+    return text
+
+
+class BotConfig(Section):
+    """[bot]: the daemon as a whole."""
+
+    shop_name: str = Field("My shop", description="Shown in the digest and in customer notes.")
+    database: str = Field(
+        "sqlite:///recoverybot.db",
+        description="SQLAlchemy URL of the store. A relative SQLite path is next to this config file; "
+        "postgresql+psycopg://user@host/db for scale.",
+    )
+    timezone: str = Field("UTC", description="IANA time zone for the digest's days and send time.")
+    dry_run: bool = Field(False, description="Run every stage but dispatch nothing; the digest lists what would have been done.")
+    currency: str = Field("EUR", description="Currency of amounts in the policy and budget (ISO 4217).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="How much the daemon logs.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/London')") from exc
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is not a three-letter ISO currency code like 'EUR'")
+        return value
+
+
+class SourceConfig(BaseModel):
+    """[[sources]]: one place to collect from. Keys other than these belong to the connector."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    name: str = Field(description="Unique name, used in logs, the digest and `--source`.")
+    kind: str = Field(description="A registered connector: see `recoverybot check --kinds`.")
+    enabled: bool = Field(True, description="Set false to keep the source but not collect from it.")
+    every: str | None = Field(None, description="How often to collect: '30m', '2h', '1d'. Default [schedule] collect_every.")
+    cron: str | None = Field(None, description="Crontab schedule instead of `every`, e.g. '0 */2 * * *'.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 100)")
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return validate_cron(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SourceConfig:
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give either `every` or `cron`, not both")
+        return self
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The connector's own keys (everything but the common ones)."""
+        return dict(self.model_extra or {})
+
+    @property
+    def every_seconds(self) -> int | None:
+        return parse_duration(self.every) if self.every else None
+
+
+class ScheduleConfig(Section):
+    """[schedule]: when the daemon's jobs run."""
+
+    collect_every: str = Field("30m", description="Default collection interval of a source without `every`/`cron`.")
+    jitter: str = Field("60s", description="Random delay added to each collection so sources do not fire together.")
+    dispatch_every: str = Field("1m", description="How often the outbox is delivered.")
+    orders_every: str = Field("30m", description="How often orders are synced from the shop.")
+    misfire_grace: str = Field("10m", description="A job that missed its time by less than this still runs.")
+    stop_timeout: str = Field("30s", description="On SIGTERM, how long the current step may take to finish.")
+
+    @field_validator("collect_every", "jitter", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Config(Section):
+    """The whole file. `path` is where it was read from (relative paths are taken from there)."""
+
+    bot: BotConfig = Field(default_factory=BotConfig, description="The daemon as a whole.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="How connectors fetch: politeness, retries, limits.")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="When jobs run.")
+    sources: tuple[SourceConfig, ...] = Field((), description="Where mentions are collected from.")
+    brand: BrandConfig = Field(default_factory=BrandConfig, description="Brand queries for social sources.")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="How unhappy buyers are found.")
+    orders: OrdersConfig = Field(default_factory=OrdersConfig, description="Where orders come from.")
+    matching: MatchConfig = Field(default_factory=MatchConfig, description="How mentions are matched to orders.")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Which remedy, when, within which limits.")
+    fulfilment: tuple[FulfilmentConfig, ...] = Field((), description="Where queued remedies are delivered.")
+    digest: DigestConfig = Field(default_factory=DigestConfig, description="The daily email.")
+
+    path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"two sources are named {source.name!r}; names must be unique")
+            seen.add(source.name)
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(f"no source named {name!r} (known: {known})", key="sources")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.bot.timezone)
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def secret(env_name: str | None, key: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """The value of the environment variable a `*_env` key names; SecretMissing when unset."""
+    env = os.environ if environ is None else environ
+    if not env_name:
+        raise SecretMissing(f"{key} is not set", key=key, hint=f"set {key} to the name of an environment variable")
+    value = env.get(env_name)
+    if not value:
+        raise SecretMissing(
+            f"environment variable {env_name} (named by {key}) is not set",
+            key=key,
+            hint=f"export {env_name}=... in the daemon's environment (never in config.toml)",
+        )
+    return value
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def default_path() -> Path:
+    return Path(os.environ.get(ENV_CONFIG) or "config.toml")
+
+
+def load(path: Path | str | None = None) -> Config:
+    """Read and validate a config file; every problem is a ConfigError naming key and line."""
+    file = Path(path) if path is not None else default_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            "config file not found", path=str(file), hint="create one with `recoverybot init`"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", path=str(file)) from exc
+    return loads(text, path=file)
+
+
+def loads(text: str, path: Path | None = None) -> Config:
+    """Validate config text (``path`` is used in messages and for relative paths)."""
+    where = str(path) if path else "<config>"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(f"not valid TOML: {exc}", path=where, line=line) from exc
+    try:
+        config = Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise _explain(exc, text, where, Config) from exc
+    _check_sources(config, text, where)
+    return config
+
+
+def _check_sources(config: Config, text: str, where: str) -> None:
+    """Each source's kind must be registered and its own keys valid for that connector."""
+    from connectors import registry
+
+    kinds = registry()
+    for index, source in enumerate(config.sources):
+        key = f"sources[{index}]"
+        if source.kind not in kinds:
+            raise ConfigError(
+                f"source {source.name!r}: unknown kind {source.kind!r}{_did_you_mean(source.kind, kinds)}",
+                key=f"{key}.kind",
+                line=locate(text, f"{key}.kind"),
+                path=where,
+                hint="known kinds: " + ", ".join(sorted(kinds)),
+            )
+        try:
+            kinds[source.kind].Options.model_validate(source.options)
+        except ValidationError as exc:
+            options = kinds[source.kind].Options
+            raise _explain(exc, text, where, options, prefix=key, about=f"source {source.name!r} ({source.kind})",
+                           also=list(SourceConfig.model_fields)) from exc
+
+
+def connector_options(source: SourceConfig) -> BaseModel:
+    """The validated options of a source for its connector (already checked at load)."""
+    from connectors import registry
+
+    return registry()[source.kind].Options.model_validate(source.options)
+
+
+def _explain(
+    exc: ValidationError,
+    text: str,
+    where: str,
+    model: type[BaseModel],
+    *,
+    prefix: str = "",
+    about: str = "",
+    also: Sequence[str] = (),
+) -> ConfigError:
+    """The first validation error as a ConfigError with dotted key, line and a hint."""
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"] if part != "path"]
+    key = _dotted(([prefix] if prefix else []) + loc)
+    message = err["msg"].removeprefix("Value error, ")
+    hint = None
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(model, loc[:-1])
+        known = [k for k in (parent.model_fields if parent else {}) if k != "path"] + list(also)
+        message = f"unknown key {loc[-1]!r}{_did_you_mean(loc[-1], known)}"
+        if known:
+            hint = "known keys here: " + ", ".join(sorted(known))
+    elif err["type"] == "missing":
+        message = f"required key {loc[-1]!r} is missing"
+    else:
+        got = err.get("input")
+        if isinstance(got, (str, int, float, bool)):
+            message = f"{message} (got {got!r})"
+    if about:
+        message = f"{about}: {message}"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ConfigError(message, key=key or None, line=locate(text, key) if key else None, path=where, hint=hint)
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[str]) -> type[BaseModel] | None:
+    """The pydantic model found at `loc` inside `model` (for the list of known keys)."""
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        inner = _first_model(annotation)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(word: str, choices: Sequence[str] | Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dotted(parts: Sequence[str]) -> str:
+    """['sources', '2', 'every'] -> 'sources[2].every'."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else ("." if out else "") + part
+    return out
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEYLINE = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
+
+
+def locate(text: str, dotted: str) -> int | None:
+    """The 1-based line of a dotted key path like `sources[2].every` in TOML text, if found.
+
+    When the key itself is absent (a missing required key), the line of its table is given.
+    """
+    parts: list[tuple[str, int | None]] = []
+    for piece in dotted.split("."):
+        m = re.fullmatch(r"([^\[]+)(?:\[(\d+)\])?", piece)
+        if not m:
+            return None
+        parts.append((m.group(1), int(m.group(2)) if m.group(2) is not None else None))
+    *tables, (key, key_index) = parts
+    section = ".".join(name for name, _ in tables)
+    section_index = tables[-1][1] if tables else None
+    counts: dict[str, int] = {}
+    current = ""
+    section_line: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            current = ".".join(p.strip().strip("\"'") for p in header.group(2).split("."))
+            if header.group(1) == "[[":
+                counts[current] = counts.get(current, -1) + 1
+            full = f"{section}.{key}" if section else key
+            if current == full and (key_index is None or counts.get(current) == key_index):
+                return number
+            if current == section and (section_index is None or counts.get(current) == section_index):
+                section_line = number
+            continue
+        found = _KEYLINE.match(line)
+        if found and found.group(1).strip("\"'") == key and current == section:
+            if section_index is None or counts.get(current) == section_index:
+                return number
+    return section_line
+
+
+@dataclass(frozen=True)
+class Part:
+    """One line of `recoverybot check`: a part of the bot and whether it is on."""
+
+    name: str
+    enabled: bool
+    detail: str
+
+
+def enabled_parts(config: Config) -> Iterator[Part]:
+    """What this config switches on, for `check` and the start-up log."""
+    yield Part("store", True, _mask_db(config.bot.database))
+    for source in config.sources:
+        when = f"cron {source.cron}" if source.cron else f"every {source.every or config.schedule.collect_every}"
+        yield Part(f"source {source.name}", source.enabled, f"{source.kind}, {when}")
+    yield Part("orders", config.orders.kind != "none", config.orders.describe())
+    yield Part("policy", True, f"{len(config.policy.rules)} rules" + (" (dry run)" if config.bot.dry_run else ""))
+    for adapter in config.fulfilment:
+        yield Part(f"fulfilment {adapter.name}", True, adapter.kind)
+    yield Part("digest", bool(config.digest.smtp_host and config.digest.to),
+               f"to {', '.join(config.digest.to)} at {config.digest.send_at}" if config.digest.to else "no recipients")
+
+
+def _mask_db(url: str) -> str:
+    from bot.store import mask_url
+
+    return mask_url(url)

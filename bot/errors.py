@@ -1,0 +1,149 @@
+"""The one exception tree of recoverybot.
+
+Every error the bot raises on purpose is a ``RecoveryBotError``; library errors are mapped at the
+boundary with ``raise ... from exc`` so the operator sees what failed, where, and what to do::
+
+    RecoveryBotError                 base; .hint tells the operator what to do
+    ├── ConfigError                  config.toml is wrong (exit code 2); .key, .line, .path
+    │   └── SecretMissing            a `*_env` key names an environment variable that is not set
+    ├── StoreError                   the database cannot be opened, migrated or written
+    ├── SourceError                  a connector failed; .source, .url, .kind ("http", "parse", ...)
+    │   ├── FetchError               the request failed (timeout, refused, status, too large)
+    │   ├── RobotsDisallowed         robots.txt forbids the URL; it was never fetched
+    │   └── ParseError               the page or payload is not what the connector expects
+    ├── OrderSyncError               an order source failed (csv row, shop API)
+    ├── PolicyError                  a policy rule cannot be applied
+    ├── DispatchError                a fulfilment adapter could not deliver a remedy
+    ├── DigestError                  the digest could not be rendered or sent
+    └── AlreadyRunning               another daemon holds the lock on this database
+"""
+
+from __future__ import annotations
+
+
+class RecoveryBotError(Exception):
+    """Base of every error recoverybot raises on purpose.
+
+    ``hint`` is one sentence for the operator: what to check or change.
+    """
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(RecoveryBotError):
+    """The configuration file is invalid; ``key`` is the dotted path (``sources[2].every``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        line: int | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = []
+        if path:
+            where.append(str(path) + (f":{line}" if line else ""))
+        if key:
+            where.append(f"key {key}")
+        full = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(full, hint=hint)
+        self.key = key
+        self.line = line
+        self.path = path
+
+
+class SecretMissing(ConfigError):
+    """A secret's environment variable is not set (raised when the part that needs it starts)."""
+
+
+class StoreError(RecoveryBotError):
+    """The database cannot be opened, migrated or written."""
+
+
+class SourceError(RecoveryBotError):
+    """A connector failed on one source; the cycle goes on with the others."""
+
+    kind = "source"
+
+    def __init__(
+        self, message: str, *, source: str = "", url: str = "", hint: str | None = None
+    ) -> None:
+        where = " ".join(part for part in (f"[{source}]" if source else "", url) if part)
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+        self.source = source
+        self.url = url
+        self.reason = message
+
+
+class FetchError(SourceError):
+    """The request failed: timeout, refused connection, bad status, body too large, redirects.
+
+    ``retryable`` says whether trying again soon may help; ``status`` is the HTTP status if any.
+    """
+
+    kind = "http"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "",
+        url: str = "",
+        status: int | None = None,
+        retryable: bool = True,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, source=source, url=url, hint=hint)
+        self.status = status
+        self.retryable = retryable
+
+
+class RobotsDisallowed(SourceError):
+    """robots.txt forbids the URL for our User-Agent; it was skipped, never fetched."""
+
+    kind = "robots"
+
+
+class ParseError(SourceError):
+    """The page or payload is not in the shape the connector reads."""
+
+    kind = "parse"
+
+
+class OrderSyncError(RecoveryBotError):
+    """An order source (csv file, WooCommerce, Shopify) failed."""
+
+
+class PolicyError(RecoveryBotError):
+    """A policy rule cannot be applied to a case."""
+
+
+class DispatchError(RecoveryBotError):
+    """A fulfilment adapter could not deliver a remedy; it is retried with backoff."""
+
+    def __init__(self, message: str, *, retryable: bool = True, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
+class DigestError(RecoveryBotError):
+    """The digest could not be rendered or sent."""
+
+    hint = "check the [digest] smtp_* settings and that the password variable is set"
+
+
+class AlreadyRunning(RecoveryBotError):
+    """Another recoverybot daemon already runs against this database."""

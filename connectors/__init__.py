@@ -1,0 +1,34 @@
+"""Connectors: one module per source kind, registered here by name (STYLE.md point 2).
+
+`config.toml` names a connector by its `kind`; an unknown kind is a config error at start-up.
+Modules are imported on first use so a broken optional dependency only hurts its own kind.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from connectors.base import Connector, RawMention
+
+__all__ = ["Connector", "RawMention", "registry", "KINDS"]
+
+# kind -> "module:Class". Keep sorted; every entry needs a test (tests/test_meta.py checks).
+KINDS: dict[str, str] = {
+    "rss": "connectors.rss:RssConnector",
+    "schema_org": "connectors.schema_org:SchemaOrgConnector",
+}
+
+_loaded: dict[str, type[Connector]] = {}
+
+
+def registry() -> dict[str, type[Connector]]:
+    """Every registered connector class by kind."""
+    if len(_loaded) != len(KINDS):
+        for kind, target in KINDS.items():
+            if kind not in _loaded:
+                module, _, name = target.partition(":")
+                cls = getattr(importlib.import_module(module), name)
+                if not isinstance(cls.kind, str) or cls.kind != kind:
+                    raise TypeError(f"{target} declares kind {cls.kind!r}, registered as {kind!r}")
+                _loaded[kind] = cls
+    return dict(_loaded)
