@@ -1,11 +1,24 @@
-"""Brand queries: which social posts are about us (keywords, handles, exclusions)."""
+"""Brand queries: which social posts are about us (keywords, handles, exclusions).
+
+The global ``[brand]`` section (:class:`BrandConfig`) says what every social source looks for; a
+source may override ``keywords``/``handles``/``exclude`` in its own options
+(:class:`BrandOptions`). Matching is case-insensitive on word boundaries, so "Fan" finds
+"pocket fan!" but not "fanatic"; the shop's own accounts are never mentions.
+
+Also here: :func:`html_to_text`, which every social connector uses on post bodies, and
+:func:`social_brand`, how a connector finds the brand it filters with.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import Any
 
+from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.base import Options
 
 
 class BrandConfig(BaseModel):
@@ -27,13 +40,77 @@ class BrandConfig(BaseModel):
     def _exclude(self) -> re.Pattern[str] | None:
         return _words(self.exclude)
 
-    def matches(self, text: str, author: str | None = None) -> bool:
-        """Is this post about us? No keywords configured means every post counts."""
-        if author and author.lower().lstrip("@") in {a.lower().lstrip("@") for a in self.own_accounts}:
+    @cached_property
+    def _own(self) -> frozenset[str]:
+        return frozenset(_account(a) for a in self.own_accounts if a.strip())
+
+    @property
+    def has_query(self) -> bool:
+        """Whether any keyword or handle is configured (else every post counts)."""
+        return self._include is not None
+
+    def terms(self) -> list[str]:
+        """Keywords and handles as search terms for a platform's search API."""
+        return [*(k.strip() for k in self.keywords if k.strip()), *(h.strip() for h in self.handles if h.strip())]
+
+    def is_own(self, author: str | None) -> bool:
+        """Is `author` one of our own accounts? '@shop', 'shop' and '@shop@instance' all count."""
+        if not author or not self._own:
+            return False
+        name = _account(author)
+        return name in self._own or name.split("@", 1)[0] in self._own
+
+    def matches(self, text: str, author: str | None = None, *, require_terms: bool = True) -> bool:
+        """Is this post about us? No keywords configured means every post counts.
+
+        ``require_terms=False`` skips the keyword test (for feeds that are already about us, like a
+        Google Alert) but still drops excluded words and our own accounts.
+        """
+        if self.is_own(author):
             return False
         if self._exclude is not None and self._exclude.search(text):
             return False
+        if not require_terms:
+            return True
         return self._include is None or bool(self._include.search(text))
+
+    def override(self, options: BrandOptions) -> BrandConfig:
+        """This brand with a source's own keywords/handles/exclude/own_accounts where it gives them."""
+        changes: dict[str, Any] = {}
+        for key in ("keywords", "handles", "exclude"):
+            value = getattr(options, key)
+            if value is not None:
+                changes[key] = tuple(value)
+        if options.own_accounts:
+            changes["own_accounts"] = (*self.own_accounts, *options.own_accounts)
+        return self.model_copy(update=changes) if changes else self
+
+
+class BrandOptions(Options):
+    """Per-source brand keys shared by the social connectors; None means "use [brand]"."""
+
+    keywords: tuple[str, ...] | None = Field(
+        None, description="Replace [brand] keywords for this source (case-insensitive, whole words)."
+    )
+    handles: tuple[str, ...] | None = Field(None, description="Replace [brand] handles for this source.")
+    exclude: tuple[str, ...] | None = Field(None, description="Replace [brand] exclude words for this source.")
+    own_accounts: tuple[str, ...] = Field((), description="More of our own accounts on this platform (added to [brand]).")
+
+
+def social_brand(options: BrandOptions, brand: BrandConfig | None, ctx: Any = None) -> BrandConfig:
+    """The brand a connector filters with: given to it, else on the context, else none; then the source's overrides."""
+    base = brand if brand is not None else getattr(ctx, "brand", None)
+    if not isinstance(base, BrandConfig):
+        base = BrandConfig()
+    return base.override(options)
+
+
+def _account(value: str) -> str:
+    """'@Shop@mastodon.social' -> 'shop@mastodon.social'; 'u/Shop' -> 'shop'."""
+    value = value.strip().lower()
+    if value.startswith("u/"):
+        value = value[2:]
+    return value.lstrip("@")
 
 
 def _words(terms: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
@@ -42,3 +119,35 @@ def _words(terms: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
         return None
     alternatives = "|".join(re.escape(t) for t in sorted(cleaned, key=len, reverse=True))
     return re.compile(rf"(?<![\w@#])[@#]?(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+_BLOCKS = {"p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr"}
+
+
+def html_to_text(html: str | None) -> str:
+    """Post HTML as plain text: paragraphs and <br> become line breaks, spaces collapsed.
+
+    Mentions like ``<a>@<span>maria</span></a>`` stay one word ("@maria").
+    """
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return _squeeze(html)
+    soup = BeautifulSoup(html, "lxml")
+    for node in soup.find_all(["script", "style"]):
+        node.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for node in soup.find_all(_BLOCKS):
+        if isinstance(node, Tag):
+            node.append("\n")
+    return _squeeze(soup.get_text(""))
+
+
+def _squeeze(text: str) -> str:
+    lines = [" ".join(line.split()) for line in text.replace("\r", "\n").split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
