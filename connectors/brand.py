@@ -83,7 +83,8 @@ class BrandConfig(BaseModel):
                 changes[key] = tuple(value)
         if options.own_accounts:
             changes["own_accounts"] = (*self.own_accounts, *options.own_accounts)
-        return self.model_copy(update=changes) if changes else self
+        # a fresh model, not model_copy: that would carry over the cached compiled patterns
+        return BrandConfig.model_validate({**self.model_dump(), **changes}) if changes else self
 
 
 class BrandOptions(Options):
