@@ -1,0 +1,409 @@
+"""The `recoverybot` command line (DESIGN.md "CLI surface"; scripts and docs rely on it).
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.errors import ConfigError, RecoveryBotError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("recoverybot")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the job and source when the record carries them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("job", "source"):
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request at INFO; that is noise for staff.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if level != "debug" else logging.DEBUG)
+
+
+def sample_config() -> str:
+    """The commented sample configuration shipped with the package."""
+    return resources.files("bot").joinpath("sample_config.toml").read_text(encoding="utf-8")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from bot import config as cfg
+
+    return cfg.load(args.config)
+
+
+def _open(config: Any) -> Any:
+    from bot.store import open_store
+
+    return open_store(config.bot.database, config.base_dir)
+
+
+def _print_json(rows: Any, out: TextIO) -> None:
+    json.dump(rows, out, indent=2, default=str, ensure_ascii=False)
+    out.write("\n")
+
+
+def _table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO) -> None:
+    text_rows = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip() + "\n")
+    for row in text_rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.path or "config.toml")
+    if target.exists() and not args.force:
+        print(f"{target} already exists; use --force to overwrite", file=sys.stderr)
+        return EXIT_USAGE
+    target.write_text(sample_config(), encoding="utf-8")
+    print(f"wrote {target}; edit it, then run: recoverybot --config {target} check")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot.config import enabled_parts
+
+    if args.kinds:
+        from connectors import registry
+
+        for kind, cls in sorted(registry().items()):
+            doc = (cls.__doc__ or "").strip().splitlines()
+            print(f"{kind:12} {doc[0] if doc else ''}")
+        return EXIT_OK
+    config = _load(args)
+    print(f"{config.path}: valid")
+    for part in enabled_parts(config):
+        print(f"  [{'on ' if part.enabled else 'off'}] {part.name}: {part.detail}")
+    return EXIT_OK
+
+
+def cmd_cycle(args: argparse.Namespace) -> int:
+    from bot.pipeline import run_cycle
+    from bot.progress import make_progress
+
+    config = _load(args)
+    if args.source:
+        config.source(args.source)  # unknown name: a clear config error before any work
+    store = _open(config)
+    try:
+        report = run_cycle(config, store, only=args.source, progress=make_progress(sys.stderr))
+    finally:
+        store.dispose()
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bot.sentiment import ScoringConfig, Scorer, score_stream
+
+    scoring = _load(args).scoring if args.config_given else ScoringConfig()
+    scorer = Scorer(scoring)
+    if args.file in (None, "-"):
+        bad = score_stream(sys.stdin, sys.stdout, scorer)
+    else:
+        with open(args.file, encoding="utf-8", errors="replace") as handle:
+            bad = score_stream(handle, sys.stdout, scorer)
+    if bad:
+        print(f"{bad} line(s) could not be scored; see their \"error\" field", file=sys.stderr)
+    return EXIT_OK if not bad else EXIT_FAIL
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.sentiment import ScoringConfig, Scorer, evaluate
+
+    scoring = _load(args).scoring if args.config_given else ScoringConfig()
+    with open(args.file, encoding="utf-8") as handle:
+        report = evaluate(handle, Scorer(scoring))
+    if args.json:
+        _print_json(report.as_dict(), sys.stdout)
+    else:
+        print(report.render())
+    return EXIT_OK
+
+
+def cmd_mentions(args: argparse.Namespace) -> int:
+    from bot.collect import list_mentions
+
+    config = _load(args)
+    since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
+    store = _open(config)
+    try:
+        rows = list_mentions(store, source=args.source, since=since, limit=args.limit)
+    finally:
+        store.dispose()
+    if args.json:
+        _print_json(rows, sys.stdout)
+        return EXIT_OK
+    table = [
+        (r.get("id"), r.get("source"), r.get("published_at") or "", r.get("rating") or "", r.get("issue") or "",
+         (r.get("text") or "").replace("\n", " ")[:70])
+        for r in rows
+    ]
+    _table(table, ["id", "source", "published", "stars", "issue", "text"], sys.stdout)
+    return EXIT_OK
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from bot.cases import list_cases
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        rows = list_cases(store, status=args.status)
+    finally:
+        store.dispose()
+    if args.json:
+        _print_json(rows, sys.stdout)
+        return EXIT_OK
+    table = [
+        (r.get("id"), r.get("status"), r.get("issue"), r.get("customer") or r.get("author") or "",
+         r.get("remedy") or "", r.get("reason") or "")
+        for r in rows
+    ]
+    _table(table, ["id", "status", "issue", "who", "remedy", "why"], sys.stdout)
+    return EXIT_OK
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from bot.cases import approve
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        approve(store, args.id, actor=os.environ.get("USER") or "staff", note=args.note)
+    finally:
+        store.dispose()
+    print(f"case {args.id} approved; its remedy is queued for the next dispatch")
+    return EXIT_OK
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from bot.cases import reject
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        reject(store, args.id, actor=os.environ.get("USER") or "staff", reason=args.reason)
+    finally:
+        store.dispose()
+    print(f"case {args.id} rejected")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.status import gather, render
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        status = gather(config, store)
+    finally:
+        store.dispose()
+    if args.json:
+        _print_json(status.as_dict(), sys.stdout)
+    else:
+        print(render(status))
+    return EXIT_OK if status.healthy else EXIT_FAIL
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot import digest
+
+    config = _load(args)
+    day = date.fromisoformat(args.date) if args.date else None
+    store = _open(config)
+    try:
+        if args.preview:
+            report = digest.preview(store, config, Path(args.preview), day=day)
+            print(f"wrote {args.preview}: {report.subject}")
+        if args.send:
+            report = digest.send(store, config, day=day, force=args.force)
+            print(f"sent: {report.subject}")
+        if not args.preview and not args.send:
+            report = digest.build(store, config, day=day)
+            print(report.text)
+    finally:
+        store.dispose()
+    return EXIT_OK
+
+
+def cmd_orders(args: argparse.Namespace) -> int:
+    from bot import orders
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        if args.orders_command == "sync":
+            summary = orders.sync(config, store)
+        else:
+            summary = orders.import_file(store, Path(args.file), config.orders)
+    finally:
+        store.dispose()
+    for line in summary.lines():
+        print(line)
+    return EXIT_OK if not getattr(summary, "errors", None) else EXIT_FAIL
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    from bot.match import link_handle, mask_email
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        with store.session() as session:
+            link_handle(session, args.handle, args.email)
+    finally:
+        store.dispose()
+    print(f"linked {args.handle} to {mask_email(args.email)}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.schedule import run_daemon
+
+    config = _load(args)
+    return run_daemon(config, config_path=Path(args.config) if args.config else config.path)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo.run import run_demo
+
+    return run_demo(workdir=Path(args.workdir) if args.workdir else None, out=sys.stdout,
+                    preview=Path(args.preview))
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recoverybot",
+        description="Notice unhappy buyers in reviews and posts, and make it right before they ask.",
+    )
+    parser.add_argument("--config", help="config file (default: $RECOVERYBOT_CONFIG, else ./config.toml)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log line format")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("init", cmd_init, "write the commented sample config")
+    p.add_argument("path", nargs="?", help="where to write it (default ./config.toml)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p = add("check", cmd_check, "validate the config and list the enabled parts")
+    p.add_argument("--kinds", action="store_true", help="list the registered source kinds instead")
+    p = add("demo", cmd_demo, "serve the bundled demo shop on 127.0.0.1 and run one full cycle against it")
+    p.add_argument("--workdir", help="keep the demo's database and config here (default: a temporary folder)")
+    p.add_argument("--preview", default="digest-preview.html", help="where to write the digest preview")
+    add("run", cmd_run, "run the daemon")
+    p = add("cycle", cmd_cycle, "run one full cycle now, with progress")
+    p.add_argument("--source", help="collect only this source")
+    p = add("score", cmd_score, "score JSON lines (text, optional id, rating) from FILE or stdin")
+    p.add_argument("file", nargs="?", help="JSON lines file, or - for stdin")
+    p = add("eval", cmd_eval, "precision/recall of the scorer on labelled JSON lines (text, unhappy, issue)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p = add("mentions", cmd_mentions, "list stored mentions")
+    p.add_argument("--source")
+    p.add_argument("--since", help="ISO date or datetime (UTC)")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p = add("cases", cmd_cases, "list cases")
+    p.add_argument("--status")
+    p.add_argument("--json", action="store_true")
+    p = add("approve", cmd_approve, "approve a case waiting for approval")
+    p.add_argument("id", type=int)
+    p.add_argument("--note")
+    p = add("reject", cmd_reject, "reject a case waiting for approval")
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", required=True)
+    p = add("status", cmd_status, "sources' health, outbox, budget, last digest (exit 1 when unhealthy)")
+    p.add_argument("--json", action="store_true")
+    p = add("digest", cmd_digest, "render or send the daily digest")
+    p.add_argument("--preview", metavar="FILE", help="write the HTML digest to FILE")
+    p.add_argument("--send", action="store_true", help="send it by email now")
+    p.add_argument("--force", action="store_true", help="send even if this period's digest was sent")
+    p.add_argument("--date", help="the day to report (YYYY-MM-DD, local); default yesterday")
+    p = add("orders", cmd_orders, "import or sync orders")
+    osub = p.add_subparsers(dest="orders_command", required=True)
+    osub.add_parser("sync", help="sync orders from the configured [orders] source")
+    o = osub.add_parser("import", help="import an orders CSV file")
+    o.add_argument("file")
+    p = add("customers", cmd_customers, "manage customers")
+    csub = p.add_subparsers(dest="customers_command", required=True)
+    c = csub.add_parser("link", help="link a social handle to the customer with this email")
+    c.add_argument("handle")
+    c.add_argument("email")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.config_given = args.config is not None or bool(os.environ.get("RECOVERYBOT_CONFIG"))
+    setup_logging("debug" if args.verbose else "info", args.log_format)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RecoveryBotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""One full cycle: collect → orders → score → cases (match, decide, queue) → dispatch.
+
+Each stage reads its input from the store and writes its output there, so a cycle can be
+killed at any point and the next one carries on (DESIGN.md). The scheduler and the CLI call
+these plain functions; nothing here knows about timers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import httpx
+from sqlalchemy import select
+
+from bot.config import Config
+from bot.errors import RecoveryBotError
+from bot.sentiment import Scorer
+from bot.store import Assessment, Mention, Store, utcnow
+
+log = logging.getLogger("recoverybot.pipeline")
+
+
+class Summary(Protocol):
+    def lines(self) -> list[str]: ...
+
+
+@dataclass
+class ScoreSummary:
+    scored: int = 0
+    unhappy: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"scored {self.scored} new mentions, {self.unhappy} unhappy"]
+
+
+@dataclass
+class CycleReport:
+    """What each stage of one cycle did, and the stages that failed."""
+
+    stages: dict[str, Summary] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        for name, summary in self.stages.items():
+            out.extend(f"{name}: {line}" for line in summary.lines())
+        out.extend(f"{name}: FAILED: {why}" for name, why in self.failures.items())
+        return out
+
+
+def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSummary:
+    """Assess every mention that has no assessment yet, a batch per transaction."""
+    summary = ScoreSummary()
+    while True:
+        with store.session() as session:
+            pending = session.scalars(
+                select(Mention)
+                .outerjoin(Assessment, Assessment.mention_id == Mention.id)
+                .where(Assessment.mention_id.is_(None))
+                .order_by(Mention.id)
+                .limit(batch)
+            ).all()
+            for mention in pending:
+                result = scorer.assess(mention.text, rating=mention.rating, title=mention.title)
+                session.add(
+                    Assessment(
+                        mention_id=mention.id,
+                        sentiment=result.sentiment,
+                        unhappy=result.unhappy,
+                        issue=result.issue.value,
+                        confidence=result.confidence,
+                        cues=list(result.cues),
+                    )
+                )
+                summary.scored += 1
+                summary.unhappy += int(result.unhappy)
+        if len(pending) < batch:
+            return summary
+
+
+def run_cycle(
+    config: Config,
+    store: Store,
+    *,
+    client: httpx.Client | None = None,
+    only: str | None = None,
+    progress: Any = None,
+    mailer: Any = None,
+    now: Callable[[], datetime] | None = None,
+    collect: bool = True,
+    sync_orders: bool = True,
+    dispatch: bool = True,
+) -> CycleReport:
+    """Run the stages in order. A failing stage is recorded; the later stages still run on
+    what is already in the store (one broken part never stops the rest)."""
+    from bot import cases, collect as collect_stage, orders, remedies
+
+    clock = now or utcnow
+    report = CycleReport()
+
+    def stage(name: str, fn: Callable[[], Summary]) -> None:
+        try:
+            report.stages[name] = fn()
+        except RecoveryBotError as exc:
+            log.error("%s failed: %s", name, exc)
+            report.failures[name] = str(exc)
+
+    if collect:
+        stage("collect", lambda: collect_stage.collect(config, store, client=client, only=only, progress=progress))
+    if sync_orders and config.orders.kind != "none":
+        stage("orders", lambda: orders.sync(config, store, client=client, now=clock()))
+    stage("score", lambda: score_pending(store, Scorer(config.scoring)))
+    stage("cases", lambda: cases.process(store, config, now=clock()))
+    if dispatch:
+        stage("dispatch", lambda: remedies.dispatch_due(store, config, client=client, mailer=mailer, now=clock()))
+    return report

@@ -1,0 +1,157 @@
+"""Config: the sample is valid; every kind of mistake names its key and line (exit code 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import config as cfg
+from bot.cli import main
+from bot.errors import ConfigError, SecretMissing
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_sample_config_is_valid_and_is_what_init_writes(tmp_path: Path) -> None:
+    config = cfg.load(ROOT / "config.toml")
+    assert config.bot.database == "sqlite:///recoverybot.db"
+    target = tmp_path / "new.toml"
+    assert main(["init", str(target)]) == 0
+    assert target.read_text() == (ROOT / "config.toml").read_text()
+    assert main(["init", str(target)]) == 2  # refuses to overwrite without --force
+
+
+def test_defaults_when_file_is_empty(tmp_path: Path) -> None:
+    config = cfg.load(write(tmp_path, ""))
+    assert config.sources == ()
+    assert config.bot.timezone == "UTC"
+    assert config.base_dir == tmp_path
+
+
+def test_unknown_key_names_line_and_suggests(tmp_path: Path) -> None:
+    path = write(tmp_path, '[bot]\nshop_name = "x"\ndatabse = "sqlite:///x.db"\n')
+    with pytest.raises(ConfigError) as err:
+        cfg.load(path)
+    assert err.value.key == "bot.databse"
+    assert err.value.line == 3
+    assert "did you mean 'database'" in str(err.value)
+    assert f"{path}:3" in str(err.value)
+
+
+def test_unknown_section_suggests(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, "\n[digets]\nto = []\n"))
+    assert err.value.key == "digets"
+    assert err.value.line == 2
+    assert "did you mean 'digest'" in str(err.value)
+
+
+def test_wrong_type_in_second_source_names_its_path(tmp_path: Path) -> None:
+    text = (
+        '[[sources]]\nname = "a"\nkind = "rss"\nurls = ["http://127.0.0.1/feed"]\n\n'
+        '[[sources]]\nname = "b"\nkind = "rss"\nurls = ["http://127.0.0.1/feed2"]\nevery = "often"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, text))
+    assert err.value.key == "sources[1].every"
+    assert err.value.line == 10
+    assert "'often'" in str(err.value)
+
+
+def test_bad_toml_names_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, '[bot]\nshop_name = "unterminated\n'))
+    assert err.value.line == 2
+    assert "not valid TOML" in str(err.value)
+
+
+def test_unknown_source_kind_suggests(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, '[[sources]]\nname = "shop"\nkind = "schema-org"\n'))
+    assert err.value.key == "sources[0].kind"
+    assert err.value.line == 3
+    assert "did you mean 'schema_org'" in str(err.value)
+
+
+def test_connector_option_error_names_source(tmp_path: Path) -> None:
+    text = '[[sources]]\nname = "shop"\nkind = "schema_org"\nurl = ["http://127.0.0.1/p"]\n'
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, text))
+    assert err.value.key == "sources[0].url"
+    assert err.value.line == 4
+    assert "source 'shop'" in str(err.value)
+
+
+def test_duplicate_source_names(tmp_path: Path) -> None:
+    text = '[[sources]]\nname = "a"\nkind = "rss"\nurls = []\n[[sources]]\nname = "a"\nkind = "rss"\nurls = []\n'
+    with pytest.raises(ConfigError, match="two sources are named 'a'"):
+        cfg.load(write(tmp_path, text))
+
+
+def test_bad_timezone_and_schedule(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
+        cfg.load(write(tmp_path, '[bot]\ntimezone = "Mars/Olympus"\n'))
+    with pytest.raises(ConfigError, match="crontab"):
+        cfg.load(write(tmp_path, '[[sources]]\nname = "a"\nkind = "rss"\nurls = []\ncron = "every day"\n'))
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        cfg.load(tmp_path / "nope.toml")
+
+
+def test_secret_comes_from_the_named_variable() -> None:
+    assert cfg.secret("SHOP_TOKEN", "orders.token_env", environ={"SHOP_TOKEN": "s3cret"}) == "s3cret"
+    with pytest.raises(SecretMissing) as err:
+        cfg.secret("SHOP_TOKEN", "orders.token_env", environ={})
+    assert "SHOP_TOKEN" in str(err.value) and err.value.key == "orders.token_env"
+    assert "s3cret" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[bot]\ndatabse = "x"\n',  # unknown key
+        "[bot]\ndry_run = 3\n",  # wrong type
+        "[bot\n",  # bad TOML
+        '[[sources]]\nname = "a"\nkind = "nope"\n',  # unknown kind
+    ],
+)
+def test_cli_check_exits_2_on_bad_config(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, text)
+    assert main(["--config", str(path), "check"]) == 2
+    err = capsys.readouterr().err
+    assert "config error" in err and str(path) in err
+
+
+def test_cli_check_lists_parts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, '[[sources]]\nname = "feed"\nkind = "rss"\nurls = ["http://127.0.0.1/f"]\nevery = "2h"\n')
+    assert main(["--config", str(path), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "source feed: rss, every 2h" in out
+
+
+@pytest.mark.parametrize(
+    ("dotted", "line"),
+    [("bot.dry_run", 2), ("sources[1].name", 6), ("sources[1]", 5), ("digest.to", None), ("policy.rules[1].name", 11)],
+)
+def test_locate_finds_dotted_keys(dotted: str, line: int | None) -> None:
+    text = (
+        '[bot]\ndry_run = true\n[[sources]]\nname = "a"\n[[sources]]\nname = "b"\n'
+        '[policy]\n[[policy.rules]]\nname = "r0"\n[[policy.rules]]\nname = "r1"\n'
+    )
+    assert cfg.locate(text, dotted) == line
+
+
+def test_parse_duration() -> None:
+    assert cfg.parse_duration("30m") == 1800
+    assert cfg.parse_duration("2s") == 2
+    with pytest.raises(ValueError):
+        cfg.parse_duration("0m")

@@ -1,0 +1,47 @@
+"""Meta-tests keep the docs honest (STYLE.md point 10)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.configref import BEGIN, END, reference, rows
+from bot.config import Config
+from connectors import KINDS, registry
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_reference_matches_the_schema() -> None:
+    block = README[README.index(BEGIN) + len(BEGIN) : README.index(END)]
+    assert block.strip() == reference().strip(), "run `python -m bot.configref --write` and commit README.md"
+
+
+def test_every_config_key_has_a_description() -> None:
+    missing = [key for key, _type, _default, doc in rows(Config, "") if not doc]
+    for kind, cls in registry().items():
+        missing += [f"{kind}.{key}" for key, _t, _d, doc in rows(cls.Options, "") if not doc]
+    assert not missing, f"keys without a description: {missing}"
+
+
+def test_every_registered_connector_has_a_test() -> None:
+    for kind in KINDS:
+        candidates = [ROOT / "tests" / "connectors" / f"test_{kind}.py", ROOT / "tests" / f"test_{kind}.py"]
+        assert any(p.exists() for p in candidates), f"connector {kind!r} has no test file"
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    commands = re.findall(r"```sh\n(.+?)\n```", README)
+    assert len(commands) >= 2, "the README starts with the two commands"
+    test_command = commands[1]
+    pytest_part = test_command.split("&&")[-1].strip()
+    assert pytest_part in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_sample_config_sections_are_all_documented_in_it() -> None:
+    sample = (ROOT / "config.toml").read_text(encoding="utf-8")
+    for section in Config.model_fields:
+        if section in ("path",):
+            continue
+        assert re.search(rf"^#?\s*\[\[?{section}[\].]", sample, re.M), f"config.toml has no [{section}] example"
