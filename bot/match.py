@@ -30,7 +30,7 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,7 +134,7 @@ def normalise_handle(handle: str, platform: str | None = None) -> str:
     if sep and prefix in _KNOWN_PLATFORMS and rest:
         platform, text = prefix, rest
     text = text.strip()
-    if text.startswith("/u/") or text.startswith("u/"):
+    if text.startswith(("/u/", "u/")):
         platform, text = "reddit", text.split("u/", 1)[1]
     text = text.lstrip("@")
     if "@" in text and platform is None:
@@ -349,14 +349,30 @@ def _identities(session: Session, mention: Mention, config: MatchConfig, since: 
 
 def _reference(order: Order, issue: str | None, config: MatchConfig) -> tuple[datetime | None, str]:
     """When the buyer could first complain about this order, and what that moment is."""
-    expected = order.expected_delivery_at or order.placed_at + timedelta(days=config.expected_delivery_days)
+    shipped = _extra_time(order, "shipped_at") or order.placed_at
+    expected = order.expected_delivery_at or shipped + timedelta(days=config.expected_delivery_days)
     if issue == "not_delivered":
         return expected, "expected delivery"
     if order.delivered_at is not None:
         return order.delivered_at, "delivery"
-    if (order.tracking_status or "").lower() == "delivered":
+    tracking = (order.tracking_status or "").lower()
+    if tracking == "delivered":
         return expected, "delivery (tracking says delivered)"
+    if not tracking and (order.fulfillment_status or "").lower() == "fulfilled" and expected is not None:
+        # Shops without carrier tracking (WooCommerce core): assume it arrived when expected.
+        return expected, "expected delivery (shipped, no tracking)"
     return None, "delivery"
+
+
+def _extra_time(order: Order, key: str) -> datetime | None:
+    value = (order.extra or {}).get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def match_mention(

@@ -144,7 +144,7 @@ class ParsedLine:
     sku: str | None = None
     product_url: str | None = None
     quantity: int = 1
-    unit_price: Decimal = Decimal("0")
+    unit_price: Decimal = Decimal(0)
 
 
 @dataclass
@@ -179,7 +179,7 @@ def upsert_order(session: Session, origin: str, parsed: ParsedOrder) -> Outcome:
         select(Order).where(Order.origin == origin, Order.number == parsed.number).options(selectinload(Order.lines))
     ).first()
     total = parsed.total if parsed.total is not None else sum(
-        (line.unit_price * line.quantity for line in parsed.lines), Decimal("0")
+        (line.unit_price * line.quantity for line in parsed.lines), Decimal(0)
     )
     values: dict[str, Any] = {
         "customer_id": customer.id,
@@ -265,8 +265,8 @@ class ImportSummary:
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"{self.path}: {self.rows} rows, orders {self.created} new, {self.updated} updated, "
-               f"{self.unchanged} unchanged, {len(self.errors)} bad rows"]
+        out = [(f"{self.path}: {self.rows} rows, orders {self.created} new, {self.updated} updated, "
+                f"{self.unchanged} unchanged, {len(self.errors)} bad rows")]
         out.extend(f"  {error}" for error in self.errors[:50])
         if len(self.errors) > 50:
             out.append(f"  ... and {len(self.errors) - 50} more bad rows")
@@ -594,11 +594,10 @@ class _Api:
                     continue
                 raise OrderSyncError(f"{what}: {url}: {type(exc).__name__}: {exc}",
                                      hint="check the shop URL and that the shop answers") from exc
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt < self.config.retries:
-                    self.sleep(_retry_after(response.headers.get("retry-after"), attempt))
-                    attempt += 1
-                    continue
+            if (response.status_code == 429 or response.status_code >= 500) and attempt < self.config.retries:
+                self.sleep(_retry_after(response.headers.get("retry-after"), attempt))
+                attempt += 1
+                continue
             if response.status_code in (401, 403):
                 raise OrderSyncError(
                     f"{what}: {url}: HTTP {response.status_code} (credentials refused)",
@@ -732,7 +731,7 @@ def woocommerce_order(item: dict[str, Any], config: OrdersConfig) -> ParsedOrder
         try:
             price = Decimal(str(raw.get("price") if raw.get("price") not in (None, "") else raw.get("total") or 0))
         except InvalidOperation:
-            price = Decimal("0")
+            price = Decimal(0)
         lines.append(ParsedLine(
             name=str(raw.get("name") or raw.get("sku") or f"product {raw.get('product_id')}"),
             sku=str(raw.get("sku")) or None if raw.get("sku") else None,
@@ -891,9 +890,11 @@ def _sync_shopify(config: OrdersConfig, store: Store, api: _Api, cursor: dict[st
 def _throttle_wait(cost: dict[str, Any], fallback_cost: int | None) -> float:
     """Seconds until the bucket holds the cost of one more such query (0 when it already does)."""
     status = cost.get("throttleStatus") or {}
+    if status.get("currentlyAvailable") is None:
+        return 0.0
     try:
-        available = float(status.get("currentlyAvailable"))
-        rate = float(status.get("restoreRate")) or 50.0
+        available = float(status["currentlyAvailable"])
+        rate = float(status.get("restoreRate") or 50.0)
         needed = float(cost.get("requestedQueryCost") or fallback_cost or 0)
     except (TypeError, ValueError):
         return 0.0
