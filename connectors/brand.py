@@ -12,8 +12,9 @@ Also here: :func:`html_to_text`, which every social connector uses on post bodie
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Generator, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, ConfigDict, Field
@@ -152,3 +153,92 @@ def _squeeze(text: str) -> str:
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out).strip()
+
+
+# --- shared by the social connectors: rate-limit headers and newest-first listing walks -----------
+
+
+def rate_limited(headers: Any, reserve: float = 0) -> bool:
+    """True when the platform's rate-limit headers say no request is left in this window.
+
+    Reads ``x-ratelimit-remaining`` (Mastodon, Reddit: may be a float) and ``ratelimit-remaining``
+    (Bluesky, IETF draft). ``reserve`` keeps a few requests for other clients of the same account.
+    """
+    for name in ("x-ratelimit-remaining", "ratelimit-remaining"):
+        value = headers.get(name) if headers is not None else None
+        if value is None:
+            continue
+        try:
+            return float(str(value).split(",")[0].strip()) <= reserve
+        except ValueError:
+            continue
+    return False
+
+
+T = TypeVar("T")
+
+
+def walk_newest_first(
+    state: dict[str, Any],
+    fetch_page: Callable[[str | None, float | None], tuple[list[T], str | None, bool]],
+    stamp: Callable[[T], float],
+    max_pages: int,
+) -> Iterator[T]:
+    """Walk a newest-first listing (Reddit ``after``, Bluesky ``cursor``, Algolia ``page``) down to
+    the newest item of the last run, yielding only items at or after it.
+
+    ``fetch_page(token, floor)`` returns (items, next token or None, may_go_on); ``floor`` lets the
+    platform filter server-side (``since``, ``created_at_i>``). ``may_go_on`` False means the
+    rate limit is used up. ``state`` (the source cursor) keeps ``high`` (newest timestamp seen) and,
+    when a walk was cut short by ``max_pages`` or the rate limit, ``resume``/``floor`` so the next
+    run finishes the gap before anything else: nothing between two runs is skipped.
+    """
+    budget = [max_pages]
+    if state.get("resume") is not None:
+        floor = state.get("floor")
+        done, token = yield from _segment(fetch_page, stamp, state["resume"], floor, budget)
+        if not done:
+            state["resume"] = token
+            return
+        state.pop("resume", None)
+        state.pop("floor", None)
+    high = state.get("high")
+    newest: list[float] = []
+
+    def seen(item: T) -> float:
+        value = stamp(item)
+        newest.append(value)
+        return value
+
+    done, token = yield from _segment(fetch_page, seen, None, high, budget)
+    if newest:
+        state["high"] = max([*newest, *([high] if high is not None else [])])
+    if not done and high is not None and token is not None:
+        state["resume"], state["floor"] = token, high
+
+
+def _segment(
+    fetch_page: Callable[[str | None, float | None], tuple[list[T], str | None, bool]],
+    stamp: Callable[[T], float],
+    token: str | None,
+    floor: float | None,
+    budget: list[int],
+) -> Generator[T, None, tuple[bool, str | None]]:
+    """One walk from `token` down to `floor`; returns (reached the floor or the end, next token)."""
+    while True:
+        if budget[0] <= 0:
+            return False, token
+        budget[0] -= 1
+        items, nxt, go_on = fetch_page(token, floor)
+        reached = False
+        for item in items:
+            when = stamp(item)
+            if floor is not None and when < floor:
+                reached = True
+                continue
+            yield item
+        if reached or not items or not nxt:
+            return True, None
+        token = nxt
+        if not go_on:
+            return False, token
