@@ -2,20 +2,29 @@
 
 One :class:`Fetcher` per cycle wraps one ``httpx.Client`` (injectable, STYLE.md point 6) and adds:
 a User-Agent, timeouts, robots.txt (cached per host), a minimum delay between requests to one
-host, retries with exponential backoff and jitter on connection errors, 429 and 5xx (honouring
-``Retry-After``), a response size cap, charset detection, and conditional GET with validators
-kept in the store. New validators are only saved (by the collect stage) after the mentions of the
-page are stored, so a crash never turns a page into a silent 304.
+host and a cap on parallel requests per host, retries with exponential backoff and jitter on
+connection errors, 429 and 5xx (honouring ``Retry-After``), a response size cap, charset
+detection, and conditional GET with validators kept in the store.
+
+Conditional GET: ``validators(url)`` gives what the store remembers of a URL (ETag,
+Last-Modified, and a hash of the body). A 304, or a 200 whose body hashes to the remembered
+value (for servers that send no validators), gives a Page with ``not_modified`` and nothing to
+parse. New validators are only *offered* (:meth:`Fetcher.take_validators`); the collect stage
+saves them after the mentions of that source are stored, so a crash never turns a page into a
+silent 304.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
 import time
 import urllib.robotparser
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.errors import FetchError, ParseError, RobotsDisallowed
+from bot.errors import FetchError, ParseError, RobotsDisallowed, SourceError
 
 DEFAULT_USER_AGENT = "recoverybot/0.1 (+https://github.com/recoverybot/recoverybot; review monitor)"
 
@@ -37,8 +46,8 @@ class HttpConfig(BaseModel):
     user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent with every request; say who you are.")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
     read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for response data.")
-    per_host_delay: float = Field(1.0, ge=0, description="Minimum seconds between two requests to one host.")
-    per_host_concurrency: int = Field(2, ge=1, le=16, description="At most this many requests to one host at once.")
+    per_host_delay: float = Field(1.0, ge=0, description="Minimum seconds between the starts of two requests to one host.")
+    per_host_concurrency: int = Field(2, ge=1, le=64, description="At most this many requests to one host at once.")
     concurrency: int = Field(8, ge=1, le=64, description="At most this many requests in flight across all hosts.")
     respect_robots: bool = Field(True, description="Honour robots.txt; a disallowed URL is skipped and reported.")
     retries: int = Field(3, ge=0, le=10, description="Retries on connection errors, 429 and 5xx.")
@@ -46,6 +55,10 @@ class HttpConfig(BaseModel):
     max_retry_after: float = Field(300.0, ge=0, description="Longest Retry-After we wait; longer means give up this run.")
     max_bytes: int = Field(5_000_000, ge=1000, description="Largest response body accepted, in bytes.")
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed before giving up.")
+
+
+Validators = dict[str, str]  # "etag", "last-modified", "content-hash"
+Lookup = Callable[[str], "tuple[str | None, ...] | Mapping[str, str] | None"]
 
 
 @dataclass
@@ -58,45 +71,65 @@ class Page:
     content: bytes = b""
     text: str = ""
     not_modified: bool = False
-    validators: dict[str, str] = field(default_factory=dict)
+    validators: Validators = field(default_factory=dict)
+    charset: str | None = None  # the charset the text was decoded with
+    requested_url: str = ""
 
     def json(self, source: str = "") -> Any:
+        """The body as JSON; a ParseError naming the URL when it is not."""
         try:
             return json.loads(self.text)
         except ValueError as exc:
-            raise ParseError(f"response is not valid JSON: {exc}", source=source, url=self.url) from exc
+            snippet = self.text[:80].replace("\n", " ")
+            raise ParseError(
+                f"response is not valid JSON ({exc}); it starts with {snippet!r}", source=source, url=self.url
+            ) from exc
+
+
+@dataclass
+class SourceStats:
+    """What one source cost in HTTP terms during this cycle."""
+
+    requests: int = 0
+    pages: int = 0  # answered 2xx with a body to parse
+    not_modified: int = 0
+    failed: int = 0
 
 
 Sleep = Callable[[float], None]
 
 
 class Fetcher:
-    """Polite GET/POST for connectors. Thread-safe: per-host locks keep the delay."""
+    """Polite GET/POST for connectors. Thread-safe: sources and pages run in parallel.
+
+    ``validators`` is a lookup ``url -> (etag, last_modified[, content_hash])`` (or a mapping with
+    those keys) of what the store remembers; ``sleep`` and ``clock`` are injectable for tests.
+    """
 
     def __init__(
         self,
         config: HttpConfig | None = None,
         *,
         client: httpx.Client | None = None,
-        validators: Callable[[str], tuple[str | None, str | None]] | None = None,
+        validators: Lookup | None = None,
         sleep: Sleep = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or HttpConfig()
-        self.client = client or httpx.Client(
-            timeout=httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout),
-            follow_redirects=True,
-            max_redirects=self.config.max_redirects,
-        )
+        self._timeout = httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout)
+        self.client = client or make_client(self.config)
         self._owns_client = client is None
-        self._validators = validators or (lambda url: (None, None))
+        self._validators: Lookup = validators or (lambda url: None)
         self._sleep = sleep
         self._clock = clock
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
-        self._host_locks: dict[str, threading.Semaphore] = {}
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | str | None] = {}
+        self._robots_locks: dict[str, threading.Lock] = {}
+        self._host_slots: dict[str, threading.Semaphore] = {}
         self._host_next: dict[str, float] = {}
         self._guard = threading.Lock()
         self._global = threading.Semaphore(self.config.concurrency)
+        self._fresh: dict[str, dict[str, Validators]] = defaultdict(dict)
+        self.stats: dict[str, SourceStats] = defaultdict(SourceStats)
         self.requests = 0
         self.not_modified = 0
 
@@ -121,16 +154,81 @@ class Fetcher:
         conditional: bool = False,
         source: str = "",
     ) -> Page:
-        """GET `url`; with ``conditional`` a 304 gives a Page with ``not_modified``."""
+        """GET `url`; with ``conditional`` an unchanged page gives a Page with ``not_modified``.
+
+        Raises RobotsDisallowed (never fetched), FetchError (after retries) or ParseError.
+        """
         self._check_robots(url, source)
         extra = dict(headers or {})
+        known: Validators = {}
         if conditional:
-            etag, modified = self._validators(url)
-            if etag:
-                extra["If-None-Match"] = etag
-            if modified:
-                extra["If-Modified-Since"] = modified
-        return self._request("GET", url, params=params, headers=extra, source=source)
+            known = _as_validators(self._validators(url))
+            if known.get("etag"):
+                extra["If-None-Match"] = known["etag"]
+            if known.get("last-modified"):
+                extra["If-Modified-Since"] = known["last-modified"]
+        try:
+            page = self._request("GET", url, params=params, headers=extra, source=source)
+        except SourceError:
+            self._stat(source).failed += 1
+            raise
+        page.requested_url = url
+        if conditional:
+            if page.not_modified:
+                # keep what we knew; a 304 may repeat the ETag only
+                page.validators = {**known, **page.validators}
+            elif known.get("content-hash") and known["content-hash"] == page.validators.get("content-hash"):
+                page.not_modified = True
+            if page.not_modified:
+                self._stat(source).not_modified += 1
+            else:
+                self._stat(source).pages += 1
+                with self._guard:
+                    self._fresh[source][url] = page.validators
+        else:
+            self._stat(source).pages += 1
+        return page
+
+    def get_many(
+        self,
+        urls: Iterable[str],
+        *,
+        conditional: bool = False,
+        headers: Mapping[str, str] | None = None,
+        source: str = "",
+    ) -> Iterator[tuple[str, Page | SourceError]]:
+        """GET many URLs in parallel (bounded by the concurrency settings), as they finish.
+
+        Yields ``(url, page)`` or ``(url, error)``: one bad URL never stops the others.
+        """
+        pending: set[Future[Page]] = set()
+        owner: dict[Future[Page], str] = {}
+        workers = self.config.concurrency
+        todo = iter(urls)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fetch-{source or 'x'}")
+        try:
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < workers * 2:
+                    try:
+                        url = next(todo)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    future = pool.submit(self.get, url, conditional=conditional, headers=headers, source=source)
+                    pending.add(future)
+                    owner[future] = url
+                if not pending:
+                    return
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    url = owner.pop(future)
+                    try:
+                        yield url, future.result()
+                    except SourceError as exc:
+                        yield url, exc
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def post(
         self,
@@ -142,7 +240,23 @@ class Fetcher:
         source: str = "",
     ) -> Page:
         """POST (APIs only, e.g. a login); robots.txt does not apply to APIs we are given keys for."""
-        return self._request("POST", url, json_body=json_body, data=data, headers=dict(headers or {}), source=source)
+        page = self._request("POST", url, json_body=json_body, data=data, headers=dict(headers or {}), source=source)
+        self._stat(source).pages += 1
+        return page
+
+    def take_validators(self, source: str) -> dict[str, Validators]:
+        """The validators of pages this source fetched (and did not :meth:`forget`), once."""
+        with self._guard:
+            return self._fresh.pop(source, {})
+
+    def forget(self, source: str, url: str) -> None:
+        """Do not remember `url`'s validators: its page could not be used, fetch it fully next time."""
+        with self._guard:
+            self._fresh.get(source, {}).pop(url, None)
+
+    def _stat(self, source: str) -> SourceStats:
+        with self._guard:
+            return self.stats[source]
 
     # --- politeness ---------------------------------------------------------------------
 
@@ -152,34 +266,50 @@ class Fetcher:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         with self._guard:
-            cached = origin in self._robots
-        if not cached:
-            parser: urllib.robotparser.RobotFileParser | None = None
-            try:
-                page = self._request("GET", origin + "/robots.txt", headers={}, source=source, retries=0, robots=True)
-                parser = urllib.robotparser.RobotFileParser()
-                parser.parse(page.text.splitlines())
-            except FetchError:
-                parser = None  # no robots.txt (404, error): everything is allowed
-            with self._guard:
-                self._robots[origin] = parser
-        parser = self._robots.get(origin)
-        if parser is not None and not parser.can_fetch(self.config.user_agent, url):
+            lock = self._robots_locks.setdefault(origin, threading.Lock())
+        with lock:  # one robots.txt fetch per host, however many threads ask
+            if origin not in self._robots:
+                self._robots[origin] = self._load_robots(origin, source)
+        rules = self._robots[origin]
+        if isinstance(rules, str):
             raise RobotsDisallowed(
-                "robots.txt disallows this URL for our User-Agent; skipped",
+                f"robots.txt could not be read ({rules}); the site is left alone this run",
+                source=source, url=url, hint="check the site answers; we try again next run",
+            )
+        if rules is not None and not rules.can_fetch(self.config.user_agent, url):
+            raise RobotsDisallowed(
+                "robots.txt disallows this URL for our User-Agent; skipped, never fetched",
                 source=source,
                 url=url,
-                hint="ask the site for permission, or set respect_robots = false only for your own shop",
+                hint="ask the site for permission, or set [http] respect_robots = false only for your own shop",
             )
+
+    def _load_robots(self, origin: str, source: str) -> urllib.robotparser.RobotFileParser | str | None:
+        """RFC 9309: 4xx means no rules; 401/403 mean all is off limits; 5xx/unreachable: stay away."""
+        try:
+            page = self._request("GET", origin + "/robots.txt", headers={}, source=source, retries=1)
+        except FetchError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                if exc.status in (401, 403):
+                    parser = urllib.robotparser.RobotFileParser()
+                    parser.disallow_all = True
+                    return parser
+                return None
+            return exc.reason
+        parser = urllib.robotparser.RobotFileParser()
+        parser.parse(page.text.splitlines())
+        return parser
 
     def _host_slot(self, host: str) -> threading.Semaphore:
         with self._guard:
-            if host not in self._host_locks:
-                self._host_locks[host] = threading.Semaphore(self.config.per_host_concurrency)
-            return self._host_locks[host]
+            if host not in self._host_slots:
+                self._host_slots[host] = threading.Semaphore(self.config.per_host_concurrency)
+            return self._host_slots[host]
 
     def _wait_turn(self, host: str) -> None:
         """Keep `per_host_delay` between the starts of two requests to one host."""
+        if not self.config.per_host_delay:
+            return
         with self._guard:
             now = self._clock()
             start = max(now, self._host_next.get(host, now))
@@ -200,46 +330,54 @@ class Fetcher:
         data: Mapping[str, str] | None = None,
         source: str = "",
         retries: int | None = None,
-        robots: bool = False,
     ) -> Page:
         host = urlsplit(url).netloc
         headers.setdefault("User-Agent", self.config.user_agent)
         attempts = (self.config.retries if retries is None else retries) + 1
         last_error = ""
         for attempt in range(attempts):
-            wait: float | None = None
-            with self._global, self._host_slot(host):
+            wait_for: float | None = None
+            # host slot first, then the delay, then a global slot: a slow host never holds
+            # global slots while it waits its turn
+            with self._host_slot(host):
                 self._wait_turn(host)
-                try:
-                    page = self._send(method, url, params, headers, json_body, data, source)
-                except FetchError as exc:
-                    if not exc.retryable:
-                        raise
-                    last_error = exc.reason
-                    wait = self._backoff(attempt)
-                else:
-                    if page.status == 429 or page.status >= 500:
-                        last_error = f"HTTP {page.status}"
-                        retry_after = _retry_after(page.headers.get("retry-after"))
-                        if retry_after is not None and retry_after > self.config.max_retry_after:
-                            raise FetchError(
-                                f"HTTP {page.status}; server asks to wait {retry_after:.0f}s, longer than "
-                                f"max_retry_after; will try next run",
-                                source=source,
-                                url=url,
-                            )
-                        wait = retry_after if retry_after is not None else self._backoff(attempt)
-                    elif page.status == 304:
-                        self.not_modified += 1
-                        page.not_modified = True
-                        return page
-                    elif page.status >= 400:
-                        raise FetchError(f"HTTP {page.status}", source=source, url=url, status=page.status)
+                with self._global:
+                    try:
+                        page = self._send(method, url, params, headers, json_body, data, source)
+                    except FetchError as exc:
+                        if not exc.retryable:
+                            raise
+                        last_error = exc.reason
+                        wait_for = self._backoff(attempt)
                     else:
-                        return page
-            if attempt + 1 < attempts and wait is not None:
-                self._sleep(wait)
-        raise FetchError(f"gave up after {attempts} attempts: {last_error}", source=source, url=url)
+                        if page.status == 429 or page.status >= 500:
+                            last_error = f"HTTP {page.status}"
+                            retry_after = _retry_after(page.headers.get("retry-after"))
+                            if retry_after is not None and retry_after > self.config.max_retry_after:
+                                raise FetchError(
+                                    f"HTTP {page.status}; the server asks to wait {retry_after:.0f}s, longer than "
+                                    f"[http] max_retry_after; will try next run",
+                                    source=source, url=url, status=page.status,
+                                )
+                            wait_for = retry_after if retry_after is not None else self._backoff(attempt)
+                        elif page.status == 304:
+                            self.not_modified += 1
+                            page.not_modified = True
+                            return page
+                        elif page.status >= 400:
+                            raise FetchError(f"HTTP {page.status}", source=source, url=url, status=page.status,
+                                             retryable=False, hint=_status_hint(page.status))
+                        else:
+                            return page
+            if attempt + 1 < attempts and wait_for is not None:
+                self._sleep(wait_for)
+        status = None
+        if last_error.startswith("HTTP "):
+            status = int(last_error[5:8])
+        raise FetchError(f"gave up after {attempts} attempt{'s' if attempts > 1 else ''}: {last_error}",
+                         source=source, url=url, status=status,
+                         hint="the site is overloaded or rate-limits us; raise [http] per_host_delay"
+                         if status == 429 else None)
 
     def _backoff(self, attempt: int) -> float:
         base = self.config.backoff * (2**attempt)
@@ -255,15 +393,19 @@ class Fetcher:
         data: Mapping[str, str] | None,
         source: str,
     ) -> Page:
-        self.requests += 1
+        with self._guard:
+            self.requests += 1
+            self.stats[source].requests += 1
+        too_big = dict(source=source, url=url, retryable=False,
+                       hint="raise [http] max_bytes if this page is really that large")
         try:
-            with self.client.stream(method, url, params=params, headers=headers, json=json_body, data=data) as resp:
+            with self.client.stream(method, url, params=params, headers=headers, json=json_body, data=data,
+                                    timeout=self._timeout, follow_redirects=True) as resp:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.config.max_bytes:
                     raise FetchError(
-                        f"response of {int(declared):,} bytes is larger than max_bytes ({self.config.max_bytes:,})",
-                        source=source, url=url, retryable=False,
-                        hint="raise [http] max_bytes if this page is really that large",
+                        f"response of {int(declared):,} bytes is larger than [http] max_bytes "
+                        f"({self.config.max_bytes:,})", **too_big,  # type: ignore[arg-type]
                     )
                 chunks: list[bytes] = []
                 size = 0
@@ -271,9 +413,8 @@ class Fetcher:
                     size += len(chunk)
                     if size > self.config.max_bytes:
                         raise FetchError(
-                            f"response is larger than max_bytes ({self.config.max_bytes:,})",
-                            source=source, url=url, retryable=False,
-                            hint="raise [http] max_bytes if this page is really that large",
+                            f"response is larger than [http] max_bytes ({self.config.max_bytes:,})",
+                            **too_big,  # type: ignore[arg-type]
                         )
                     chunks.append(chunk)
                 content = b"".join(chunks)
@@ -282,25 +423,52 @@ class Fetcher:
                 resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                 charset = resp.charset_encoding
         except httpx.TooManyRedirects as exc:
-            raise FetchError("too many redirects (a redirect loop?)", source=source, url=url, retryable=False) from exc
+            raise FetchError(f"too many redirects (more than {self.config.max_redirects}; a redirect loop?)",
+                             source=source, url=url, retryable=False,
+                             hint="open the URL in a browser; the page may have moved or need a login") from exc
         except httpx.TimeoutException as exc:
-            raise FetchError(f"timed out ({type(exc).__name__})", source=source, url=url) from exc
+            raise FetchError(f"timed out ({type(exc).__name__})", source=source, url=url,
+                             hint="the site is slow; raise [http] read_timeout if this repeats") from exc
         except httpx.RemoteProtocolError as exc:
-            raise FetchError(f"connection broke off: {exc}", source=source, url=url) from exc
+            raise FetchError(f"connection broke off, body truncated or malformed: {exc}", source=source,
+                             url=url) from exc
+        except httpx.DecodingError as exc:
+            raise FetchError(f"response body cannot be decompressed: {exc}", source=source, url=url) from exc
         except httpx.TransportError as exc:
             raise FetchError(f"cannot connect: {exc}", source=source, url=url) from exc
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"invalid URL: {exc}", source=source, url=url, retryable=False) from exc
         page = Page(url=final_url, status=status, headers=resp_headers, content=content)
-        page.text = decode(content, charset)
+        if status < 300:
+            page.text, page.charset = decode(content, charset)
         validators = {k: resp_headers[k] for k in ("etag", "last-modified") if k in resp_headers}
+        if status == 200:
+            validators["content-hash"] = hashlib.sha256(content).hexdigest()
         page.validators = validators
         return page
 
 
-def decode(content: bytes, declared: str | None) -> str:
-    """Bytes to text: the declared charset, else a <meta charset>, else detection."""
+def make_client(config: HttpConfig) -> httpx.Client:
+    """The shared client of one cycle, with the configured timeouts and redirect limit."""
+    limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency * 2)
+    return httpx.Client(
+        timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+        follow_redirects=True,
+        max_redirects=config.max_redirects,
+        limits=limits,
+        headers={"User-Agent": config.user_agent},
+    )
+
+
+def decode(content: bytes, declared: str | None) -> tuple[str, str]:
+    """Bytes to text: the declared charset, else a <meta charset>, else UTF-8, else detection.
+
+    A declared charset the bytes do not fit (a page saying UTF-8 but written in Latin-1) falls
+    through to the next way, so a wrong header never garbles or fails a page.
+    """
     if declared:
         try:
-            return content.decode(declared)
+            return content.decode(declared), declared.lower()
         except (LookupError, UnicodeDecodeError):
             pass
     head = content[:2048].lower()
@@ -309,16 +477,36 @@ def decode(content: bytes, declared: str | None) -> str:
         name = head[marker + 8 : marker + 40].strip(b"\"' ").split(b'"')[0].split(b"'")[0].split(b";")[0]
         name = name.split(b">")[0].split(b" ")[0].strip(b"/")
         try:
-            return content.decode(name.decode("ascii"))
+            label = name.decode("ascii")
+            return content.decode(label), label
         except (LookupError, UnicodeDecodeError):
             pass
     try:
-        return content.decode("utf-8")
+        return content.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         from charset_normalizer import from_bytes
 
         best = from_bytes(content).best()
-        return str(best) if best is not None else content.decode("utf-8", errors="replace")
+        if best is not None:
+            return str(best), best.encoding
+        return content.decode("utf-8", errors="replace"), "utf-8"
+
+
+def _as_validators(found: Any) -> Validators:
+    if not found:
+        return {}
+    if isinstance(found, Mapping):
+        return {k: v for k, v in found.items() if v}
+    names = ("etag", "last-modified", "content-hash")
+    return {name: value for name, value in zip(names, found) if value}
+
+
+def _status_hint(status: int) -> str | None:
+    if status == 404 or status == 410:
+        return "the page is gone; remove or fix the URL in this source's config"
+    if status in (401, 403):
+        return "the site refuses us (login, bot wall or wrong API key); check credentials or the URL"
+    return None
 
 
 def _retry_after(value: str | None) -> float | None:
