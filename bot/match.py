@@ -287,9 +287,13 @@ class _Candidate:
     order: Order
     line: OrderLine | None
     identity: float
-    confidence: float
+    score: float  # uncapped sum of evidence: ranks candidates even when several reach 1.0
     reasons: list[str]
     before_delivery: bool
+
+    @property
+    def confidence(self) -> float:
+        return min(1.0, self.score)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -302,13 +306,14 @@ class _Candidate:
             "sku": self.line.sku if self.line else None,
             "product": self.line.name if self.line else None,
             "confidence": round(self.confidence, 3),
+            "score": round(self.score, 3),
             "reasons": list(self.reasons),
             "before_delivery": self.before_delivery,
         }
 
 
-def _identities(session: Session, mention: Mention, config: MatchConfig, since: datetime,
-                until: datetime) -> dict[int, tuple[Customer, float, list[str]]]:
+def _identities(session: Session, mention: Mention, config: MatchConfig,
+                since: datetime) -> dict[int, tuple[Customer, float, list[str]]]:
     """Customers the mention's author may be, with identity evidence and its words."""
     found: dict[int, tuple[Customer, float, list[str]]] = {}
 
@@ -331,12 +336,11 @@ def _identities(session: Session, mention: Mention, config: MatchConfig, since: 
             how = "linked by staff" if row.origin == "manual" else "from the order export"
             add(row.customer, config.weight_handle, f"handle {row.handle} is linked to this customer ({how})")
     if mention.author_name and _fold(mention.author_name):
-        # Only customers with an order that could be the one: placed before the mention and
-        # recent enough; keeps the fuzzy pass small on a big shop.
+        # Only customers with a recent enough order: keeps the fuzzy pass small on a big shop.
         stmt = (
             select(Customer)
             .join(Order, Order.customer_id == Customer.id)
-            .where(Order.placed_at <= until, Order.placed_at >= since, Customer.name.is_not(None))
+            .where(Order.placed_at >= since, Customer.name.is_not(None))
             .distinct()
         )
         for customer in session.scalars(stmt):
@@ -390,9 +394,10 @@ def match_mention(
     """
     when = mention.published_at or mention.collected_at or now or utcnow()
     window = timedelta(days=config.window_days)
-    # Orders placed up to (window + delivery time) before the mention can still be in the window.
-    since = when - window - timedelta(days=max(config.expected_delivery_days, 60))
-    people = _identities(session, mention, config, since, when)
+    # Name candidates are looked for among buyers of the last two windows (plus delivery time):
+    # enough to explain "outside the window", small enough for a big shop's fuzzy pass.
+    since = when - 2 * window - timedelta(days=max(config.expected_delivery_days, 60))
+    people = _identities(session, mention, config, since)
     if not people:
         return MatchResult(matched=False, why_unmatched=_nobody(mention))
 
@@ -420,10 +425,10 @@ def match_mention(
             matched=False,
             why_unmatched="the author looks like a customer, but no order fits: " + " | ".join(ruled_out),
         )
-    candidates.sort(key=lambda c: (-c.confidence, -c.order.placed_at.timestamp()))
+    candidates.sort(key=lambda c: (-c.score, -c.order.placed_at.timestamp()))
     best = candidates[0]
     kept = [c.as_dict() for c in candidates[: config.max_candidates]]
-    close = [c for c in candidates[1:] if best.confidence - c.confidence < config.ambiguity_margin]
+    close = [c for c in candidates[1:] if best.score - c.score < config.ambiguity_margin]
     if best.confidence < config.threshold:
         return MatchResult(
             matched=False,
@@ -529,8 +534,8 @@ def _score_order(
             return None
         timing = config.weight_timing
         reasons.append(f"posted {age.days} days after {what} of order {order.number}")
-    confidence = min(1.0, identity + config.weight_product * product + timing)
-    return _Candidate(customer, order, line, identity, confidence, reasons, before)
+    score = identity + config.weight_product * product + timing
+    return _Candidate(customer, order, line, identity, score, reasons, before)
 
 
 def link_handle(session: Session, handle: str, email: str) -> Customer:
