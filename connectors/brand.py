@@ -233,10 +233,11 @@ def _segment(
         reached = False
         for item in items:
             when = stamp(item)
-            if floor is not None and when < floor:
-                reached = True
-                continue
-            yield item
+            if floor is not None and when <= floor:
+                reached = True  # down to where the last run began: this page is the last
+                if when < floor:
+                    continue
+            yield item  # items of the very second of the floor go on: the store drops known ones
         if reached or not items or not nxt:
             return True, None
         token = nxt
