@@ -14,6 +14,8 @@ __all__ = ["Connector", "RawMention", "registry", "KINDS"]
 
 # kind -> "module:Class". Keep sorted; every entry needs a test (tests/test_meta.py checks).
 KINDS: dict[str, str] = {
+    "mastodon": "connectors.mastodon:MastodonConnector",
+    "reddit": "connectors.reddit:RedditConnector",
     "rss": "connectors.rss:RssConnector",
     "schema_org": "connectors.schema_org:SchemaOrgConnector",
 }
