@@ -1,0 +1,1 @@
+"""Internals of the scoring stage; the public interface is :mod:`bot.sentiment`."""

@@ -1,0 +1,530 @@
+"""The scoring stage: is this buyer unhappy, and what is their problem?
+
+``assess()`` combines three signals over one pass of precompiled tokenising:
+
+* TextBlob's pattern polarity (the design card's scorer) and VADER's compound, both computed by
+  exact fast ports in :mod:`bot.scoring.lexical` (a test checks they agree with the libraries);
+* a domain layer (:mod:`bot.scoring.domain`, phrases in :mod:`bot.scoring.phrases`) that knows how
+  buyers complain: failures, delivery, wrong items, damage, missing parts, fit and returns, refunds
+  and warranty fights, with negation ("no scratches"), hypotheticals ("if it breaks"), contrast
+  ("worked great until"), sarcasm markers, hedges ("only complaint") and resolutions;
+* the star rating when there is one.
+
+A review is judged as a whole: lexical polarity is weighed against what the buyer says happened, so
+a calm description of a failure is unhappy and a happy review with a passing quibble is not.
+Everything is offline and deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TextIO
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.scoring import lexical
+from bot.scoring.domain import Hit, PhraseMatcher, normalize, tokenize
+
+__all__ = [
+    "Assessment",
+    "EvalReport",
+    "Issue",
+    "REMEDY_WORTHY",
+    "Scorer",
+    "ScoringConfig",
+    "assess",
+    "evaluate",
+    "score_stream",
+]
+
+
+class Issue(str, Enum):
+    """The buyer's main problem (DESIGN.md taxonomy)."""
+
+    DEFECTIVE = "defective"
+    DAMAGED = "damaged"
+    MISSING_PARTS = "missing_parts"
+    WRONG_ITEM = "wrong_item"
+    NOT_DELIVERED = "not_delivered"
+    FIT_SIZE = "fit_size"
+    NOT_AS_DESCRIBED = "not_as_described"
+    POOR_QUALITY = "poor_quality"
+    SERVICE = "service"
+    PRICE_VALUE = "price_value"
+    OTHER = "other"
+    NONE = "none"
+
+
+REMEDY_WORTHY: frozenset[Issue] = frozenset({
+    Issue.DEFECTIVE, Issue.DAMAGED, Issue.MISSING_PARTS, Issue.WRONG_ITEM,
+    Issue.NOT_DELIVERED, Issue.FIT_SIZE, Issue.NOT_AS_DESCRIBED,
+})
+
+# When two fixable problems are equally strong, the one that decides the remedy comes first:
+# nothing arrived > the wrong thing arrived > it arrived broken > incomplete > failed later ...
+_PRIORITY: tuple[Issue, ...] = (
+    Issue.NOT_DELIVERED, Issue.WRONG_ITEM, Issue.DAMAGED, Issue.MISSING_PARTS, Issue.DEFECTIVE,
+    Issue.NOT_AS_DESCRIBED, Issue.FIT_SIZE, Issue.POOR_QUALITY, Issue.SERVICE, Issue.PRICE_VALUE,
+)
+_ISSUE_KINDS = {i.value: i for i in _PRIORITY}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the scorer concluded about one text, and the cues that led there."""
+
+    sentiment: float
+    unhappy: bool
+    issue: Issue
+    confidence: float
+    cues: tuple[str, ...]
+
+    @property
+    def remedy_worthy(self) -> bool:
+        """Unhappy with a problem a remedy (replacement, refund, ...) can fix."""
+        return self.unhappy and self.issue in REMEDY_WORTHY
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready fields."""
+        return {
+            "sentiment": self.sentiment,
+            "unhappy": self.unhappy,
+            "issue": self.issue.value,
+            "confidence": self.confidence,
+            "cues": list(self.cues),
+        }
+
+
+class ScoringConfig(BaseModel):
+    """The ``[scoring]`` section of config.toml: thresholds and lexicon extensions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unhappy_threshold: float = Field(
+        0.0, description="Decision threshold on the combined unhappiness score; raise it to flag fewer buyers.")
+    issue_min_weight: float = Field(
+        2.0, ge=0.0, description="Minimum phrase weight before a fixable issue (replacement, refund...) is named; "
+        "weaker evidence gives 'other'.")
+    unhappy_max_rating: int = Field(
+        2, ge=0, le=5, description="Ratings at or below this are unhappy whatever the words say.")
+    happy_min_rating: int = Field(
+        4, ge=1, le=6, description="Ratings at or above this are happy unless the text reports a real failure.")
+    max_chars: int = Field(
+        20000, ge=100, description="Longer texts are scored on their first max_chars characters (noted in cues).")
+    extra_phrases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Extra complaint phrases per issue (keys: defective, damaged, missing_parts, wrong_item, "
+        "not_delivered, fit_size, not_as_described, poor_quality, service, price_value; or neg / pos for "
+        "general complaint or praise). Phrases may use (a|b) alternatives and [a|b] optional words.")
+    extra_negative_words: list[str] = Field(
+        default_factory=list, description="Extra single words that count as negative (VADER valence -2).")
+    extra_positive_words: list[str] = Field(
+        default_factory=list, description="Extra single words that count as positive (VADER valence +2).")
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+_URL_RE = re.compile(r"https?://\S+|www\.\S+")
+_HANDLE_RE = re.compile(r"(?<!\w)@\w+")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+# Common English function words: a text with letters but almost none of these is not English.
+_ENGLISH = frozenset(
+    "the a an and or but is was are were it this that i my me we you they he she to of in on for with not no"
+    " so very be have has had do does did just at from as if my its it's i'm dont don't can will would".split()
+)
+# Slang and emoji the two lexicons miss, common in social posts about products.
+_SOCIAL_NEG = {
+    "mid": -1.5, "scammy": -2.5, "trash": -2.0, "garbage": -2.2, "broke": -1.5, "broken": -1.8,
+    "refund": -1.0, "sucks": -1.5, "smh": -1.5, "ugh": -1.5, "wtf": -2.0, "ffs": -2.0, "fml": -2.0,
+    "dead": -1.5, "faulty": -2.0, "defective": -2.2, "ripoff": -2.5, "unusable": -2.2, "useless": -1.8,
+    "junk": -2.0, "cancelled": -1.0, "delayed": -1.2, "missing": -1.2, "lost": -1.2, "worst": -3.1,
+    "bruh": -1.0, "🤬": -3.0, "😡": -2.8, "😤": -2.0, "🙄": -1.5, "😒": -1.8, "😠": -2.5, "👎": -2.0,
+    "😞": -2.0, "😩": -1.8, "😫": -1.8, "💔": -2.0, "😢": -1.8, "😭": -1.0, "🤦": -1.5, "🤦‍♀️": -1.5, "🤦‍♂️": -1.5,
+}
+_SOCIAL_POS = {
+    "slaps": 2.0, "goated": 2.5, "obsessed": 2.0, "banger": 2.0, "fire": 1.5, "🔥": 2.0, "😍": 2.5,
+    "🥰": 2.5, "❤️": 2.5, "❤": 2.5, "💯": 2.0, "👍": 1.8, "🙌": 2.0, "😊": 2.0, "✨": 1.0, "🤩": 2.5,
+}
+
+
+def _sigmoid(x: float) -> float:
+    if x < -30:
+        return 0.0
+    if x > 30:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _best(hits: Iterable[Hit]) -> dict[str, float]:
+    """Evidence per kind: strongest phrase, plus a little for each further distinct one."""
+    per: dict[str, list[float]] = {}
+    for h in hits:
+        per.setdefault(h.kind, []).append(h.weight)
+    out: dict[str, float] = {}
+    for kind, ws in per.items():
+        ws.sort(reverse=True)
+        out[kind] = ws[0] + 0.5 * sum(ws[1:3])
+    return out
+
+
+# ----------------------------------------------------------------------------- the scorer
+
+class Scorer:
+    """Combines lexical polarity, the domain phrase layer and the rating into an Assessment."""
+
+    def __init__(self, config: ScoringConfig | None = None) -> None:
+        self.config = config or ScoringConfig()
+        extra: list[tuple[str, float, str, Sequence[str]]] = []
+        for kind, phrases in self.config.extra_phrases.items():
+            if kind not in _ISSUE_KINDS and kind not in ("neg", "pos"):
+                raise ValueError(f"[scoring] extra_phrases: unknown issue {kind!r}")
+            extra.append((kind, 3.0 if kind in _ISSUE_KINDS else 2.0, f"configured {kind} phrase", phrases))
+        self._matcher = PhraseMatcher(extra)
+        vader = dict(lexical.VADER_LEXICON)
+        vader.update(_SOCIAL_NEG)
+        vader.update(_SOCIAL_POS)
+        for w in self.config.extra_negative_words:
+            vader[w.lower()] = -2.0
+        for w in self.config.extra_positive_words:
+            vader[w.lower()] = 2.0
+        self._vader_lex = vader
+
+    # -- signals ---------------------------------------------------------------------------------
+
+    def _lexical(self, text: str) -> tuple[float, float, float]:
+        """(TextBlob polarity, VADER compound, VADER mean of sentence compounds)."""
+        tb = lexical.textblob_polarity(lexical.textblob_tokens(text))
+        words = lexical.vader_tokens(text)
+        vals = lexical.vader_valences(words, self._vader_lex)
+        vd = lexical.vader_compound(text, words, vals)
+        # Long reviews saturate the whole-text compound; the per-sentence mean keeps proportion.
+        sents: list[float] = []
+        acc = 0.0
+        for w, v in zip(words, vals):
+            acc += v
+            if w[-1] in ".!?" or w.endswith(("...", "!!")):
+                sents.append(lexical.vader_normalize(acc))
+                acc = 0.0
+        if acc:
+            sents.append(lexical.vader_normalize(acc))
+        vmean = sum(sents) / len(sents) if sents else 0.0
+        return tb, vd, vmean
+
+    def assess(self, text: str, rating: float | None = None, title: str | None = None) -> Assessment:
+        """Score one review or post. ``rating`` is 1..5 stars (None when the source has none)."""
+        cfg = self.config
+        cues: list[str] = []
+        if rating is not None:
+            if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not 1 <= rating <= 5:
+                raise ValueError(f"rating must be between 1 and 5, got {rating!r}")
+        text = text or ""
+        if title:
+            text = f"{title.strip()}.\n{text}" if text.strip() else title
+        if len(text) > cfg.max_chars:
+            text = text[: cfg.max_chars]
+            cues.append(f"text truncated to {cfg.max_chars} characters")
+        stripped = _HANDLE_RE.sub(" ", _URL_RE.sub(" ", text)).strip()
+        if not stripped:
+            why = "empty text" if not text.strip() else "no words to score (only links or handles)"
+            return self._rating_only(rating, cues + [why])
+        letters = _LETTER_RE.findall(stripped)
+        norm = normalize(stripped)
+        tokens = tokenize(norm)
+        words = [t for t in tokens if t[0].isalpha()]
+        if len(words) >= 4 and letters:
+            english = sum(1 for w in words if w in _ENGLISH)
+            if english / len(words) < 0.08 and sum(1 for c in letters if c.isascii()) / len(letters) < 0.9 \
+                    or english == 0 and len(words) >= 6:
+                return self._rating_only(rating, cues + ["text does not look like English; not scored"])
+
+        tb, vd, vmean = self._lexical(stripped)
+        hits = self._matcher.scan(tokens)
+        asserted = [h for h in hits if h.asserted]
+        ev = _best(asserted)
+        issues = {k: v for k, v in ev.items() if k in _ISSUE_KINDS}
+        remedy = {k: v for k, v in issues.items() if _ISSUE_KINDS[k] in REMEDY_WORTHY}
+        neg = ev.get("neg", 0.0)
+        pos = ev.get("pos", 0.0)
+        turn = ev.get("turn", 0.0)
+        sarcasm = ev.get("sarcasm", 0.0)
+        resolved = ev.get("resolved", 0.0)
+        hedge = ev.get("hedge", 0.0)
+        strongest_fault = max(remedy.values(), default=0.0)
+        any_issue = max(issues.values(), default=0.0)
+
+        # Lexical polarity: when the buyer reports a real problem, praise words nearby are the
+        # "worked great until" kind or sarcasm, so they count for less.
+        lex = 0.45 * tb + 0.35 * vmean + 0.2 * vd
+        if (strongest_fault >= 2.5 or sarcasm) and lex > 0:
+            lex *= 0.3
+        z = -0.35 - 2.2 * lex
+        z += 0.55 * min(any_issue, 4.0) + 0.35 * min(strongest_fault, 4.0)
+        z += 0.5 * min(neg, 4.0) - 0.45 * min(pos, 4.0)
+        z += 0.5 * min(turn, 2.0) + 0.6 * min(sarcasm, 2.0)
+        z -= 0.6 * min(resolved, 2.0) + 0.5 * min(hedge, 2.0)
+
+        if rating is not None:
+            stars = float(rating)
+            if stars <= cfg.unhappy_max_rating:
+                z = max(z + 3.0, 1.5)
+                cues.append(f"rating {stars:g}/5")
+            elif stars >= cfg.happy_min_rating:
+                if strongest_fault >= 2.5 and resolved == 0.0:
+                    # A real failure is a problem whatever the stars: keep it flagged.
+                    z = max(z - 0.5, 0.5)
+                    cues.append(f"rating {stars:g}/5 but a failure is reported")
+                else:
+                    z -= 2.0 + (stars - cfg.happy_min_rating)
+                    cues.append(f"rating {stars:g}/5")
+            else:
+                z += 0.3
+                cues.append(f"rating {stars:g}/5")
+
+        z -= cfg.unhappy_threshold
+        unhappy = z > 0.0
+        p_unhappy = _sigmoid(1.3 * z)
+
+        # Issue: the strongest asserted fixable problem, then quality/service/price, else other.
+        issue = Issue.NONE
+        issue_conf = 1.0
+        if unhappy:
+            issue = Issue.OTHER
+            if remedy and strongest_fault >= cfg.issue_min_weight:
+                ranked = sorted(remedy.items(), key=lambda kv: (-kv[1], _PRIORITY.index(_ISSUE_KINDS[kv[0]])))
+                issue = _ISSUE_KINDS[ranked[0][0]]
+                margin = ranked[0][1] - (ranked[1][1] if len(ranked) > 1 else 0.0)
+                issue_conf = min(0.97, 0.55 + 0.1 * strongest_fault + 0.08 * margin)
+            elif issues:
+                ranked = sorted(issues.items(), key=lambda kv: (-kv[1], _PRIORITY.index(_ISSUE_KINDS[kv[0]])))
+                issue = _ISSUE_KINDS[ranked[0][0]]
+                issue_conf = 0.7
+            else:
+                issue_conf = 0.6
+
+        confidence = (p_unhappy * issue_conf) if unhappy else 1.0 - p_unhappy
+        sentiment = max(-1.0, min(1.0, 0.5 * tb + 0.5 * vmean if rating is None else
+                                  0.4 * tb + 0.3 * vmean + 0.3 * (float(rating) - 3.0) / 2.0))
+        cues.append(f"textblob {tb:+.2f}, vader {vd:+.2f}")
+        seen: set[str] = set()
+        for h in hits:
+            label = h.cue
+            if h.negated:
+                label = f"negated: {label}"
+            elif h.hypothetical:
+                label = f"hypothetical: {label}"
+            if label not in seen:
+                seen.add(label)
+                cues.append(f"{label}: \"{' '.join(tokens[h.start:h.end])}\"")
+        return Assessment(
+            sentiment=round(sentiment, 4),
+            unhappy=unhappy,
+            issue=issue,
+            confidence=round(confidence, 3),
+            cues=tuple(cues),
+        )
+
+    def _rating_only(self, rating: float | None, cues: list[str]) -> Assessment:
+        # Nothing to read: fall back on the stars alone, or a neutral verdict.
+        if rating is None:
+            return Assessment(0.0, False, Issue.NONE, 0.5, tuple(cues))
+        stars = float(rating)
+        cues.append(f"rating {stars:g}/5")
+        unhappy = stars <= self.config.unhappy_max_rating
+        return Assessment(round((stars - 3.0) / 2.0, 4), unhappy, Issue.OTHER if unhappy else Issue.NONE,
+                          0.8 if unhappy or stars >= self.config.happy_min_rating else 0.5, tuple(cues))
+
+
+_DEFAULT: Scorer | None = None
+
+
+def assess(text: str, rating: float | None = None, title: str | None = None) -> Assessment:
+    """Score with the default configuration (the Scorer is built once, on first use)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Scorer()
+    return _DEFAULT.assess(text, rating, title)
+
+
+# ----------------------------------------------------------------------------- JSON lines
+
+def _parse_line(line: str) -> tuple[dict[str, object] | None, str | None]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(obj, dict):
+        return None, "expected a JSON object"
+    return obj, None
+
+
+def _fields(obj: dict[str, object]) -> tuple[str, float | None, str | None]:
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ValueError("missing or non-string 'text'")
+    rating = obj.get("rating")
+    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float))):
+        if isinstance(rating, str):
+            try:
+                rating = float(rating)
+            except ValueError:
+                raise ValueError(f"rating must be a number 1..5, got {rating!r}") from None
+        else:
+            raise ValueError(f"rating must be a number 1..5, got {rating!r}")
+    if rating is not None and not 1 <= float(rating) <= 5:
+        raise ValueError(f"rating must be between 1 and 5, got {rating!r}")
+    title = obj.get("title")
+    return text, (float(rating) if rating is not None else None), (title if isinstance(title, str) else None)
+
+
+def score_stream(lines: Iterable[str], out: TextIO, scorer: Scorer) -> int:
+    """Score JSON lines one at a time (constant memory); returns the number of bad lines.
+
+    Each input line yields exactly one output line, in order: the input object with the
+    Assessment fields added, or ``{"line": N, "error": "..."}`` (plus its ``id`` if readable).
+    Blank lines are errors too, so output line N always answers input line N.
+    """
+    bad = 0
+    for n, line in enumerate(lines, start=1):
+        obj, err = _parse_line(line)
+        result: dict[str, object]
+        if obj is not None:
+            try:
+                text, rating, title = _fields(obj)
+                result = dict(obj)
+                result.update(scorer.assess(text, rating, title).as_dict())
+            except ValueError as exc:
+                err = str(exc)
+        if err is not None:
+            bad += 1
+            result = {"line": n, "error": err}
+            if obj is not None and "id" in obj:
+                result = {"id": obj["id"], **result}
+        out.write(json.dumps(result, ensure_ascii=False))
+        out.write("\n")
+    return bad
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+@dataclass
+class EvalReport:
+    """Precision/recall of the scorer on labelled lines, overall and per issue."""
+
+    n: int = 0
+    bad_lines: list[str] = field(default_factory=list)
+    unhappy_tp: int = 0
+    unhappy_fp: int = 0
+    unhappy_fn: int = 0
+    remedy_tp: int = 0
+    remedy_fp: int = 0
+    remedy_fn: int = 0
+    remedy_issue_right: int = 0
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, gold_unhappy: bool, gold_issue: Issue, got: Assessment, text: str) -> None:
+        """Count one labelled example."""
+        self.n += 1
+        gi = gold_issue if gold_unhappy else Issue.NONE
+        pi = got.issue if got.unhappy else Issue.NONE
+        self.confusion[(gi.value, pi.value)] += 1
+        self.unhappy_tp += gold_unhappy and got.unhappy
+        self.unhappy_fp += (not gold_unhappy) and got.unhappy
+        self.unhappy_fn += gold_unhappy and not got.unhappy
+        gold_r = gold_unhappy and gold_issue in REMEDY_WORTHY
+        self.remedy_tp += gold_r and got.remedy_worthy
+        self.remedy_fp += (not gold_r) and got.remedy_worthy
+        self.remedy_fn += gold_r and not got.remedy_worthy
+        if gold_r:
+            self.remedy_issue_right += got.unhappy and got.issue == gold_issue
+        if gold_unhappy != got.unhappy or gi != pi:
+            self.errors.append({"text": text[:160], "gold": gi.value if gold_unhappy else "happy",
+                                "got": pi.value if got.unhappy else "happy"})
+
+    def as_dict(self) -> dict[str, object]:
+        """Figures as plain data."""
+        up, ur, uf = _prf(self.unhappy_tp, self.unhappy_fp, self.unhappy_fn)
+        rp, rr, rf = _prf(self.remedy_tp, self.remedy_fp, self.remedy_fn)
+        gold_r = self.remedy_tp + self.remedy_fn
+        labels = [i.value for i in Issue]
+        per_issue: dict[str, dict[str, float]] = {}
+        for lab in labels:
+            tp = self.confusion[(lab, lab)]
+            fp = sum(c for (g, p), c in self.confusion.items() if p == lab and g != lab)
+            fn = sum(c for (g, p), c in self.confusion.items() if g == lab and p != lab)
+            if tp + fp + fn:
+                p, r, _ = _prf(tp, fp, fn)
+                per_issue[lab] = {"precision": round(p, 3), "recall": round(r, 3), "support": tp + fn}
+        return {
+            "n": self.n,
+            "bad_lines": len(self.bad_lines),
+            "unhappy": {"precision": round(up, 3), "recall": round(ur, 3), "f1": round(uf, 3)},
+            "remedy_worthy": {"precision": round(rp, 3), "recall": round(rr, 3), "f1": round(rf, 3),
+                              "issue_accuracy": round(self.remedy_issue_right / gold_r, 3) if gold_r else 0.0},
+            "per_issue": per_issue,
+            "confusion": {f"{g}->{p}": c for (g, p), c in sorted(self.confusion.items())},
+        }
+
+    def render(self) -> str:
+        """A human-readable table."""
+        d = self.as_dict()
+        u = d["unhappy"]
+        r = d["remedy_worthy"]
+        assert isinstance(u, dict) and isinstance(r, dict)
+        lines = [
+            f"examples: {self.n}   bad lines: {len(self.bad_lines)}",
+            f"unhappy        precision {u['precision']:.3f}  recall {u['recall']:.3f}  f1 {u['f1']:.3f}",
+            f"remedy-worthy  precision {r['precision']:.3f}  recall {r['recall']:.3f}  f1 {r['f1']:.3f}"
+            f"  issue right {r['issue_accuracy']:.3f}",
+            "",
+            f"{'issue':<18}{'precision':>10}{'recall':>8}{'support':>9}",
+        ]
+        per = d["per_issue"]
+        assert isinstance(per, dict)
+        for lab, v in per.items():
+            lines.append(f"{lab:<18}{v['precision']:>10.3f}{v['recall']:>8.3f}{int(v['support']):>9}")
+        labels = [i.value for i in Issue if any(i.value in k for k in self.confusion)]
+        short = {lab: lab[:6] for lab in labels}
+        lines += ["", "confusion (rows gold, columns predicted)",
+                  f"{'':<18}" + "".join(f"{short[lab]:>7}" for lab in labels)]
+        for g in labels:
+            lines.append(f"{g:<18}" + "".join(f"{self.confusion[(g, p)]:>7}" for p in labels))
+        for line in self.bad_lines:
+            lines.append(f"bad: {line}")
+        return "\n".join(lines)
+
+
+def evaluate(lines: Iterable[str], scorer: Scorer) -> EvalReport:
+    """Score labelled JSON lines (``text``, ``unhappy``, ``issue``, optional ``rating``/``title``)."""
+    report = EvalReport()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        obj, err = _parse_line(line)
+        try:
+            if obj is None:
+                raise ValueError(err)
+            text, rating, title = _fields(obj)
+            gold_unhappy = obj.get("unhappy")
+            if not isinstance(gold_unhappy, bool):
+                raise ValueError("missing boolean 'unhappy' label")
+            gold_issue = Issue(str(obj.get("issue", "none")))
+            got = scorer.assess(text, rating, title)
+        except ValueError as exc:
+            report.bad_lines.append(f"line {n}: {exc}")
+            continue
+        report.add(gold_unhappy, gold_issue, got, text)
+    return report
