@@ -23,6 +23,7 @@ import mimetypes
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -31,10 +32,43 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["DemoShop", "demo_config_text", "render", "SHOP_NAME", "ORDERS_TEMPLATE"]
+__all__ = ["DemoShop", "Scenario", "SCENARIOS", "demo_config_text", "render", "SHOP_NAME", "ORDERS_TEMPLATE"]
 
 SHOP_NAME = "Kestrel Lane"
 ORDERS_TEMPLATE = "orders.csv"
+
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A story planted in the demo shop and what the bot should make of it (DESIGN.md seed scenarios).
+
+    ``author`` is the name on the review, or the social handle for a post; ``source`` is "shop"
+    (a product review) or "social" (the RSS feed). End-to-end tests and the README use these.
+    """
+
+    key: str
+    source: str
+    author: str
+    customer: str
+    sku: str
+    order_number: str
+    issue: str
+    remedy: str
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("defective_gadget", "shop", "Daniel Okafor", "Daniel Okafor", "KL-HL-01", "KL-1085", "defective",
+             "replacement shipped unasked, with a note saying why"),
+    Scenario("delivered_not_received", "shop", "Tessa L.", "Tessa Lindqvist", "KL-BP-20", "KL-1093", "not_delivered",
+             "replacement with expedited shipping (the same complaint is also in the feed as @tessalind: one case)"),
+    Scenario("wrong_item", "shop", "Amélie L.", "Amélie Laurent", "KL-DR-07", "KL-1097", "wrong_item",
+             "correct item or refund, shipping credited, keep the T-shirts (return costs more than they are worth)"),
+    Scenario("studs_fell_off", "shop", "Jonas Becker", "Jonas Becker", "KL-BT-11", "KL-1055", "defective",
+             "repair reimbursement up to the cap as store credit (his post as @jonasbkr joins the case)"),
+    Scenario("late_return_illness", "social", "@greta_vos", "Margarethe Vos", "KL-KN-03", "KL-1049", "fit_size",
+             "waive the 30-day window (2 days over), courier pickup, full refund, goodwill gesture"),
+)
 
 _TOKEN = re.compile(r"\{\{(BASE|DATE|DATETIME|RFC822)(?::(-?\d+)(?::(\d{2}):(\d{2}))?)?\}\}")
 
