@@ -1,0 +1,142 @@
+"""Customer notes: the short text sent with a remedy, rendered from a sandboxed Jinja2 template.
+
+The note says what happened and what is on its way. It never asks the customer to change or remove
+a review and never ties the remedy to one (review platforms forbid incentivised reviews), so a
+template that speaks of reviews, ratings or stars is refused when the config is loaded, and every
+rendered note is checked again before it is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot.errors import PolicyError
+
+# Words a note must not contain: any of them ties the remedy to a review.
+FORBIDDEN = re.compile(r"\b(reviews?|reviewed|rating|ratings|rated|stars?|feedback|testimonial)\b", re.IGNORECASE)
+
+WHAT_HAPPENED: dict[str, str] = {
+    "defective": "your {item} stopped working as it should",
+    "damaged": "your {item} arrived damaged",
+    "missing_parts": "your {item} arrived with parts missing",
+    "wrong_item": "we sent you the wrong item instead of your {item}",
+    "not_delivered": "your parcel with the {item} never reached you",
+    "fit_size": "your {item} did not fit",
+    "not_as_described": "your {item} was not what you expected",
+    "poor_quality": "your {item} did not live up to what you should expect",
+    "service": "we let you down",
+    "price_value": "your {item} did not feel worth what you paid",
+    "other": "your order did not go as it should have",
+    "none": "your order did not go as it should have",
+}
+
+
+def _env() -> SandboxedEnvironment:
+    # Text, not HTML: no autoescape; StrictUndefined so a typo in a variable is an error, not a blank.
+    return SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False,
+                                trim_blocks=False)
+
+
+def default_template() -> str:
+    return (resources.files("bot") / "templates" / "notes" / "default.txt.j2").read_text(encoding="utf-8")
+
+
+def check_template(source: str) -> None:
+    """Raise ValueError when a note template does not compile or speaks of reviews."""
+    found = FORBIDDEN.search(source)
+    if found:
+        raise ValueError(
+            f"the note template mentions {found.group(0)!r}: a note must never ask about or refer to a review"
+        )
+    try:
+        _env().from_string(source)
+    except TemplateError as exc:
+        raise ValueError(f"the note template is not valid Jinja2: {exc}") from exc
+
+
+def describe(kind: str, params: dict[str, Any], product: str) -> str | None:
+    """One line of the note for a remedy, in plain words (None: the remedy needs no line)."""
+    amount = params.get("amount")
+    currency = params.get("currency", "")
+    money = f"{Decimal(str(amount)):.2f} {currency}".strip() if amount is not None else ""
+    if kind == "replacement":
+        speed = "by express delivery" if params.get("shipping") == "expedited" else "by standard delivery"
+        line = f"a new {params.get('product_name') or product} is on its way to you {speed}, at no cost"
+        if params.get("bonus_sku"):
+            line += ", with a small extra in the box"
+        return line
+    if kind == "refund":
+        line = "a full refund" if params.get("full") else f"a refund of {money}"
+        if params.get("shipping_credit"):
+            line += ", shipping included"
+        return line + " is on its way to your original payment method"
+    if kind == "store_credit":
+        what = "a gift card" if params.get("form") == "gift_card" else "store credit"
+        return f"{what} of {money} is on its way to you"
+    if kind == "repair_reimbursement":
+        what = {"gift_card": "a gift card", "refund": "a refund"}.get(str(params.get("form")), "store credit")
+        return f"we cover the repair: {what} of {money} is on its way to you"
+    if kind == "return_pickup":
+        line = "a courier will collect the item from your address, free of charge"
+        if params.get("window_waived"):
+            line += " (we are glad to accept it after the usual return period)"
+        return line
+    if kind == "keep_item":
+        return "please keep the item you received, there is no need to send it back"
+    if kind == "gesture":
+        if params.get("gift_sku") or Decimal(str(amount or 0)) > 0:
+            return "a small thank-you for your patience is on its way"
+        return None
+    if kind == "contact":
+        return None
+    return None
+
+
+def context(
+    *,
+    issue: str,
+    remedies: list[tuple[str, dict[str, Any]]],
+    customer_name: str | None,
+    product: str | None,
+    order_number: str | None,
+    shop_name: str,
+) -> dict[str, Any]:
+    """The variables a note template sees."""
+    item = product or "order"
+    first = (customer_name or "").split()[0] if customer_name and customer_name.strip() else None
+    lines = [line for kind, params in remedies if (line := describe(kind, params, item))]
+    gesture = next((str(p["message"]) for k, p in remedies if k in ("gesture", "contact") and p.get("message")), None)
+    return {
+        "customer_name": first,
+        "shop_name": shop_name,
+        "issue": issue,
+        "what_happened": WHAT_HAPPENED.get(issue, WHAT_HAPPENED["other"]).format(item=item),
+        "product": item,
+        "order_number": order_number,
+        "remedies": lines,
+        "remedy_kinds": [kind for kind, _ in remedies],
+        "gesture_message": gesture,
+    }
+
+
+def render(template: str | None, ctx: dict[str, Any]) -> str:
+    """Render the note; PolicyError when the template fails or the text speaks of reviews."""
+    source = template or default_template()
+    try:
+        text = _env().from_string(source).render(**ctx)
+    except TemplateError as exc:
+        raise PolicyError(f"the customer note template failed: {exc}", hint="check [policy] note_template") from exc
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    found = FORBIDDEN.search(text)
+    if found:
+        raise PolicyError(
+            f"the customer note mentions {found.group(0)!r}; notes never refer to reviews",
+            hint="reword [policy] note_template or the gesture message",
+        )
+    return text

@@ -1,0 +1,392 @@
+"""Cases end to end: mention -> case -> match -> policy -> outbox -> a real webhook receiver.
+
+The five seed stories of DESIGN.md, the abuse guards, approval / rejection / expiry and the
+listing, all on a real SQLite store with the real matcher and a loopback HTTP receiver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.cases import CaseNotFound, CaseStateError, approve, expire_approvals, list_cases, process, reject
+from bot.config import Config, loads
+from bot.remedies import dispatch_due
+from bot.store import AuditLog, BudgetPeriod, Case, Remedy, Store, open_store
+from tests.decide_world import NOW, add_mention, add_order, days_ago
+from tests.httpserver import LocalServer, Route
+
+SECRET = "test-webhook-secret-not-real"
+
+
+@pytest.fixture
+def receiver() -> Iterator[LocalServer]:
+    with LocalServer({"/remedies": Route(body='{"ok": true}', content_type="application/json")}) as srv:
+        yield srv
+
+
+def make_config(tmp_path: Path, receiver: LocalServer, extra: str = "", dry_run: bool = False) -> Config:
+    text = f"""
+[bot]
+database = "sqlite:///store.db"
+shop_name = "Kestrel Lane"
+dry_run = {str(dry_run).lower()}
+
+[policy]
+daily_budget = 400
+monthly_budget = 2000
+{extra}
+
+[[fulfilment]]
+name = "warehouse"
+kind = "webhook"
+url = "{receiver.url('/remedies')}"
+secret_env = "RB_TEST_WEBHOOK_SECRET"
+"""
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    return loads(text, path=tmp_path / "config.toml")
+
+
+@pytest.fixture
+def world(tmp_path: Path, receiver: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Store, Config]]:
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", SECRET)
+    config = make_config(tmp_path, receiver)
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        yield store, config
+    finally:
+        store.dispose()
+
+
+def cycle(store: Store, config: Config) -> list[dict[str, Any]]:
+    process(store, config, now=NOW)
+    with httpx.Client() as client:
+        dispatch_due(store, config, client=client, now=NOW)
+    return list_cases(store)
+
+
+def received(receiver: LocalServer) -> list[dict[str, Any]]:
+    out = []
+    for request in receiver.requests:
+        signature = request.headers["x-recoverybot-signature"]
+        expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(signature, expected)
+        body = json.loads(request.body)
+        assert request.headers["idempotency-key"] == body["idempotency_key"]
+        out.append(body)
+    return out
+
+
+def assert_clean_note(note: str) -> None:
+    lowered = note.lower()
+    for word in ("review", "rating", "star", "remove", "change your", "update your"):
+        assert word not in lowered, note
+
+
+# --- the five seed stories ----------------------------------------------------------------------
+
+
+def test_defective_cheap_gadget_gets_a_replacement_unasked(world: tuple[Store, Config],
+                                                          receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "ines@mail.example", "Ines Duarte", "K-1001", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(14), delivered=days_ago(10))
+        add_mention(s, "r1", "One star. The pocket fan died after two days, photos attached. Junk.", "defective",
+                    published=days_ago(1), author_email="ines@mail.example", author_name="Ines D.", sku="FAN-01",
+                    product_name="Pocket Fan")
+    cases = cycle(store, config)
+    assert len(cases) == 1 and cases[0]["status"] == "dispatched"
+    assert cases[0]["rule"] == "defective-cheap-replace"
+    [body] = received(receiver)
+    assert body["kind"] == "replacement"
+    assert body["params"]["sku"] == "FAN-01" and body["params"]["quantity"] == 1
+    assert body["params"]["shipping"] == "standard"
+    assert body["amount"] == "17.00"  # item 12 + standard shipping 5
+    assert body["order"]["number"] == "K-1001"
+    assert body["note"].startswith("Hello Ines,")
+    assert "stopped working" in body["note"] and "new Pocket Fan is on its way" in body["note"]
+    assert_clean_note(body["note"])
+
+
+def test_parcel_marked_delivered_never_arrived_gets_expedited_reship(world: tuple[Store, Config],
+                                                                    receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "tom@mail.example", "Tom Becker", "K-1002", [("LAMP-2", "Desk Lamp", "34.00", 1)],
+                  placed=days_ago(12), delivered=days_ago(6), expected=days_ago(7))
+        add_mention(s, "r2", "Tracking says delivered last week but the desk lamp never arrived. Nobody answers.",
+                    "not_delivered", published=days_ago(1), author_email="tom@mail.example", author_name="Tom B",
+                    rating=1, sku="LAMP-2")
+    cases = cycle(store, config)
+    assert cases[0]["status"] == "dispatched", cases[0]["reasons"]
+    [body] = received(receiver)
+    assert body["kind"] == "replacement" and body["params"]["shipping"] == "expedited"
+    assert body["amount"] == "46.00"  # 34 + expedited 12
+    assert "express delivery" in body["note"] and "never reached you" in body["note"]
+    assert_clean_note(body["note"])
+
+
+def test_wrong_item_is_refunded_with_shipping_and_kept(world: tuple[Store, Config], receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "ada@mail.example", "Ada Brennan", "K-1003", [("DRESS-S", "Linen Dress", "12.99", 1)],
+                  placed=days_ago(9), delivered=days_ago(5))
+        add_mention(s, "r3", "Ordered a linen dress, got two t-shirts instead. Not what I paid for.", "wrong_item",
+                    published=days_ago(2), author_email="ada@mail.example", rating=2, sku="DRESS-S")
+    cases = cycle(store, config)
+    assert cases[0]["status"] == "dispatched"
+    kinds = [b["kind"] for b in received(receiver)]
+    assert kinds == ["refund", "keep_item"]
+    refund, keep = received(receiver)
+    assert refund["params"]["shipping_credit"] == "5.00" and refund["amount"] == "17.99"
+    assert keep["params"]["return_cost"] == "15.00" and keep["amount"] == "0.00"
+    assert "keep the item" in refund["note"] and "shipping included" in refund["note"]
+    assert_clean_note(refund["note"])
+
+
+def test_minor_defect_on_boots_gets_capped_repair_reimbursement(world: tuple[Store, Config],
+                                                               receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "lena@mail.example", "Lena Moritz", "K-1004", [("BOOT-38", "Studded Ankle Boots", "89.00", 1)],
+                  placed=days_ago(40), delivered=days_ago(35))
+        add_mention(s, "r4", "Love the boots but the decorative studs fell off after a week.", "defective",
+                    published=days_ago(3), author_email="lena@mail.example", rating=3, sku="BOOT-38")
+    cases = cycle(store, config)
+    assert cases[0]["status"] == "dispatched" and cases[0]["rule"] == "defective-minor-repair"
+    [body] = received(receiver)
+    assert body["kind"] == "repair_reimbursement"
+    assert body["params"]["amount"] == "20.00" and body["params"]["cap"] == "20.00"
+    assert body["params"]["form"] == "gift_card"
+    assert "gift card of 20.00 EUR" in body["note"]
+
+
+def test_late_return_with_family_illness_waives_window(world: tuple[Store, Config], receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "ruth@mail.example", "Ruth Okafor", "K-1005", [("COAT-M", "Wool Coat", "60.00", 1)],
+                  placed=days_ago(36), delivered=days_ago(32))
+        add_mention(s, "m5", "Family illness kept me away; the coat does not fit and the 30 day return window "
+                    "closed two days ago. Can I still send it back?", "fit_size", source="mastodon",
+                    kind="mastodon", published=days_ago(0.5), author_email="ruth@mail.example", rating=None)
+    cases = cycle(store, config)
+    assert cases[0]["status"] == "dispatched", cases[0]["reasons"]
+    assert cases[0]["rule"] == "late-return-goodwill"
+    pickup, refund, gesture = received(receiver)
+    assert pickup["kind"] == "return_pickup" and pickup["params"]["window_waived"] is True
+    assert pickup["params"]["courier_pickup"] is True
+    assert refund["kind"] == "refund" and refund["params"]["full"] is True and refund["amount"] == "60.00"
+    assert gesture["kind"] == "gesture"
+    assert "after the usual return period" in refund["note"] and "full refund" in refund["note"]
+    assert "We hope everything is well at home." in refund["note"]
+    assert_clean_note(refund["note"])
+
+
+# --- abuse ------------------------------------------------------------------------------------
+
+
+def test_abuse_cases_all_wait_for_approval_with_reasons(world: tuple[Store, Config], receiver: LocalServer) -> None:
+    store, config = world
+    text = "The kettle leaks everywhere after one use, absolutely dangerous product, shame on this shop."
+    with store.session() as s:
+        # 1. the same complaint on three sources
+        add_order(s, "copy@mail.example", "Carl Copy", "A-1", [("KET-1", "Travel Kettle", "25.00", 1)],
+                  placed=days_ago(10), delivered=days_ago(6))
+        for source, kind in (("shop", "schema_org"), ("trustpilot", "trustpilot"), ("reddit", "reddit")):
+            add_mention(s, f"copy-{source}", text, "defective", source=source, kind=kind, published=days_ago(1),
+                        author_email="copy@mail.example" if source == "shop" else None, author_name="Carl Copy")
+        # 2. no order at all
+        add_mention(s, "ghost", "My blender exploded, worst purchase ever, I want my money back now.", "defective",
+                    published=days_ago(1), author_name="Nobody Known", author_email="ghost@mail.example")
+        # 3. complaint before delivery
+        add_order(s, "early@mail.example", "Eve Early", "A-2", [("KET-1", "Travel Kettle", "25.00", 1)],
+                  placed=days_ago(3), delivered=None, tracking="in_transit", expected=NOW + timedelta(days=3))
+        add_mention(s, "early", "The travel kettle is broken and useless, total scam.", "defective",
+                    published=days_ago(1), author_email="early@mail.example")
+        # 4. already remedied twice this year
+        for n in (1, 2):
+            order = add_order(s, "twice@mail.example", "Tara Twice", f"A-3{n}", [("KET-1", "Travel Kettle", "25.00", 1)],
+                              placed=days_ago(200 - 50 * n), delivered=days_ago(195 - 50 * n))
+            old = add_mention(s, f"twice-old-{n}", f"Old complaint number {n} about a broken kettle handle.",
+                              "defective", published=days_ago(190 - 50 * n), author_email="twice@mail.example")
+            case = Case(subject_key=f"old-{n}", issue="defective", status="dispatched", mention_id=old.id,
+                        customer_id=order.customer_id, order_id=order.id, created_at=days_ago(190 - 50 * n))
+            s.add(case)
+            s.flush()
+            from bot.store import CaseMention
+            s.add(CaseMention(case_id=case.id, mention_id=old.id))
+            s.add(Remedy(case_id=case.id, kind="replacement", idempotency_key=f"old-{n}", status="dispatched",
+                         amount=30, created_at=days_ago(190 - 50 * n)))
+        add_order(s, "twice@mail.example", "Tara Twice", "A-33", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(8), delivered=days_ago(5))
+        add_mention(s, "twice-new", "Third time unlucky: the pocket fan is dead on arrival.", "defective",
+                    published=days_ago(1), author_email="twice@mail.example", sku="FAN-01")
+    process(store, config, now=NOW)
+    waiting = list_cases(store, status="awaiting_approval")
+    reasons = {c["mentions"][0]["url"].rsplit("/", 1)[-1]: c["approval_reason"] for c in waiting}
+    assert set(reasons) == {"copy-shop", "ghost", "early", "twice-new"}
+    assert "posted on 3 sources" in reasons["copy-shop"]
+    assert "no matched order" in reasons["ghost"]
+    assert "before the order was delivered" in reasons["early"]
+    assert "already remedied 2 times" in reasons["twice-new"]
+    copied = next(c for c in waiting if c["mentions"][0]["url"].endswith("copy-shop"))
+    assert len(copied["mentions"]) == 3
+    with httpx.Client() as client:
+        summary = dispatch_due(store, config, client=client, now=NOW)
+    assert summary.dispatched == 0 and receiver.requests == []
+    with store.session() as s:
+        assert all(r.status in ("proposed", "dispatched") for r in s.query(Remedy))
+    # The ghost's proposed remedy is a contact (ask for the order), not a gift.
+    ghost = next(c for c in waiting if c["mentions"][0]["url"].endswith("ghost"))
+    assert [r["kind"] for r in ghost["remedies"]] == ["contact"]
+    assert ghost["customer"] is None
+
+
+def test_copy_arriving_after_the_remedy_is_merged_not_remedied_again(world: tuple[Store, Config],
+                                                                    receiver: LocalServer) -> None:
+    store, config = world
+    text = "The pocket fan died after two days and customer service never replied to me."
+    with store.session() as s:
+        add_order(s, "max@mail.example", "Max Roth", "K-2001", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(10), delivered=days_ago(7))
+        add_mention(s, "first", text, "defective", published=days_ago(2), author_email="max@mail.example")
+    cycle(store, config)
+    assert len(receiver.requests) == 1
+    with store.session() as s:
+        add_mention(s, "again", text, "defective", source="trustpilot", kind="trustpilot", published=days_ago(1),
+                    author_name="Max R.")
+        add_mention(s, "other-words", "Still angry about that fan that broke.", "defective", published=days_ago(1),
+                    author_email="max@mail.example")
+    cases = cycle(store, config)
+    assert len(cases) == 1 and len(cases[0]["mentions"]) == 3
+    assert len(receiver.requests) == 1
+    with store.session() as s:
+        actions = [a.action for a in s.query(AuditLog).order_by(AuditLog.id)]
+    assert actions.count("mention_merged") == 2
+
+
+def test_customer_with_remedy_in_flight_gets_no_second(world: tuple[Store, Config]) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "fl@mail.example", "Flo Light", "F-1", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(10), delivered=days_ago(7))
+        add_order(s, "fl@mail.example", "Flo Light", "F-2", [("LAMP-2", "Desk Lamp", "34.00", 1)],
+                  placed=days_ago(9), delivered=days_ago(6))
+        add_mention(s, "f1", "The pocket fan arrived broken in pieces.", "damaged", published=days_ago(2),
+                    author_email="fl@mail.example", sku="FAN-01")
+    process(store, config, now=NOW)  # queued, not yet dispatched
+    with store.session() as s:
+        add_mention(s, "f2", "And the desk lamp flickers, defective too.", "defective", published=days_ago(1),
+                    author_email="fl@mail.example", sku="LAMP-2")
+    process(store, config, now=NOW)
+    [second] = [c for c in list_cases(store) if c["issue"] == "defective"]
+    assert second["status"] == "awaiting_approval"
+    assert "remedy in flight" in second["approval_reason"]
+
+
+# --- budget, approval, dry run -----------------------------------------------------------------
+
+
+def test_budget_exhausted_sends_the_case_to_approval(tmp_path: Path, receiver: LocalServer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", SECRET)
+    config = make_config(tmp_path, receiver, extra="")
+    config = loads((tmp_path / "config.toml").read_text().replace("daily_budget = 400", "daily_budget = 40"),
+                   path=tmp_path / "config.toml")
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        with store.session() as s:
+            for i in range(3):
+                add_order(s, f"b{i}@mail.example", f"Bea Number{i}", f"B-{i}", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                          placed=days_ago(10), delivered=days_ago(7))
+                add_mention(s, f"b{i}", f"Fan {i} broke on the first day, very poor.", "defective",
+                            published=days_ago(1), author_email=f"b{i}@mail.example")
+        process(store, config, now=NOW)
+        cases = sorted(list_cases(store), key=lambda c: c["id"])
+        assert [c["status"] for c in cases] == ["queued", "queued", "awaiting_approval"]
+        assert "daily budget" in cases[2]["approval_reason"]
+        with store.session() as s:
+            day = s.get(BudgetPeriod, "day:2026-03-10")
+            assert day is not None and day.reserved == 34 and day.cap == 40
+        with pytest.raises(CaseStateError, match="daily budget"):
+            approve(store, cases[2]["id"], actor="staff", now=NOW, config=config)
+    finally:
+        store.dispose()
+
+
+def test_approve_reject_expire_and_errors(world: tuple[Store, Config], receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        for i, email in enumerate(("a@mail.example", "b@mail.example", "c@mail.example")):
+            add_order(s, email, f"Pat Number{i}", f"P-{i}", [("KET-1", "Travel Kettle", "25.00", 1)],
+                      placed=days_ago(10), delivered=days_ago(7))
+            # missing_parts replacements always wait for approval in the built-in rules
+            add_mention(s, f"p{i}", f"Kettle number {i} came without its lid, parts missing.", "missing_parts",
+                        published=days_ago(1), author_email=email)
+    process(store, config, now=NOW)
+    first, second, third = sorted(c["id"] for c in list_cases(store, status="awaiting_approval"))
+    done = approve(store, first, actor="sam", note="Sorry again!", now=NOW, config=config)
+    assert done["status"] == "queued" and done["remedies"][0]["status"] == "queued"
+    assert done["remedies"][0]["note"].rstrip().endswith("Sorry again!")
+    rejected = reject(store, second, actor="sam", reason="asked by phone, already handled", now=NOW)
+    assert rejected["status"] == "dismissed" and rejected["remedies"][0]["status"] == "cancelled"
+    assert expire_approvals(store, config, now=NOW + timedelta(days=3)) == 0
+    assert expire_approvals(store, config, now=NOW + timedelta(days=8)) == 1
+    assert list_cases(store, status="dismissed")[0]["approval_reason"] == "not approved within 7 days"
+    with pytest.raises(CaseNotFound, match="no case #999"):
+        approve(store, 999, actor="sam", now=NOW, config=config)
+    with pytest.raises(CaseStateError, match="is queued, not awaiting approval"):
+        reject(store, first, actor="sam", reason="x", now=NOW)
+    with pytest.raises(CaseStateError, match="needs a reason"):
+        reject(store, third, actor="sam", reason=" ", now=NOW)
+    with httpx.Client() as client:
+        dispatch_due(store, config, client=client, now=NOW)
+    assert [b["case_id"] for b in received(receiver)] == [first]
+    with store.session() as s:
+        assert [a.actor for a in s.query(AuditLog).filter_by(action="approved")] == ["sam"]
+
+
+def test_dry_run_decides_and_records_but_dispatches_nothing(tmp_path: Path, receiver: LocalServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", SECRET)
+    config = make_config(tmp_path, receiver, dry_run=True)
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        with store.session() as s:
+            add_order(s, "d@mail.example", "Dee Dry", "D-1", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                      placed=days_ago(10), delivered=days_ago(7))
+            add_mention(s, "d1", "The fan is defective, it rattles and stops.", "defective", published=days_ago(1),
+                        author_email="d@mail.example")
+        cases = cycle(store, config)
+        assert cases[0]["status"] == "decided" and cases[0]["rule"] == "defective-cheap-replace"
+        assert [r["status"] for r in cases[0]["remedies"]] == ["dry_run"]
+        assert receiver.requests == []
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10") is None
+    finally:
+        store.dispose()
+
+
+def test_list_cases_masks_emails_and_is_json_ready(world: tuple[Store, Config]) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "secret.person@mail.example", "Sue Secret", "S-1", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(10), delivered=days_ago(7))
+        add_mention(s, "s1", "The fan is defective, it rattles and stops.", "defective", published=days_ago(1),
+                    author_email="secret.person@mail.example")
+    process(store, config, now=NOW)
+    dumped = json.dumps(list_cases(store))
+    assert "secret.person@mail.example" not in dumped
+    assert list_cases(store)[0]["customer"]["name"] == "Sue Secret"
+    assert list_cases(store)[0]["reasons"][0].startswith("rule 'defective-cheap-replace'")
+    with pytest.raises(Exception, match="unknown case status"):
+        list_cases(store, status="bogus")
