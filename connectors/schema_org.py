@@ -477,8 +477,9 @@ def review_to_mention(
     rating_node = review.get("reviewRating")
     rating = None
     if isinstance(rating_node, dict):
-        rating = normalise_rating(_number(rating_node.get("ratingValue")), _number(rating_node.get("bestRating")) or 5,
-                                  _number(rating_node.get("worstRating")) or 1)
+        best, worst = _number(rating_node.get("bestRating")), _number(rating_node.get("worstRating"))
+        rating = normalise_rating(_number(rating_node.get("ratingValue")), 5 if best is None else best,
+                                  1 if worst is None else worst)
     elif rating_node is not None:
         rating = normalise_rating(_number(rating_node))
     product_url = _text(product.get("url")) or _text(product.get("@id") if str(product.get("@id", "")).startswith(

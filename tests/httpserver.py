@@ -108,6 +108,7 @@ class LocalServer:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -118,6 +119,7 @@ class LocalServer:
             owner = server
 
         self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="LocalServer", daemon=True)
         self._thread.start()
@@ -142,8 +144,9 @@ class LocalServer:
 
     @property
     def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
+        """The port (still known after the server stopped, for messages that name the URL)."""
+        assert self._port is not None, "server not started"
+        return self._port
 
     @property
     def base(self) -> str:
