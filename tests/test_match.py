@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -325,3 +327,41 @@ def test_mask_email() -> None:
     assert mask_email("john.doe@Example.com") == "j***@example.com"
     assert mask_email("x@y.org") == "x***@y.org"
     assert mask_email("") == "" and mask_email("broken") == "***"
+
+
+# --- the bundled demo -----------------------------------------------------------------------
+
+
+def test_demo_seed_scenarios_match_their_orders(tmp_path: Path) -> None:
+    """The demo shop end to end: collected reviews and posts, imported orders, then matching."""
+    from bot import config as cfg
+    from bot.collect import collect
+    from bot.demo import SCENARIOS, DemoShop, demo_config_text
+    from bot.orders import sync
+    from bot.store import open_store
+
+    with DemoShop() as shop:
+        path = tmp_path / "config.toml"
+        path.write_text(demo_config_text(shop, tmp_path), encoding="utf-8")
+        config = cfg.load(path)
+        store = open_store(config.bot.database, config.base_dir)
+        try:
+            collect(config, store)
+            assert sync(config, store).created > 0
+            with store.session() as session:
+                mentions = session.scalars(select(Mention)).all()
+                for scenario in SCENARIOS:
+                    mine = [m for m in mentions if scenario.author in (m.author_name, m.author_handle)]
+                    assert mine, f"no demo mention by {scenario.author}"
+                    for m in mine:
+                        result = match_mention(session, m, config.matching, issue=scenario.issue)
+                        assert result.matched, (scenario.key, result.why_unmatched)
+                        best = result.candidates[0]
+                        assert (best["order_number"], best["sku"]) == (scenario.order_number, scenario.sku)
+                        assert re.fullmatch(r"\w\*\*\*@example\.(com|org|net)", best["customer"])
+                social = [m for m in mentions if m.source_kind == "rss"]
+                unmatched = [match_mention(session, m, config.matching) for m in social]
+                reasons = [r.why_unmatched for r in unmatched if not r.matched]
+                assert reasons and all(reasons), "a demo social mention should stay unmatched, saying why"
+        finally:
+            store.dispose()
