@@ -299,7 +299,8 @@ def test_copied_complaint_is_on_the_product_page_and_in_the_feed(
 ) -> None:
     review = review_by(reviews, "Tessa L.")
     post = post_by(feed, "@tessalind")
-    assert " ".join(post.summary.split()) == " ".join(review["reviewBody"].split())
+    # pasted word for word, tagged with the shop's handle so brand listening finds it
+    assert " ".join(post.summary.split()) == "@kestrellane " + " ".join(review["reviewBody"].split())
     owner = [o for o in orders if "@tessalind" in o["social_handles"].split()]
     assert owner and same_person("Tessa L.", owner[0]["customer_name"])
 
@@ -396,6 +397,8 @@ def test_demo_config_points_at_the_running_shop(shop: DemoShop, tmp_path: Path) 
     assert data["orders"]["kind"] == "csv"
     written = Path(data["orders"]["path"])
     assert written.parent == tmp_path and written.read_text(encoding="utf-8").startswith(CSV_HEADER)
+    assert data["brand"]["own_accounts"] == ["@kestrellane"]
+    assert Path(data["fulfilment"][0]["path"]).parent == tmp_path, "the demo writes nothing outside its folder"
 
 
 def test_demo_config_is_a_valid_config(shop: DemoShop, tmp_path: Path) -> None:

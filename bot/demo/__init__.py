@@ -319,6 +319,7 @@ def demo_config_text(shop: DemoShop, workdir: Path) -> str:
         _brand_section(),
         _sources_section(shop),
         _orders_section(orders),
+        _fulfilment_section(workdir),
     ]
     return "\n".join(parts)
 
@@ -367,4 +368,14 @@ def _orders_section(path: Path) -> str:
     return f"""[orders]
 kind = "csv"
 path = {_toml_str(path.as_posix())}
+"""
+
+
+def _fulfilment_section(workdir: Path) -> str:
+    # the demo has no warehouse: every remedy becomes a row of a local file staff can open
+    path = (workdir / "remedies.csv").as_posix()
+    return f"""[[fulfilment]]
+name = "warehouse"
+kind = "csv"
+path = {_toml_str(path)}
 """
