@@ -122,7 +122,7 @@ class Fetcher:
         self._validators: Lookup = validators or (lambda url: None)
         self._sleep = sleep
         self._clock = clock
-        self._robots: dict[str, urllib.robotparser.RobotFileParser | str | None] = {}
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | str | FetchError | None] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
         self._host_slots: dict[str, threading.Semaphore] = {}
         self._host_next: dict[str, float] = {}
@@ -271,6 +271,8 @@ class Fetcher:
             if origin not in self._robots:
                 self._robots[origin] = self._load_robots(origin, source)
         rules = self._robots[origin]
+        if isinstance(rules, FetchError):  # the host does not answer at all: say so, not "robots"
+            raise FetchError(rules.reason, source=source, url=url, status=rules.status, hint=rules.hint or None)
         if isinstance(rules, str):
             raise RobotsDisallowed(
                 f"robots.txt could not be read ({rules}); the site is left alone this run",
@@ -284,7 +286,7 @@ class Fetcher:
                 hint="ask the site for permission, or set [http] respect_robots = false only for your own shop",
             )
 
-    def _load_robots(self, origin: str, source: str) -> urllib.robotparser.RobotFileParser | str | None:
+    def _load_robots(self, origin: str, source: str) -> urllib.robotparser.RobotFileParser | str | FetchError | None:
         """RFC 9309: 4xx means no rules; 401/403 mean all is off limits; 5xx/unreachable: stay away."""
         try:
             page = self._request("GET", origin + "/robots.txt", headers={}, source=source, retries=1)
@@ -295,6 +297,8 @@ class Fetcher:
                     parser.disallow_all = True
                     return parser
                 return None
+            if exc.status is None:
+                return exc
             return exc.reason
         parser = urllib.robotparser.RobotFileParser()
         parser.parse(page.text.splitlines())
