@@ -327,3 +327,27 @@ def test_sync_with_kind_none_does_nothing(store: Store) -> None:
     summary = sync(OrdersConfig(), store, now=NOW)
     assert summary.skipped and "none" in summary.lines()[0]
     assert count(store, SourceState) == 0
+
+
+@pytest.mark.postgres
+def test_import_and_match_on_postgresql(pg_url: str) -> None:
+    """The same import and a match on PostgreSQL (case-insensitive email lookups, JSON extra)."""
+    from bot.match import MatchConfig, match_mention
+    from bot.store import Mention, fingerprint, open_store
+
+    store = open_store(pg_url)
+    try:
+        first = import_file(store, FIXTURES / "orders.csv", OrdersConfig(kind="csv"))
+        again = import_file(store, FIXTURES / "orders.csv", OrdersConfig(kind="csv"))
+        assert (first.created, again.unchanged, count(store, Order)) == (3, 3, 3)
+        with store.session() as session:
+            mention = Mention(source="shop", source_kind="schema_org", external_id="r1",
+                              author_email="JONAS.BERG@example.org", product_sku="lamp-07",
+                              text="Flickers.", published_at=datetime(2026, 2, 20, tzinfo=UTC),
+                              fingerprint=fingerprint("Flickers."))
+            session.add(mention)
+            session.flush()
+            result = match_mention(session, mention, MatchConfig())
+            assert result.matched and result.candidates[0]["order_number"] == "A-1001"
+    finally:
+        store.dispose()
