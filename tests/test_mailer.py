@@ -90,7 +90,7 @@ class SmtpServer:
         self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, ssl_context=implicit,
                                      server_hostname="localhost", **kwargs)
 
-    def __enter__(self) -> SmtpServer:
+    def __enter__(self) -> SmtpServer:  # noqa: PYI034 - a plain class, never subclassed
         self.controller.start()
         return self
 
