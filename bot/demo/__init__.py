@@ -30,9 +30,9 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-__all__ = ["DemoShop", "Scenario", "SCENARIOS", "demo_config_text", "render", "SHOP_NAME", "ORDERS_TEMPLATE"]
+__all__ = ["ORDERS_TEMPLATE", "SCENARIOS", "SHOP_NAME", "DemoShop", "Scenario", "demo_config_text", "render"]
 
 SHOP_NAME = "Kestrel Lane"
 ORDERS_TEMPLATE = "orders.csv"
@@ -133,7 +133,7 @@ class DemoShop:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> DemoShop:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         server = ThreadingHTTPServer((self.host, 0), _handler_for(self))
@@ -154,7 +154,7 @@ class DemoShop:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> DemoShop:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -244,10 +244,10 @@ def _handler_for(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "KestrelLaneDemo/1.0"
 
-        def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
+        def do_HEAD(self) -> None:
             self._answer(head=True)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._answer(head=False)
 
         def _answer(self, *, head: bool) -> None:
@@ -292,7 +292,7 @@ def _handler_for(shop: DemoShop) -> type[BaseHTTPRequestHandler]:
             if not head and status != 304:
                 self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # the demo's output is the summary, not an access log
 
     return Handler
