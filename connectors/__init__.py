@@ -15,6 +15,7 @@ __all__ = ["Connector", "RawMention", "registry", "KINDS"]
 # kind -> "module:Class". Keep sorted; every entry needs a test (tests/test_meta.py checks).
 KINDS: dict[str, str] = {
     "bluesky": "connectors.bluesky:BlueskyConnector",
+    "hackernews": "connectors.hackernews:HackerNewsConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
     "reddit": "connectors.reddit:RedditConnector",
     "rss": "connectors.rss:RssConnector",

@@ -142,17 +142,15 @@ def html_to_text(html: str | None) -> str:
         br.replace_with("\n")
     for node in soup.find_all(_BLOCKS):
         if isinstance(node, Tag):
+            # before too: Hacker News separates paragraphs with a bare <p>, never closed
+            node.insert_before("\n")
             node.append("\n")
     return _squeeze(soup.get_text(""))
 
 
 def _squeeze(text: str) -> str:
-    lines = [" ".join(line.split()) for line in text.replace("\r", "\n").split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
+    lines = (" ".join(line.split()) for line in text.replace("\r", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 # --- shared by the social connectors: rate-limit headers and newest-first listing walks -----------
