@@ -119,3 +119,134 @@ def test_html_to_text_keeps_mentions_whole_and_lines() -> None:
     assert html_to_text("") == ""
     assert html_to_text(None) == ""
     assert html_to_text("  plain   text ") == "plain text"
+
+
+# --- the issue's "done when": one source of each kind through the collect stage, two cycles ---------
+
+
+def test_one_source_of_each_kind_collects_every_mention_once_across_two_cycles(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from bot.collect import collect
+    from bot.config import loads
+    from bot.store import Mention, open_store
+    from tests.connectors.test_bluesky import FakePds
+    from tests.connectors.test_hackernews import FakeAlgolia
+    from tests.connectors.test_mastodon import FakeInstance
+    from tests.connectors.test_reddit import FakeListing
+    from tests.httpserver import LocalServer, Route
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+
+    def load(path: str) -> Any:
+        return json.loads((fixtures / path).read_text(encoding="utf-8"))
+
+    feed = (fixtures / "rss" / "mentions.xml").read_text(encoding="utf-8")
+    instance = FakeInstance(load("mastodon/tag_tidewell.json"))
+    reddit = FakeListing(load("reddit/new_buyitforlife.json")["data"]["children"])
+    pds = FakePds(load("bluesky/search_tidewell.json")["posts"])
+    algolia = FakeAlgolia(load("hackernews/search_tidewell.json")["hits"])
+    monkeypatch.setenv("TEST_BSKY_APP_PASSWORD", "app-pass-1234")
+    servers = [LocalServer({"/feed.xml": Route(body=feed, content_type="application/rss+xml")}),
+               LocalServer({"/api/v1/timelines/tag/tidewell": instance}),
+               LocalServer({"/r/BuyItForLife/new.json": reddit}),
+               LocalServer(pds.routes()),
+               LocalServer({"/api/v1/search_by_date": algolia})]
+    for server in servers:
+        server.start()
+    rss, masto, red, sky, hn = servers
+    instance.base = masto.base
+    try:
+        config = loads(f"""
+[bot]
+database = "sqlite:///{(tmp_path / 'bot.db').as_posix()}"
+
+[http]
+per_host_delay = 0
+backoff = 0
+retries = 0
+
+[brand]
+keywords = ["Tidewell"]
+exclude = ["Tidewell Marina"]
+own_accounts = ["@tidewellhq", "@tidewell@shop.example", "u/tidewell_official", "tidewell.bsky.social"]
+
+[[sources]]
+name = "forum-feed"
+kind = "rss"
+urls = ["{rss.url('/feed.xml')}"]
+
+[[sources]]
+name = "fediverse"
+kind = "mastodon"
+instance = "{masto.base}"
+hashtags = ["tidewell"]
+
+[[sources]]
+name = "reddit"
+kind = "reddit"
+subreddits = ["BuyItForLife"]
+search = []
+base_url = "{red.base}"
+
+[[sources]]
+name = "bluesky"
+kind = "bluesky"
+handle = "tidewell-monitor.bsky.social"
+app_password_env = "TEST_BSKY_APP_PASSWORD"
+service = "{sky.base}"
+
+[[sources]]
+name = "hn"
+kind = "hackernews"
+api_url = "{hn.url('/api/v1')}"
+""", path=tmp_path / "config.toml")
+        store = open_store(config.bot.database, tmp_path)
+        with httpx.Client(timeout=5) as client:
+            first = collect(config, store, client=client)
+            assert first.ok, first.lines()
+            assert {r.name: r.new for r in first.results} == {
+                "forum-feed": 3, "fediverse": 4, "reddit": 2, "bluesky": 3, "hn": 3}
+
+            # new posts everywhere; the old ones are still served
+            for server in servers:
+                server.reset()
+            rss.routes["/feed.xml"] = Route(body=feed.replace("<item>", """<item><title>Lid</title>
+                <guid isPermaLink="false">forum-1010</guid><dc:creator>@mo</dc:creator>
+                <description>Tidewell lid snapped off</description></item><item>""", 1), content_type="application/rss+xml")
+            instance.statuses = [*instance.statuses, *load("mastodon/tag_tidewell_newer.json")]
+            reddit.items = [*reddit.items, *load("reddit/new_buyitforlife_newer.json")["data"]["children"]]
+            pds.posts = [*pds.posts, *load("bluesky/search_tidewell_newer.json")["posts"]]
+            algolia.hits = [*algolia.hits, *load("hackernews/search_tidewell_newer.json")["hits"]]
+            second = collect(config, store, client=client)
+            assert second.ok, second.lines()
+            assert {r.name: r.new for r in second.results} == {
+                "forum-feed": 1, "fediverse": 2, "reddit": 1, "bluesky": 1, "hn": 1}
+
+        # the second cycle asked only for newer items
+        assert [r.arg("min_id") for r in masto.requests if r.path.startswith("/api")][0] == "113900000000000010"
+        assert [r.arg("after") for r in red.requests if r.path.endswith("new.json")] == [None]
+        assert [r.arg("since") for r in sky.requests if r.path.endswith("searchPosts")] == ["2025-03-06T14:20:00.000000Z"]
+        assert [r.arg("numericFilters") for r in hn.requests if r.path.endswith("search_by_date")] == [
+            "created_at_i>1741281000"]
+
+        with store.session() as session:
+            rows = session.scalars(select(Mention)).all()
+            keys = [(m.source, m.external_id) for m in rows]
+            assert len(keys) == len(set(keys)) == 21
+            by_source = {m.source for m in rows}
+            assert by_source == {"forum-feed", "fediverse", "reddit", "bluesky", "hn"}
+            languages = {m.external_id: m.language for m in rows}
+            assert languages["113900000000000006"] == "de"
+            handles = {m.author_handle for m in rows}
+            assert {"u/kettle_kate", "margot.bsky.social", "@rowan_b", "kettlenerd"} <= handles
+            assert all(m.rating is None for m in rows)
+        store.dispose()
+    finally:
+        for server in servers:
+            server.stop()
