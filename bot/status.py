@@ -138,7 +138,8 @@ def gather(config: Config, store: Store, *, now: datetime | None = None) -> Stat
                 for r in session.scalars(select(RunLog).where(RunLog.id.in_(latest)).order_by(RunLog.job))]
         awaiting = int(session.scalar(select(func.count()).select_from(Case).where(
             Case.status == CaseStatus.AWAITING_APPROVAL.value)) or 0)
-        counts = dict(session.execute(select(Remedy.status, func.count()).group_by(Remedy.status)).tuples().all())
+        counts: dict[str, int] = {str(k): int(v) for k, v in session.execute(
+            select(Remedy.status, func.count()).group_by(Remedy.status)).all()}
         due_filter = (Remedy.status == RemedyStatus.QUEUED.value,
                       (Remedy.next_attempt_at.is_(None)) | (Remedy.next_attempt_at <= now))
         due = int(session.scalar(select(func.count()).select_from(Remedy).where(*due_filter)) or 0)
