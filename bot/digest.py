@@ -426,10 +426,22 @@ def _local(moment: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %H:%M")
     return moment.astimezone(zone).strftime(fmt) if moment else ""
 
 
+def _reasons(row: Any) -> list[str]:
+    """The decision's reasons, without repeating the rule's own name before each."""
+    prefix = f"rule '{row.rule}': " if row.rule else ""
+    out = [clip(str(r), 160).removeprefix(prefix) for r in (row.reasons or [])[:5]]
+    return [r for r in out if r]
+
+
+def _note(text: str | None, limit: int) -> str:
+    """A customer note, cut, with its blank lines squeezed (it is shown small, for reference)."""
+    return re.sub(r"\n\s*\n+", "\n", clip(text, limit))
+
+
 def _params(params: dict[str, Any]) -> str:
     parts = []
     for key, value in params.items():
-        if key in {"note", "amount", "currency"} or isinstance(value, (dict, list)):
+        if key in {"note", "amount", "currency"} or value is None or value == "" or isinstance(value, (dict, list)):
             continue
         parts.append(f"{words(key)} {clean(str(value))}")
     return ", ".join(parts)
@@ -540,10 +552,19 @@ def _gather(session: Session, config: Config, period: Period, now: datetime) -> 
             selectinload(Case.links),
         )
     ).all()
-    needs: list[Item] = []
-    for row in waiting_cases:
+    def proposal(row: Case) -> Remedy | None:
         proposed = [r for r in row.remedies if r.status == RemedyStatus.PROPOSED.value] or list(row.remedies)
-        remedy = proposed[-1] if proposed else None
+        return proposed[-1] if proposed else None
+
+    def urgency(row: Case) -> tuple[Any, ...]:
+        # The day it expires first, then the most money at stake: what a person should look at first.
+        remedy = proposal(row)
+        expires = row.approval_expires_at.astimezone(zone).date() if row.approval_expires_at else date.max
+        return (expires, -Decimal(remedy.amount if remedy else 0), row.id)
+
+    needs: list[Item] = []
+    for row in sorted(waiting_cases, key=urgency):
+        remedy = proposal(row)
         if remedy is not None:
             counts.waiting_cost += Decimal(remedy.amount or 0)
         if len(needs) >= limit:
@@ -559,9 +580,9 @@ def _gather(session: Session, config: Config, period: Period, now: datetime) -> 
             order=order, order_lines=lines, customer=who, match=_match_text(row),
             remedy=_REMEDY_WORDS.get(remedy.kind, words(remedy.kind)) if remedy else "no remedy proposed",
             remedy_details=_params(remedy.params) if remedy else "",
-            cost=money(remedy.amount, remedy.currency) if remedy else "",
-            note=clip(remedy.note, 700) if remedy else "",
-            rule=clean(row.rule), reasons=[clip(str(r), 160) for r in (row.reasons or [])[:5]],
+            cost=(money(remedy.amount, remedy.currency) if remedy.amount else "no cost") if remedy else "",
+            note=_note(remedy.note, 500) if remedy else "",
+            rule=clean(row.rule), reasons=_reasons(row),
             why=clip(row.approval_reason, 300) or "the policy asks a person to decide",
             expires=_local(row.approval_expires_at, zone),
             approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
@@ -597,7 +618,8 @@ def _gather(session: Session, config: Config, period: Period, now: datetime) -> 
             case_id=row.id, quote=_quote(row.mention, zone, min(dc.quote_chars, 240)), issue=words(row.issue),
             order=order, customer=who,
             remedy=_REMEDY_WORDS.get(remedy.kind, words(remedy.kind)), remedy_details=_params(remedy.params),
-            cost=money(remedy.amount, remedy.currency), note=clip(remedy.note, 700), rule=clean(row.rule),
+            cost=money(remedy.amount, remedy.currency) if remedy.amount else "no cost",
+            note=_note(remedy.note, 500), rule=clean(row.rule),
             why="approved by staff" if row.approval_reason else "automatic",
             when=_local(remedy.dispatched_at or remedy.created_at, zone, "%H:%M"),
         ))
