@@ -42,7 +42,7 @@ def screenshot(html: Path, out: Path, *, width: int, height: int, chromium: str,
     with tempfile.TemporaryDirectory() as profile:
         command = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
                    f"--force-device-scale-factor={scale}", f"--screenshot={out}", html.as_uri()]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0 or not out.exists():
         raise SystemExit(f"chromium failed ({done.returncode}): {done.stderr[-2000:]}")
 
