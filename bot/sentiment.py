@@ -143,7 +143,7 @@ _SOCIAL_NEG = {
     "mid": -1.5, "scammy": -2.5, "trash": -2.0, "garbage": -2.2, "broke": -1.5, "broken": -1.8,
     "refund": -1.0, "sucks": -1.5, "smh": -1.5, "ugh": -1.5, "wtf": -2.0, "ffs": -2.0, "fml": -2.0,
     "dead": -1.5, "faulty": -2.0, "defective": -2.2, "ripoff": -2.5, "unusable": -2.2, "useless": -1.8,
-    "junk": -2.0, "cancelled": -1.0, "delayed": -1.2, "missing": -1.2, "lost": -1.2, "worst": -3.1,
+    "junk": -2.0, "unbearable": -2.5, "unreliable": -1.5, "cancelled": -1.0, "delayed": -1.2, "missing": -1.2, "lost": -1.2, "worst": -3.1,
     "bruh": -1.0, "🤬": -3.0, "😡": -2.8, "😤": -2.0, "🙄": -1.5, "😒": -1.8, "😠": -2.5, "👎": -2.0,
     "😞": -2.0, "😩": -1.8, "😫": -1.8, "💔": -2.0, "😢": -1.8, "😭": -1.0, "🤦": -1.5, "🤦‍♀️": -1.5, "🤦‍♂️": -1.5,
 }
@@ -151,6 +151,9 @@ _SOCIAL_POS = {
     "slaps": 2.0, "goated": 2.5, "obsessed": 2.0, "banger": 2.0, "fire": 1.5, "🔥": 2.0, "😍": 2.5,
     "🥰": 2.5, "❤️": 2.5, "❤": 2.5, "💯": 2.0, "👍": 1.8, "🙌": 2.0, "😊": 2.0, "✨": 1.0, "🤩": 2.5,
 }
+
+
+_EMOJI_VALENCE = frozenset(k for k in (*_SOCIAL_NEG, *_SOCIAL_POS) if not k.isascii() and len(k) == 1)
 
 
 def _sigmoid(x: float) -> float:
@@ -233,15 +236,12 @@ class Scorer:
         if not stripped:
             why = "empty text" if not text.strip() else "no words to score (only links or handles)"
             return self._rating_only(rating, cues + [why])
-        letters = _LETTER_RE.findall(stripped)
+        letters = [] if stripped.isascii() else _LETTER_RE.findall(stripped[:2000])
         norm = normalize(stripped)
         tokens = tokenize(norm)
         words = [t for t in tokens if t[0].isalpha()]
-        if len(words) >= 4 and letters:
-            english = sum(1 for w in words if w in _ENGLISH)
-            if english / len(words) < 0.08 and sum(1 for c in letters if c.isascii()) / len(letters) < 0.9 \
-                    or english == 0 and len(words) >= 6:
-                return self._rating_only(rating, cues + ["text does not look like English; not scored"])
+        if self._foreign(words, letters):
+            return self._rating_only(rating, cues + ["text does not look like English; not scored"])
 
         tb, vd, vmean = self._lexical(stripped)
         hits = self._matcher.scan(tokens)
@@ -261,8 +261,17 @@ class Scorer:
         # Lexical polarity: when the buyer reports a real problem, praise words nearby are the
         # "worked great until" kind or sarcasm, so they count for less.
         lex = 0.45 * tb + 0.35 * vmean + 0.2 * vd
+        if not stripped.isascii():
+            # VADER reads emoji as their names ("pouting face"), which its lexicon mostly lacks.
+            emo = sum(self._vader_lex.get(ch, 0.0) for ch in stripped if ch in _EMOJI_VALENCE)
+            if emo:
+                lex += 0.6 * lexical.vader_normalize(emo)
+                cues.append(f"emoji {lexical.vader_normalize(emo):+.2f}")
         if (strongest_fault >= 2.5 or sarcasm) and lex > 0:
             lex *= 0.3
+        if not issues and neg == 0.0 and norm.rstrip().endswith("?"):
+            # A question with no complaint in it ("anyone watching the game?") is mostly neutral.
+            lex *= 0.5
         z = -0.35 - 2.2 * lex
         z += 0.55 * min(any_issue, 4.0) + 0.35 * min(strongest_fault, 4.0)
         z += 0.5 * min(neg, 4.0) - 0.45 * min(pos, 4.0)
@@ -275,7 +284,7 @@ class Scorer:
                 z = max(z + 3.0, 1.5)
                 cues.append(f"rating {stars:g}/5")
             elif stars >= cfg.happy_min_rating:
-                if strongest_fault >= 2.5 and resolved == 0.0:
+                if strongest_fault >= 3.0 and resolved == 0.0:
                     # A real failure is a problem whatever the stars: keep it flagged.
                     z = max(z - 0.5, 0.5)
                     cues.append(f"rating {stars:g}/5 but a failure is reported")
@@ -328,6 +337,19 @@ class Scorer:
             confidence=round(confidence, 3),
             cues=tuple(cues),
         )
+
+    @staticmethod
+    def _foreign(words: Sequence[str], letters: Sequence[str]) -> bool:
+        # Mostly non-Latin script, or Latin-script words that neither lexicon nor our list of
+        # English function words knows: scoring them would only produce noise.
+        if letters and not all(c.isascii() for c in letters[:200]):
+            sample = letters[:400]
+            if sum(1 for c in sample if c.isascii()) / len(sample) < 0.5:
+                return True
+        if len(words) < 5:
+            return False
+        known = sum(1 for w in words if w in _ENGLISH or w in lexical.TB_LEXICON or w in lexical.VADER_LEXICON)
+        return known / len(words) < 0.15
 
     def _rating_only(self, rating: float | None, cues: list[str]) -> Assessment:
         # Nothing to read: fall back on the stars alone, or a neutral verdict.

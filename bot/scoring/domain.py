@@ -10,6 +10,7 @@ tens of microseconds). Wildcards: ``\\d+`` (a number), ``[\\w-]+`` (any one word
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -308,7 +309,19 @@ class Hit:
         return not (self.negated or self.hypothetical)
 
 
-_Entry = tuple[int, list[Slot], frozenset[str], tuple[frozenset[str], ...]]
+_Entry = tuple[int, list[Slot], frozenset[str], tuple[frozenset[str], ...], frozenset[str], int]
+
+
+def _max_len(slots: Sequence[Slot]) -> int:
+    total = 0
+    for slot in slots:
+        if slot.wildcard == _GAP:
+            total += _GAP_MAX
+        elif slot.wildcard:
+            total += 1
+        else:
+            total += max(len(alt) for alts in slot.alts.values() for alt in alts)
+    return total
 
 
 def _mandatory(slots: Sequence[Slot]) -> tuple[frozenset[str], ...]:
@@ -339,8 +352,9 @@ class PhraseMatcher:
             self.rules.append((kind, weight, cue))
             for pattern in patterns:
                 slots = compile_pattern(pattern)
-                entry = (rid, slots, frozenset(_first_tokens(slots)), _mandatory(slots))
-                req = _required(slots) or entry[2]
+                firsts = frozenset(_first_tokens(slots))
+                req = _required(slots) or firsts
+                entry = (rid, slots, firsts, _mandatory(slots), req, _max_len(slots))
                 for tok in req:
                     self._gated.setdefault(tok, []).append(entry)
 
@@ -366,16 +380,22 @@ class PhraseMatcher:
                 if id(entry) in seen:
                     continue
                 seen.add(id(entry))
-                rid, slots, firsts, mandatory = entry
+                rid, slots, firsts, mandatory, req, max_len = entry
                 if any(vocab.isdisjoint(present) for vocab in mandatory):
                     continue
-                for first in firsts & present:
-                    for i in positions[first]:
-                        end = _match(tokens, slots, 0, i)
-                        if end > i:
-                            spans = found.setdefault(rid, {})
-                            if end > spans.get(i, -1):
-                                spans[i] = end
+                # Only starts within reach of a gate word can match (gates are rare words,
+                # first words often are not: "it", "the", "was"), so walk back from each gate.
+                # Only starts within reach of a gate word can match (gates are rare words, first
+                # words often are not: "it", "the", "was").
+                gates = sorted(g for w in req & present for g in positions[w])
+                starts = [i for w in firsts & present for i in positions[w]
+                          if (k := bisect_left(gates, i)) < len(gates) and gates[k] <= i + max_len]
+                for i in starts:
+                    end = _match(tokens, slots, 0, i)
+                    if end > i:
+                        spans = found.setdefault(rid, {})
+                        if end > spans.get(i, -1):
+                            spans[i] = end
         hits: list[Hit] = []
         for rid, spans in found.items():
             kind, weight, cue = self.rules[rid]

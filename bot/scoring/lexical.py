@@ -12,6 +12,7 @@ Nothing here touches the network or NLTK corpora: both lexicons ship inside the 
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Sequence
 
@@ -199,9 +200,12 @@ def _replace_emoji(text: str) -> str:
     return "".join(parts)
 
 
+_EMOJI_RE = re.compile("[" + "".join(re.escape(ch) for ch in sorted(_EMOJI) if len(ch) == 1) + "]")
+
+
 def vader_tokens(text: str) -> list[str]:
     """VADER's words_and_emoticons: whitespace split, edge punctuation stripped from words."""
-    if not text.isascii():
+    if not text.isascii() and _EMOJI_RE.search(text):
         text = _replace_emoji(text)
     out: list[str] = []
     append = out.append

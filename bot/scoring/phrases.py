@@ -29,7 +29,7 @@ _DOESNT = "(doesn't|doesnt|does not|didn't|didnt|did not|won't|wont|will not|wou
 _IT = "[it|mine|this|the unit|the device|the product|they|both|one|the item|the thing]"
 _DEVICE = "(it|mine|unit|device|charger|speaker|headphones|headset|earbud|earbuds|battery|phone|tablet|laptop|screen|monitor|keyboard|mouse|remote|camera|watch|light|lamp|bulb|fan|heater|kettle|toaster|blender|vacuum|router|drive|controller|console|printer|tv|motor|pump|app|machine|fridge|microwave|dryer|washer|bike|scooter|drone|toy|torch|flashlight|clock|radio|cable|adapter|plug|switch|sensor|thermostat|doorbell|mic|microphone|tracker|alarm|power bank|powerbank|fitbit|one|thing)"
 _PART = "(part|parts|piece|pieces|screw|screws|bolt|bolts|nut|nuts|cable|cord|charger|charging cable|remote|manual|instructions|accessory|accessories|battery|batteries|lid|strap|straps|adapter|component|components|bracket|brackets|hardware|legs|leg|wheel|wheels|key|keys|allen key|power cord|power supply|base|stand|mount|handle|cap|caps|filter|blade|blades|hose|nozzle|attachment|attachments|bag|sauce|sachet|item|items|book|booklet|case|cover|tip|tips|earbud|earpiece|dongle|receiver|plate|tray|shelf|shelves|drawer|knob|knobs|button|buttons|insert|inserts|pin|pins|bulb|bulbs|pouch|sock|sticker|stickers|card|sd card|tube|pack|packet)"
-_SOFT_PART = "(zip|zipper|strap|handle|seam|seams|stitching|sole|soles|heel|button|buttons|stud|studs|buckle|clasp|hinge|hinges|latch|lid|leg|legs|wheel|wheels|hook|hooks|clip|clips|knob|string|cord|chain|band|lace|laces|strap|pin|magnet|magnets|glue|handle|spout|bristles|rivet|rivets|sequins|beads|gem|gems|stone|stones|charm|eyelet|velcro|elastic|lining|pocket|wire|tip|screw|screws|foot|feet|arm|arms|pedal|rim|mesh|fabric|paint|finish|coating|plating|gold plating|logo|print|decal)"
+_SOFT_PART = "(zip|zips|zipper|zippers|straps|handles|buckles|clasps|strap|handle|seam|seams|stitching|sole|soles|heel|button|buttons|stud|studs|buckle|clasp|hinge|hinges|latch|lid|leg|legs|wheel|wheels|hook|hooks|clip|clips|knob|string|cord|chain|band|lace|laces|strap|pin|magnet|magnets|glue|handle|spout|bristles|rivet|rivets|sequins|beads|gem|gems|stone|stones|charm|eyelet|velcro|elastic|lining|pocket|wire|tip|screw|screws|foot|feet|arm|arms|pedal|rim|mesh|fabric|paint|finish|coating|plating|gold plating|logo|print|decal)"
 _BREAK = "(broke|snapped|ripped|tore|split|cracked|came off|fell off|came apart|fell apart|came loose|came undone|came unstitched|came unglued|peeled off|peeled|popped off|broke off|fell out|wore through|wore off|rusted|bent|gave way|gave out|frayed|unravelled|unraveled|disintegrated|crumbled|failed|stopped working|detached|melted)"
 _TIME = "(a day|one day|two days|2 days|three days|3 days|a few days|few days|a week|one week|two weeks|2 weeks|three weeks|3 weeks|a few weeks|few weeks|a month|one month|two months|2 months|three months|3 months|a few months|few months|six months|6 months|a year|one year|a couple of days|a couple days|a couple of weeks|a couple weeks|a couple of months|a couple months|the first week|the first day|the first month|first use|the first use|one use|two uses|a few uses|few uses|the second use|second use|one wash|the first wash|first wash|one wear|the first wear|two wears|a few wears|10 days|ten days|5 days|five days|4 days|four days|6 weeks|six weeks|4 weeks|four weeks|30 days|90 days|1 week|1 month|a fortnight|one night|the first night|an hour|one hour|a few hours|minutes|10 minutes|5 minutes|the warranty|warranty)"
 
@@ -73,6 +73,13 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(died|failed|broke) (just )?(out|outside) of (the )?(warranty|return window)",
         "(battery|unit|device|motor|charger|screen|speaker|earbud|bulb|fan|it|mine|one|pump|fuse|board|power supply|adapter) (died|fried|failed|burned out|burnt out|blew|shorted|gave out|gave up|packed up|conked out)",
         "(left|right) (earbud|earpiece|ear bud|side|speaker|channel|headphone|airpod|one|bud) (stopped|died|quit|doesn't|doesnt|does not|won't|wont|cut|cuts|keeps cutting|is dead|went dead|has no sound|no sound|stopped working)",
+        "(stopped|stops|quit) (registering|ticking|working properly|responding|reading|detecting|recognising|recognizing|clicking|scrolling|tracking)",
+        "(double click|double clicks|double clicking|double-click|double-clicks|stick drift|joystick drift|drifting|ghost touches|ghost touch|phantom touches|dead zone)",
+        "(barely|only|now only|now barely|lasts) (lasts |last )?(\\d+|one|two|three|an|half an) (hour|hours|minutes|mins)", "(dies|died|shuts off|shuts down|turns off) at (\\d+|around \\d+)",
+        "(started|starts|keeps|kept) (cutting out|cutting off|shutting off|turning off|dying|failing|leaking|sparking|smoking|overheating|flickering|buzzing|beeping)",
+        "(flickers|flickering|buzzes|buzzing|beeps|beeping|rattles|rattling) (constantly|all the time|nonstop|non-stop|randomly|continuously|loudly)",
+        "(a hole|holes|a tear|a rip) (appeared|formed|developed|came|in the|after)",
+        "(cracked|snapped|split|broke|tore|ripped) (within|after|in) (a|one|two|three|the first|\\d+) (day|days|week|weeks|month|months|use|uses|wear|wears|wash|washes)",
         "(blew|blown) (a )?fuse", "caught fire", "started smoking", "smoke came out", "burning smell", "smells like burning", "sparked",
     ]),
     ("defective", 2.5, "keeps failing", [
@@ -96,7 +103,10 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(brakes|gears|chain) (failed|slip|slipping|jammed|broke)",
         "not fit for purpose",
     ]),
-    ("defective", 2.5, "part broke or came off", [
+    ("defective", 2.0, "came off", [
+        "(fell|came|snapped|broke|popped|peeled|ripped|tore) off", "came apart", "came unstitched", "came unglued", "came loose",
+    ]),
+    ("defective", 3.0, "part broke or came off", [
         f"{_SOFT_PART} (has |have |had |already |just |completely |literally )?{_BREAK}",
         f"{_SOFT_PART} (was|were|is|are) (already )?(broken|snapped|ripped|torn|split|cracked|loose|bent|peeling|coming off|coming apart|falling off|falling apart|detached|missing|unstitched|frayed|rusted|rusty|chipped|faded|fading)",
         f"(one|two|three|some|several|half|all|most|a few|a couple) of the {_SOFT_PART} (have |had |has )?{_BREAK}",
@@ -116,13 +126,14 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
     # ---------------------------------------------------------------- damaged in transit
     ("damaged", 3.0, "arrived damaged", [
         "(arrived|came|was delivered|got delivered|showed up|turned up|received it|received them|received|got it|got them|delivered|shipped|was shipped) (already |completely |totally |badly |all |partially |very )?(damaged|broken|cracked|smashed|shattered|dented|crushed|bent|scratched|chipped|torn|ripped|squashed|scuffed|snapped|leaking|leaked|opened|open|in pieces|in bits|defrosted|thawed|melted|spoiled|spoilt|rotten|moldy|mouldy|crumbled|broken into pieces|stained|soaked|wet|punctured|busted|destroyed|mangled|split|warped|spilled|spilt|burst|smashed to pieces)",
-        "(arrived|came|delivered|turned up|showed up|received) (with|in) (a |two |several |many |huge |big |deep |obvious |visible |bad )?(dent|dents|crack|cracks|scratch|scratches|chip|chips|hole|holes|tear|tears|pieces|bits|a broken|broken|a cracked|cracked|a smashed|smashed|a dented|damage|damages|scuff|scuffs|stains|stain|leak)",
+        "(arrived|came|delivered|turned up|showed up|received) (with|in) (a |two |several |many |huge |big |deep |obvious |visible |bad |a huge |a big |a deep |a large |a massive |a small |a visible |an obvious |a nasty |a long )?(dent|dents|crack|cracks|scratch|scratches|chip|chips|hole|holes|tear|tears|pieces|bits|a broken|broken|a cracked|cracked|a smashed|smashed|a dented|damage|damages|scuff|scuffs|stains|stain|leak)",
         "(damaged|broken|smashed|crushed|cracked|dented|destroyed|lost|opened|mishandled|shattered) (in|during) (transit|shipping|shipment|delivery|the post|the mail|postage|the courier|transport|the van|handling)",
         "(transit|shipping|delivery|courier|postage|post office|postman|mailman|driver) damage", "shipping damage", "transit damage",
         "(broken|cracked|smashed|shattered|damaged|dented|crushed|leaking|spilled|spilt) (on|upon) (arrival|delivery|receipt|opening|unboxing)",
         "(box|package|parcel|packaging|packet|carton|envelope|bag|case|outer box|shipping box) (was |were |arrived |came |is |all )?(completely |totally |badly |clearly |visibly |all )?(damaged|crushed|smashed|torn|ripped|soaked|wet|destroyed|battered|dented|open|opened|ripped open|torn open|broken|mangled|caved in|squashed|falling apart|split open|had been opened)",
         "(glass|screen|bottle|bottles|jar|jars|mirror|lid|bowl|bowls|plate|plates|mug|mugs|cup|cups|vase|frame|panel|display|ceramic|top|corner|case|casing|leg|lens|box|tin|can|cans|eggs|cake|cookies|biscuits|chocolates|flowers|plant|pot) (was |were |is |are |arrived |came )?(all |completely |totally |badly )?(cracked|smashed|shattered|broken|chipped|dented|crushed|squashed|leaking|melted|wilted|dead|bent|split|burst|mangled|in pieces) (when|on|in the box|in the package|upon|out of the box|on arrival|when it arrived|when they arrived|when delivered|in transit|during shipping|during delivery)",
         "(was|were) (thrown|dropped|kicked|tossed|left in the rain|left out in the rain) (by|over|at|on)",
+        "(threw|thrown|tossed|chucked|kicked|dropped) (my |the |our )?(parcel|package|box|delivery) (over|at|onto|on|down|into)",
         "(poorly|badly|barely|not) (packed|packaged|protected|wrapped)", "no (bubble wrap|padding|protection|packaging)", "(inadequate|terrible|awful|poor|bad|flimsy) packaging",
         "(leaked|spilled|spilt) (all over|everywhere|through|in the box|into the box|inside)",
         "(melted|defrosted|thawed|warm|spoiled|spoilt|off|rotten|moldy|mouldy|expired|out of date|past (its|the) (use by|best before|expiry)) (when it arrived|when they arrived|on arrival|by the time|when delivered|when received|upon arrival)",
@@ -151,6 +162,13 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "short (one|two|three|some|\\d+) (items|pieces|parts|screws|bottles|packs)", "(shorted|short changed|shortchanged) (on|by)",
         "(no|missing|without) (instructions|manual|instruction manual|user manual|assembly instructions)",
         "(but|and) (only|just) (got|received|came with|had) (one|two|three|four|five|six|\\d+)",
+        f"{_PART} (and|&) (the )?{_PART} (were |are )?missing", f"{_PART} missing", "(were|are) missing", "(dice|cards|counters|tokens|pieces|figures|batteries|screws|bolts|parts) (were |are )?(missing|not included)",
+        "came with (no|only) (dice|cards|batteries|screws|bolts|instructions|charger|cable|remote|parts|pieces|lid|hardware)",
+        "only (\\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven) in the (box|pack|bag|packet|set|tin|jar|case)",
+        "(not|weren't|werent|wasn't|wasnt) in (any of )?the (boxes|box|packages|package|bags)",
+    ]),
+    ("missing_parts", 2.0, "something missing", [
+        "was missing", "(something|bits|stuff) (is|was) missing",
     ]),
     # ---------------------------------------------------------------- wrong item
     ("wrong_item", 3.0, "wrong item sent", [
@@ -161,6 +179,8 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(sent|received|got|shipped|delivered|arrived|gave|came with|packed) (me )?(someone else's|someone elses|somebody else's|another customer's|another person's|the wrong person's) (order|item|parcel|package)",
         "(ordered|bought|asked for|paid for|purchased|selected|chose|wanted) (a |an |the |two |some |one )?[\\w-]+ (and|but) (received|got|they sent|was sent|were sent|you sent|it came|it was|i got|i received|came|arrived|what arrived|what came|instead got|they shipped|ended up with|it turned out|got sent) (a |an |the |some |two )?[\\w-]+",
         "(ordered|bought|asked for|paid for|purchased|selected|chose) (a |an |the |two |some |one )?[\\w-]+ [\\w-]+ (and|but) (received|got|they sent|was sent|were sent|you sent|it came|i got|i received|came|arrived|what arrived|what came|instead got|they shipped|ended up with)",
+        "(ordered|bought|asked for|paid for|purchased|picked|chose|selected|wanted) .{0,6} (and|but) (received|got|they sent|was sent|were sent|you sent|i got|i received|instead got|what arrived|what came|it came|they shipped|ended up with|got sent|receive)",
+        "(ordered|bought|asked for|paid for|purchased) .{0,5} (got|received) (a|an|the|some|two|three|men's|women's|kids)", "what (arrived|came|turned up|was delivered|they sent) was (a|an|the|some|two|three)",
         "(received|got|sent|shipped|delivered|arrived|came) (a |an |the |some |two |me )?[\\w-]+ instead of", "(received|got|sent|shipped|delivered|arrived|came) (a |an |the |some |two |me )?[\\w-]+ [\\w-]+ instead of",
         "instead of (the|my|a|an) [\\w-]+ i (ordered|bought|paid for|asked for|wanted)",
         "(completely|totally|entirely) (different|wrong) (item|product|thing|model|colour|color|size|book)",
@@ -179,7 +199,8 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(lost|stolen|missing|undelivered|vanished) (parcel|package|order|delivery|shipment|item|box)", "(parcel|package|order|delivery|shipment|item) (is |was |has gone |went )?(missing|lost|stolen|vanished|disappeared|nowhere to be found|in limbo)",
         "where is my (order|package|parcel|stuff|delivery|item|refund|money)", "wheres my (order|package|parcel)", "where's my (order|package|parcel|stuff|delivery)",
         "(no|zero) (sign|trace) of (my |the |it|them|this|our |any )", "still (no|nothing)[,.!]? (sign|trace|package|parcel|order|delivery|show|update)",
-        "(tracking|tracking number|tracking info|tracking information|tracking link|the tracker|status) (hasn't|hasnt|has not|not|never|doesn't|doesnt|does not|isn't|isnt|is not|didn't|didnt|won't|wont) (updated|update|moved|move|changed|change|working|work|valid|exist|exists|show anything|shows nothing)",
+        "(no idea|don't know|dont know|do not know|not sure) where (my|the|our) (order|package|parcel|delivery|stuff) is", "(and|but|still) no (package|parcel|delivery|order|sign of it)",
+        "(tracking|tracking number|tracking info|tracking information|tracking link|the tracker|status) [still] (hasn't|hasnt|has not|not|never|doesn't|doesnt|does not|isn't|isnt|is not|didn't|didnt|won't|wont) (updated|update|moved|move|changed|change|working|work|valid|exist|exists|show anything|shows nothing)",
         "(tracking|tracking number) (is |was )?(invalid|fake|not valid|not working|dead|stuck|useless|nonexistent)", "stuck (in|at) (customs|the depot|the warehouse|transit|the sorting|sorting)", "no tracking",
         "(waiting|waited|been waiting|still waiting) (for )?(over |more than |almost |nearly |about )?(\\d+|two|three|four|five|six|several|many|a few|a couple of|a couple) (weeks|months) (for|and|now|already|still)",
         "(still )?waiting (on|for) (my|the|our) (order|package|parcel|delivery|item|items|stuff|shipment)",
@@ -205,14 +226,18 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(didn't|didnt|did not|doesn't|doesnt|does not) fit (me|my|him|her|them|our|the|right|properly|well|at all)",
     ]),
     # ---------------------------------------------------------------- not as described
-    ("not_as_described", 2.5, "not as described", [
+    ("not_as_described", 3.5, "not as described", [
         "not (as|like|what was|what is|what's|whats|the same as|the same as what was|anything like what was|anything like) (described|pictured|shown|advertised|listed|stated|in the picture|in the pictures|in the photo|in the photos|on the picture|in the listing|in the description|in the ad|on the website|on the site|the picture|the pictures|the photo|the photos|the description|the listing|the image|the images)",
         "(nothing|not) like (the|its|it's|in the|on the|what was in the) (picture|pictures|photo|photos|image|images|description|listing|ad|advert|advertisement|website|site|product page|model)",
+        "false advertising", "falsely (advertised|described)", "(misleading|deceptive|dishonest|fraudulent) (description|listing|advertising|photos|pictures|title|claims)",
+    ]),
+    ("not_as_described", 2.5, "differs from the listing", [
+        "(advertised|listed|described|sold|marketed) .{0,5} as (real|genuine|solid|100%|pure|waterproof|compatible|new|brand new|original|authentic)",
         "(different|differs|differ|varies|vary) (from|to|than) (the |what was |what is |what's )?(picture|pictures|photo|photos|image|images|description|listing|advertised|described|shown|pictured|website|ad)",
         "(looks|look|looked|looking) (completely |totally |nothing |very |so |quite |entirely )?(different|nothing like|cheaper|worse) (from|to|than|like|in person|in real life|irl)",
         "(misleading|false|fake|deceptive|inaccurate|incorrect|wrong|dishonest|fraudulent|photoshopped|edited|fake) (description|listing|advertising|advert|ad|photos|photo|pictures|picture|images|title|claims|claim|specs|specifications|information|info|product description|marketing|labeling|labelling|reviews|dimensions|measurements)",
         "false advertising", "falsely (advertised|described)", "(misrepresented|misadvertised|mis-sold|missold|mislabeled|mislabelled|misleadingly)",
-        "(description|listing|ad|advert|website|page|box|label|packaging|title|seller|it) (says|said|claims|claimed|states|stated|promised|promises|advertises|advertised|shows|showed|clearly says|clearly states) .{0,60}?(but|yet|however|when|and it|it's not|its not|it isn't|it is not|not)",
+        "(description|listing|ad|advert|website|page|box|label|packaging|title|seller|product page) (says|said|claims|claimed|states|stated|promised|promises|advertises|advertised|shows|showed|clearly says|clearly states) .{0,60}?(but|yet|however|when|and it|it's not|its not|it isn't|it is not|not)",
         "(advertised|listed|described|sold|marketed|labelled|labeled|billed) as [\\w -]{1,40} (but|yet|however|when|and it|it's not|its not|it isn't|it is not|it's actually|actually|is not|isn't)",
         "(fake|counterfeit|knockoff|knock off|knock-off|replica|imitation|bootleg|not genuine|not authentic|not original|not the real|not real) ?(item|product|brand|one|version|copy|apple|samsung|sony|nike|adidas|charger|cable|airpods|perfume)?",
         "(not|isn't|isnt|wasn't|wasnt|is not|was not) (genuine|authentic|original|real|the real thing|the brand|the original|as advertised|as described|as pictured|as shown|as listed|as stated|as promised)",
@@ -236,12 +261,15 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(tastes|tasted|taste|smells|smelled|smelt|smell) (awful|bad|terrible|horrible|disgusting|gross|off|weird|strange|funny|like chemicals|like plastic|chemical|like nothing|of nothing|stale|burnt|burned|rancid|sour|bitter|artificial|fake|nasty|vile|revolting|foul|bland|watery|like cardboard|like soap)",
         "(stale|bland|tasteless|flavourless|flavorless|watery|soggy|rubbery|chewy|greasy|overcooked|undercooked|dry|inedible|disgusting|gross|nasty|revolting|vile|rancid|sour|tough) (and|food|taste|bread|cookies|coffee|tea|chocolate|snack|snacks|meal|chips|crisps|biscuits|cake|product|pizza|burger|fries)?",
         "(sound|audio|picture|image|video|print|call|mic|microphone|camera|photo|bass|screen|display|signal|wifi|reception|connection|suction|battery life|battery|performance|range|coverage|brightness|volume|sleep|cooling|heating|cleaning|grip|traction|adhesion|light|beam|accuracy|speed|charging speed|quality) (quality )?(is|was|are|were) (very |really |so |super |extremely |pretty |quite |incredibly |just |terribly |absolutely |a bit |rather |fairly )?(poor|bad|terrible|awful|horrible|weak|mediocre|tinny|muffled|distorted|grainy|blurry|dim|crap|crappy|rubbish|garbage|pathetic|meh|lacking|disappointing|subpar|sub par|underwhelming|not great|not good|not very good|no good|inconsistent|unreliable|spotty|patchy|slow|laggy|short|inaccurate|useless|abysmal)",
-        "(tinny|muffled|distorted|grainy|blurry|washed out|washed-out|flimsy|wobbly|rickety|creaky|squeaky|scratchy|itchy|see through|see-through|sheer|paper thin|paper-thin|uncomfortable|unwearable|unusable|unreliable|inaccurate|useless|pointless|ineffective|underpowered|weak|noisy|loud|slow|laggy|clunky|buggy|glitchy|bulky|heavy|fiddly|awkward|confusing|impractical|inconsistent)",
         "(doesn't|doesnt|does not|didn't|didnt|did not|don't|dont|do not) (do|clean|cut|hold|stick|absorb|dry|heat|cool|work|suck|grip|stay|last|seal|block|fix|help|stop|remove|kill|protect|charge) (anything|much|well|properly|very well|that well|as well|as advertised|as described|a thing|a good job|the job|what it says|what it claims|what it should|what it promised|its job|as expected|as it should)",
         "(falls|fell) apart", "(broke|breaks) easily", "(scratches|dents|chips|tears|rips|snaps|cracks) (easily|if you look at it)",
         "(gimmick|gimmicky|toy|a toy|novelty|a joke|joke of a|piece of junk|piece of crap|piece of garbage|piece of trash|piece of plastic|piece of rubbish|pile of junk|pile of crap|cheap junk|cheap crap|cheap plastic|cheap rubbish|junk|rubbish|crap|garbage|trash|dreck|tat|cheap tat)",
         "(hard|difficult|impossible|a pain|a nightmare|painful) to (use|set up|setup|assemble|clean|install|read|open|close|adjust|operate|program|navigate|understand|figure out|pair|connect)",
         "(uncomfortable|itchy|scratchy|hurts|hurt|painful) (to wear|to use|on|after|for)", "(not|isn't|isnt|wasn't|wasnt) (very |that |at all )?comfortable",
+    ]),
+    ("poor_quality", 1.0, "weak point", [
+        "(tinny|muffled|distorted|grainy|blurry|washed out|washed-out|flimsy|wobbly|rickety|creaky|squeaky|scratchy|itchy|see through|see-through|sheer|paper thin|paper-thin|uncomfortable|unwearable|unusable|unreliable|inaccurate|pointless|ineffective|underpowered|weak|noisy|laggy|clunky|buggy|glitchy|bulky|fiddly|awkward|confusing|impractical|inconsistent|boring|bland|stale)",
+        "(tastes|tasted|taste|smells|smelled) like (burnt|cardboard|plastic|chemicals|soap|dirt|nothing|feet|cigarettes|medicine|metal)",
     ]),
     # ---------------------------------------------------------------- service, delivery speed, refunds
     ("service", 2.0, "bad service", [
@@ -259,6 +287,8 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(warranty|guarantee) (claim )?(was |got )?(denied|rejected|refused|declined|void|voided|ignored|not honoured|not honored)",
         "(charged|billed) (me )?(twice|double|two times|again|extra|more|the wrong amount|for something|without|after cancelling|after canceling|after i cancelled)", "double charged", "(hidden|extra|surprise|unexpected) (fees|charges|fee|charge)", "(overcharged|over charged|scammed|ripped off|conned|cheated)",
         "(late|slow|delayed|delay|delays|terrible|awful|slowest|poor|horrible|bad) (delivery|shipping|dispatch|postage|courier|shipment|arrival)",
+        "(an hour|\\d+ minutes|\\d+ mins|\\d+ hours|two hours|hours|a day|a week|\\d+ days|two days|three days|days|weeks) late", "on hold .{0,4} (\\d+|an|one|two|three|several) (hours|hour|minutes|mins|hrs)",
+        "(threw|thrown|tossed|chucked|kicked|dumped) (my |the |our )?(parcel|package|box|delivery|order)",
         "(arrived|came|delivered|shipped|dispatched|turned up|showed up) (\\d+|two|three|four|five|six|seven|ten|several|many|a few|a couple of|a week|a month|weeks|days|way|very|so|really|super|extremely) ?(days|weeks|months|day|week|month)? ?late",
         "took (over |more than |nearly |almost |about |around )?(\\d+|two|three|four|five|six|seven|eight|nine|ten|several|many|a few|a couple of|forever|ages|a month|a week|weeks|months|way too long|too long|so long) ?(days|weeks|months|day|week|month|business days|working days)? to (arrive|ship|come|be delivered|deliver|get here|be dispatched|dispatch|process|reach me|turn up|show up)",
         "(delivery|driver|courier|postman|delivery guy|delivery man|delivery person|fedex|ups|usps|dhl|hermes|evri|dpd|yodel|royal mail|amazon logistics|parcelforce) (was |were |is )?(rude|useless|terrible|awful|lazy|careless|threw|dumped|left it|left the|didn't even knock|never knocked|didn't knock|did not knock|lied|faked)",
@@ -271,7 +301,8 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(keep|kept|keeps) (getting|giving) (me )?(the )?(runaround|run around|excuses)", "give me the runaround", "gave me the runaround",
     ]),
     # ---------------------------------------------------------------- price / value
-    ("price_value", 1.5, "poor value", [
+    ("price_value", 2.0, "poor value", [
+        "(tiny|small|smaller|stingy|miserly|measly|pathetic) (portion|portions|amount|serving|servings|quantity)",
         "(overpriced|over priced|over-priced|pricey|too expensive|way too expensive|so expensive|very expensive|really expensive|far too expensive|rip off|ripoff|rip-off|daylight robbery|highway robbery|extortionate|not cheap)",
         "not worth (the|it|the money|the price|the cost|a penny|a cent|the hype|\\$|£|€|what i paid|what we paid|the extra|that much|half the price|full price|the premium|buying|the \\d+)",
         "(waste|wasted|waste of) (of )?(my |your |our |good )?(money|cash|\\$|£|€|hard earned money|hard-earned money|pennies|a purchase)",
@@ -296,7 +327,7 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(not|isn't|wasn't|was not|is not|am not|not very|not at all|not too) (happy|pleased|satisfied|impressed|thrilled|amused|great|good|worth|recommended|ideal|what i expected|as expected|as good|up to|acceptable)",
         "(worst|poorest) (purchase|product|thing|item|buy|experience|company|service|money|investment|decision|brand|[\\w-]+) (i've|ive|i have|i've ever|ever|i ever|of my life|in my life)", "(biggest|worst) (mistake|regret)",
         "(should have|should've|shouldve|wish i had|wish i'd|i wish i) (read the reviews|listened|bought|gone with|returned|spent|saved|known|not bought|never bought|stuck with|paid more)", "(wish|wished) i (hadn't|had not|never|didn't) (bought|ordered|purchased)",
-        "(learn|learned|learnt) my lesson", "lesson learned", "(mistake|error) (to buy|buying|ordering|to order)", "(want|need|give me) my money back",
+        "(learn|learned|learnt) my lesson", "(so|i'm|im|i am|we are|totally|completely) done with", "(unbearable|intolerable|insufferable|a nightmare|the worst)", "lesson learned", "(mistake|error) (to buy|buying|ordering|to order)", "(want|need|give me) my money back",
         "(what a|such a) (shame|pity|letdown|let down|joke)", "(shame|pity) (because|as|since|really|that)", "unfortunately", "sadly", "alas", "too bad",
         "(was|were|am|is|are|i'm|im|i am|really|so|very) (a bit |quite |rather |somewhat |slightly |pretty )?(disappointed|let down|frustrated|annoyed|unhappy|upset|underwhelmed)",
         "(hate|hated|hates|hating|despise|loathe|can't stand|cannot stand) (it|this|them|these|that|the|my|how|when|you|your)", "(stopped|stop|quit) (using|wearing|buying) (it|them|this|these)",
@@ -363,7 +394,7 @@ HYPOTHETICAL: frozenset[str] = frozenset({
     "if", "unless", "whether", "hope", "hoping", "hopefully", "worried", "worry", "afraid", "fear",
     "scared", "concerned", "might", "wonder", "wondering", "incase", "reviews", "reviewers",
     "others", "people", "heard", "supposedly", "prevent", "avoid", "anyone", "anybody", "chance",
-    "risk", "case", "what if", "guess",
+    "risk", "case", "what if", "guess", "expected", "expecting", "thought", "assumed", "feared",
 })
 # Of HYPOTHETICAL, the ones that only count right before the phrase (auxiliaries are too common
 # to suppress a failure three words away: "it did stop working").

@@ -1,0 +1,196 @@
+"""Tests for the scoring stage (bot/sentiment.py and bot/scoring/)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from textblob import TextBlob
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from bot.scoring import lexical
+from bot.sentiment import (
+    REMEDY_WORTHY,
+    Assessment,
+    Issue,
+    Scorer,
+    ScoringConfig,
+    assess,
+    evaluate,
+    score_stream,
+)
+
+DATA = Path(__file__).parent / "data"
+DEV = DATA / "scoring_dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer()
+
+
+def _dev_texts() -> list[str]:
+    return [json.loads(line)["text"] for line in DEV.read_text(encoding="utf-8").splitlines()]
+
+
+EXTRA_TEXTS = [
+    "I don't like it... It's not good :( ! Wasn't great (!) e.g. the U.S. \"quoted\" text.\n\nNew para",
+    "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
+    "The plot was good, but the characters are uncompelling and the dialog is not great.",
+    "Catch utf-8 emoji such as 💘 and 💋 and 😁",
+    "It was the least bad option, at least. Kind of good, sort of.",
+    "",
+]
+
+
+def test_fast_textblob_polarity_matches_textblob() -> None:
+    for text in _dev_texts() + EXTRA_TEXTS:
+        expected = TextBlob(text).sentiment.polarity
+        got = lexical.textblob_polarity(lexical.textblob_tokens(text))
+        assert got == pytest.approx(expected, abs=1e-9), text
+
+
+def test_fast_vader_compound_matches_vader() -> None:
+    analyzer = SentimentIntensityAnalyzer()
+    for text in _dev_texts() + EXTRA_TEXTS:
+        assert lexical.vader_compound(text) == analyzer.polarity_scores(text)["compound"], text
+
+
+def test_calm_failure_is_unhappy_and_defective(scorer: Scorer) -> None:
+    a = scorer.assess(
+        "I have used this speaker every morning since March. The sound is clear and pairing was easy. "
+        "Last week it stopped charging, and now it won't turn on at all."
+    )
+    assert a.unhappy and a.issue is Issue.DEFECTIVE and a.remedy_worthy
+    assert any("stopped working" in c or "power on" in c for c in a.cues)
+
+
+def test_happy_review_with_quibble_is_not_unhappy(scorer: Scorer) -> None:
+    a = scorer.assess("Great little speaker, loud and clear. Only complaint is the strap is a bit short.")
+    assert not a.unhappy and a.issue is Issue.NONE
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        ("Tracking says delivered but nothing was at my door.", Issue.NOT_DELIVERED),
+        ("I ordered a blue dress and they sent a red skirt.", Issue.WRONG_ITEM),
+        ("The lamp arrived broken, the box was crushed.", Issue.DAMAGED),
+        ("Two of the screws were missing from the box.", Issue.MISSING_PARTS),
+        ("Way too small, I had to send it back for a bigger size.", Issue.FIT_SIZE),
+        ("Not as described at all, the photos show real leather and this is plastic.", Issue.NOT_AS_DESCRIBED),
+    ],
+)
+def test_issue_types(scorer: Scorer, text: str, issue: Issue) -> None:
+    a = scorer.assess(text)
+    assert a.unhappy and a.issue is issue
+
+
+def test_negated_and_hypothetical_failures_are_not_complaints(scorer: Scorer) -> None:
+    assert not scorer.assess("No scratches, nothing missing, works perfectly. Love it.").unhappy
+    a = scorer.assess("Reviews said it stops working after a month, but mine has been perfect for a year.")
+    assert not a.unhappy
+    assert any(c.startswith("hypothetical") for c in a.cues)
+
+
+def test_turn_and_sarcasm(scorer: Scorer) -> None:
+    assert scorer.assess("Worked great until it died after two weeks.").issue is Issue.DEFECTIVE
+    assert scorer.assess("Oh great, thanks for nothing @shop, my parcel never arrived 🙄").unhappy
+
+
+def test_rating_rules(scorer: Scorer) -> None:
+    assert scorer.assess("Nice colour.", rating=1).unhappy
+    assert not scorer.assess("Lovely, fits well, fast delivery.", rating=5).unhappy
+    flagged = scorer.assess("Love the boots, but one of the studs fell off after a week.", rating=5)
+    assert flagged.unhappy and flagged.issue is Issue.DEFECTIVE
+    with pytest.raises(ValueError, match="between 1 and 5"):
+        scorer.assess("fine", rating=7)
+
+
+def test_no_fixable_problem_is_not_remedy_worthy(scorer: Scorer) -> None:
+    a = scorer.assess("Way overpriced for what it is, not worth the money.", rating=2)
+    assert a.unhappy and not a.remedy_worthy and a.issue is Issue.PRICE_VALUE
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("", "empty text"),
+        ("   ", "empty text"),
+        ("https://example.com/p/123", "only links"),
+        ("El producto llegó tarde y la caja estaba rota, muy mala experiencia con esta tienda", "not look like English"),
+        ("这个产品质量很差，用了两天就坏了", "not look like English"),
+    ],
+)
+def test_bad_input_is_neutral_with_reason(scorer: Scorer, text: str, cue: str) -> None:
+    a = scorer.assess(text)
+    assert not a.unhappy and a.issue is Issue.NONE
+    assert any(cue in c for c in a.cues)
+
+
+def test_emoji_only_and_huge_text(scorer: Scorer) -> None:
+    assert scorer.assess("😡😡😡").unhappy
+    big = "The battery stopped charging after a week. " * 25_000  # ~1 MB
+    a = scorer.assess(big)
+    assert a.unhappy and any("truncated" in c for c in a.cues)
+
+
+def test_assessment_as_dict_is_json_ready() -> None:
+    d = assess("It broke after two days.").as_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert set(d) == {"sentiment", "unhappy", "issue", "confidence", "cues"}
+    assert isinstance(d["issue"], str) and isinstance(d["cues"], list)
+    assert Issue.NONE not in REMEDY_WORTHY and len(REMEDY_WORTHY) == 7
+    assert Assessment(0.0, True, Issue.DAMAGED, 0.9, ()).remedy_worthy
+
+
+def test_score_stream_errors_per_line_in_order(scorer: Scorer) -> None:
+    lines = [
+        json.dumps({"id": "a", "text": "It stopped working after a week.", "rating": 2}),
+        "{not json",
+        json.dumps({"id": "c", "text": "Great!", "rating": 9}),
+        json.dumps({"id": "d"}),
+        json.dumps({"id": "e", "text": "Love it, works perfectly."}),
+    ]
+    out = io.StringIO()
+    bad = score_stream(lines, out, scorer)
+    rows = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert bad == 3 and len(rows) == 5
+    assert rows[0]["id"] == "a" and rows[0]["unhappy"] is True and rows[0]["issue"] == "defective"
+    assert rows[1]["line"] == 2 and "invalid JSON" in rows[1]["error"]
+    assert rows[2] == {"id": "c", "line": 3, "error": "rating must be between 1 and 5, got 9"}
+    assert rows[3]["id"] == "d" and "text" in rows[3]["error"]
+    assert rows[4]["unhappy"] is False
+
+
+def test_evaluate_dev_set(scorer: Scorer) -> None:
+    report = evaluate(DEV.read_text(encoding="utf-8").splitlines() + ["garbage"], scorer)
+    d = report.as_dict()
+    assert d["n"] == len(_dev_texts()) and d["bad_lines"] == 1
+    unhappy = d["unhappy"]
+    remedy = d["remedy_worthy"]
+    assert isinstance(unhappy, dict) and isinstance(remedy, dict)
+    assert unhappy["f1"] >= 0.9
+    assert remedy["precision"] >= 0.9
+    text = report.render()
+    assert "remedy-worthy" in text and "confusion" in text
+
+
+def test_config_defaults_described_and_extensible() -> None:
+    for name, f in ScoringConfig.model_fields.items():
+        assert f.description, name
+    with pytest.raises(ValidationError):
+        ScoringConfig(unknown_key=1)  # type: ignore[call-arg]
+    cfg = ScoringConfig(extra_phrases={"defective": ["(went|goes) wonky"]}, extra_negative_words=["blergh"])
+    a = Scorer(cfg).assess("Three days in, the display went wonky.")
+    assert a.unhappy and a.issue is Issue.DEFECTIVE
+    with pytest.raises(ValueError, match="unknown issue"):
+        Scorer(ScoringConfig(extra_phrases={"nonsense": ["x"]}))
+
+
+def test_deterministic(scorer: Scorer) -> None:
+    text = "Arrived late and the box was crushed, but the mug inside is fine."
+    assert scorer.assess(text) == scorer.assess(text) == Scorer().assess(text)
