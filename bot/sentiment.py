@@ -107,16 +107,16 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     unhappy_threshold: float = Field(
-        0.0, description="Decision threshold on the combined unhappiness score; raise it to flag fewer buyers.")
+        default=0.0, description="Decision threshold on the combined unhappiness score; raise it to flag fewer buyers.")
     issue_min_weight: float = Field(
-        2.0, ge=0.0, description="Minimum phrase weight before a fixable issue (replacement, refund...) is named; "
+        default=2.0, ge=0.0, description="Minimum phrase weight before a fixable issue (replacement, refund...) is named; "
         "weaker evidence gives 'other'.")
     unhappy_max_rating: int = Field(
-        2, ge=0, le=5, description="Ratings at or below this are unhappy whatever the words say.")
+        default=2, ge=0, le=5, description="Ratings at or below this are unhappy whatever the words say.")
     happy_min_rating: int = Field(
-        4, ge=1, le=6, description="Ratings at or above this are happy unless the text reports a real failure.")
+        default=4, ge=1, le=6, description="Ratings at or above this are happy unless the text reports a real failure.")
     max_chars: int = Field(
-        20000, ge=100, description="Longer texts are scored on their first max_chars characters (noted in cues).")
+        default=20000, ge=100, description="Longer texts are scored on their first max_chars characters (noted in cues).")
     extra_phrases: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Extra complaint phrases per issue (keys: defective, damaged, missing_parts, wrong_item, "

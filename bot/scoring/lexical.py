@@ -16,9 +16,9 @@ import re
 import string
 from collections.abc import Sequence
 
-import textblob.en as _tb_en
+import textblob.en as _tb_en  # type: ignore[import-untyped]
 from textblob import _text as _tb_text
-from vaderSentiment import vaderSentiment as _vs
+from vaderSentiment import vaderSentiment as _vs  # type: ignore[import-untyped]
 
 __all__ = [
     "TB_LEXICON",
