@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -170,7 +169,7 @@ class Mailer:
                 f"TLS failed: {exc}", host=self.where, retryable=False,
                 hint="check smtp_security ('tls' on 465, 'starttls' on 587) and the server certificate",
             ) from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise MailError(f"no answer within {self.timeout:g}s", host=self.where) from exc
         except OSError as exc:
             raise MailError(
