@@ -227,7 +227,7 @@ class ContextFilter(logging.Filter):
             record.job = _job.get()
         if getattr(record, "source", None) is None:
             record.source = _source.get()
-        parts = [str(p) for p in (record.job, record.source) if p]
+        parts = [str(p) for p in (getattr(record, "job", None), getattr(record, "source", None)) if p]
         record.context = f" [{' '.join(parts)}]" if parts else ""
         return True
 

@@ -498,7 +498,7 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
             now = time.monotonic()
             if now - last_beat >= HEARTBEAT_SECONDS:
                 last_beat = now
-                _quietly(lambda: heartbeat.beat(_info(daemon, config_path)), "heartbeat")  # type: ignore[union-attr]
+                _quietly(lambda: heartbeat.beat(_info(daemon, config_path)), "heartbeat")
             if now - last_prune >= PRUNE_EVERY:
                 last_prune = now
                 _quietly(lambda: prune_runs(store), "prune run log")

@@ -17,7 +17,18 @@ from sqlalchemy import func, select
 
 from bot.config import Config, parse_duration
 from bot.daemon import DAEMON_JOB, HEARTBEAT_STALE, parse_time
-from bot.store import BudgetPeriod, Case, CaseStatus, Digest, Remedy, RemedyStatus, RunLog, SourceState, Store, utcnow
+from bot.store import (
+    BudgetPeriod,
+    Case,
+    CaseStatus,
+    Digest,
+    Remedy,
+    RemedyStatus,
+    RunLog,
+    SourceState,
+    Store,
+    utcnow,
+)
 
 FAILING_AFTER = 3  # consecutive failed runs before a source counts as unhealthy
 LATE_FACTOR = 3  # a source not run for this many intervals (plus the misfire grace) is late
@@ -260,11 +271,11 @@ def _budget(config: Config, rows: dict[str, BudgetPeriod], now: datetime) -> lis
         wanted = periods(now, config)
     except (ImportError, AttributeError):  # the outbox module defines the periods; keep status usable
         local = now.astimezone(config.zone)
-        wanted = [(f"day:{local:%Y-%m-%d}", Decimal("0")), (f"month:{local:%Y-%m}", Decimal("0"))]
+        wanted = [(f"day:{local:%Y-%m-%d}", Decimal(0)), (f"month:{local:%Y-%m}", Decimal(0))]
     out = []
     for period, cap in wanted:
         row = rows.get(period)
-        out.append(BudgetStatus(period, Decimal(row.reserved) if row else Decimal("0"),
+        out.append(BudgetStatus(period, Decimal(row.reserved) if row else Decimal(0),
                                 Decimal(row.cap) if row and row.cap else Decimal(cap)))
     return out
 

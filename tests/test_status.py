@@ -96,14 +96,14 @@ def test_live_daemon_with_working_sources_is_healthy(setup: tuple[Config, Store]
     source_ran(store, at=NOW - timedelta(minutes=5))
     beat(store, at=NOW - timedelta(seconds=8), jobs={"collect:shop": (NOW + timedelta(minutes=25)).isoformat()})
     with store.session() as s:
-        s.add(BudgetPeriod(period="day:2026-05-04", reserved=Decimal("35.50"), cap=Decimal("200")))
+        s.add(BudgetPeriod(period="day:2026-05-04", reserved=Decimal("35.50"), cap=Decimal(200)))
         s.add(Digest(period="2026-05-03", status="sent", sent_at=NOW - timedelta(hours=1)))
     status = gather(config, store, now=NOW)
     assert status.healthy, status.problems
     assert status.daemon.running and status.daemon.pid == 4242
     assert status.sources[0].next_run_at == NOW + timedelta(minutes=25)
     day = status.budget[0]
-    assert (day.period, day.reserved, day.cap) == ("day:2026-05-04", Decimal("35.50"), Decimal("200"))
+    assert (day.period, day.reserved, day.cap) == ("day:2026-05-04", Decimal("35.50"), Decimal(200))
     assert status.last_digest is not None and status.last_digest["status"] == "sent"
     data = json.loads(json.dumps(status.as_dict()))
     assert data["healthy"] is True and data["daemon"]["running"] is True
@@ -125,7 +125,7 @@ def test_stale_heartbeat_failing_source_stuck_outbox_and_failed_digest(setup: tu
         s.flush()
         s.add(CaseMention(case_id=case.id, mention_id=mention.id))
         s.add(Remedy(case_id=case.id, kind="refund", idempotency_key="case-1-0-refund", status="queued",
-                     queued_at=NOW - timedelta(hours=2), amount=Decimal("20")))
+                     queued_at=NOW - timedelta(hours=2), amount=Decimal(20)))
         s.add(Digest(period="2026-05-03", status="failed", attempts=2, last_error="SMTP refused"))
     status = gather(config, store, now=NOW)
     assert not status.healthy
