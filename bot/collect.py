@@ -92,9 +92,9 @@ class CollectSummary:
 
     def lines(self) -> list[str]:
         if not self.results:
-            return ["collect: no enabled sources"]
+            return ["no enabled sources"]
         failed = sum(not r.ok for r in self.results)
-        head = f"collect: {self.new_total} new mentions from {len(self.results)} sources"
+        head = f"{self.new_total} new mentions from {len(self.results)} sources"
         if failed:
             head += f", {failed} failed"
         return [head] + ["  " + r.line() for r in self.results]
@@ -271,7 +271,7 @@ def _run_source(
         if not exc.source:
             exc.source = source.name
         failure = exc
-    except StoreError as exc:
+    except (StoreError, ConfigError) as exc:  # e.g. a secret's variable is not set
         failure = exc
     except Exception as exc:  # a bug in one connector must not stop the other sources
         log.exception("source %s: connector crashed", source.name)
@@ -308,6 +308,8 @@ def _run_source(
 def _describe(error: BaseException) -> str:
     if isinstance(error, SourceError):
         return f"{error.kind}: {error.reason}" + (f" ({error.url})" if error.url else "")
+    if isinstance(error, ConfigError):
+        return f"config: {error.message}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -432,8 +434,10 @@ def _update_state(session: Session, source: SourceConfig, ctx: _Context, failure
             state.last_error_message = problem.reason[:4000]
             state.last_error_url = problem.url or None
         else:
-            state.last_error_kind = "internal" if not isinstance(problem, StoreError) else "store"
-            state.last_error_message = f"{type(problem).__name__}: {problem}"[:4000]
+            state.last_error_kind = ("store" if isinstance(problem, StoreError)
+                                     else "config" if isinstance(problem, ConfigError) else "internal")
+            state.last_error_message = (problem.message if isinstance(problem, ConfigError)
+                                        else f"{type(problem).__name__}: {problem}")[:4000]
             state.last_error_url = None
     if failure is None:
         state.cursor = _jsonable(ctx.cursor)

@@ -153,12 +153,15 @@ class Fetcher:
         headers: Mapping[str, str] | None = None,
         conditional: bool = False,
         source: str = "",
+        robots: bool = True,
     ) -> Page:
         """GET `url`; with ``conditional`` an unchanged page gives a Page with ``not_modified``.
 
+        ``robots=False`` is for APIs the site gave us keys for (robots.txt is for crawlers).
         Raises RobotsDisallowed (never fetched), FetchError (after retries) or ParseError.
         """
-        self._check_robots(url, source)
+        if robots:
+            self._check_robots(url, source)
         extra = dict(headers or {})
         known: Validators = {}
         if conditional:

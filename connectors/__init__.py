@@ -14,12 +14,16 @@ __all__ = ["Connector", "RawMention", "registry", "KINDS"]
 
 # kind -> "module:Class". Keep sorted; every entry needs a test (tests/test_meta.py checks).
 KINDS: dict[str, str] = {
+    "appstore": "connectors.appstore:AppStoreConnector",
     "bluesky": "connectors.bluesky:BlueskyConnector",
     "hackernews": "connectors.hackernews:HackerNewsConnector",
+    "html": "connectors.html:HtmlConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
     "reddit": "connectors.reddit:RedditConnector",
     "rss": "connectors.rss:RssConnector",
     "schema_org": "connectors.schema_org:SchemaOrgConnector",
+    "trustpilot": "connectors.trustpilot:TrustpilotConnector",
+    "woocommerce": "connectors.woocommerce:WooCommerceConnector",
 }
 
 _loaded: dict[str, type[Connector]] = {}
