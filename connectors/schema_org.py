@@ -49,6 +49,9 @@ class SchemaOrgOptions(Options):
     )
     max_pages: int = Field(2000, ge=1, le=100_000, description="At most this many pages read per run.")
     microdata: bool = Field(True, description="Also read microdata (itemprop) when a page has no JSON-LD reviews.")
+    revisit_hours: float = Field(
+        24, ge=0, description="A sitemap page whose <lastmod> did not change is still checked (conditional GET) "
+        "when last read longer ago than this, as review widgets may not touch <lastmod>.")
 
     @field_validator("urls")
     @classmethod
@@ -90,60 +93,103 @@ class SchemaOrgConnector:
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:
         urls = list(dict.fromkeys(self.options.urls))
+        lastmods: dict[str, str | None] = {}
+        self._from_sitemap = set()
         if self.options.sitemap:
             try:
-                urls.extend(u for u in self._sitemap_urls(ctx, self.options.sitemap) if u not in urls)
+                lastmods = self._discover(ctx)
             except SourceError as exc:
                 if not urls:
                     raise
                 ctx.report(exc)
+            urls.extend(u for u in lastmods if u not in urls)
         urls = urls[: self.options.max_pages]
-        ctx.progress(0, len(urls))
+        # Pages the sitemap says are unchanged since we read them, and that we read recently, are
+        # not asked for at all; every other page is a conditional GET (a 304 costs no parsing).
+        visited: dict[str, list[Any]] = dict(ctx.cursor.get("pages") or {})
+        now = datetime.now(UTC)
+        due = [u for u in urls if self._due(u, lastmods.get(u), visited.get(u), now)]
+        ctx.progress(len(urls) - len(due), len(urls))
         errors: list[SourceError] = []
-        for url, result in ctx.fetch.get_many(urls, conditional=True, source=self.name):
+        for url, result in ctx.fetch.get_many(due, conditional=True, source=self.name):
             ctx.progress(1)
             if isinstance(result, SourceError):
                 errors.append(result)
                 ctx.report(result)
                 continue
-            if result.not_modified:
-                continue
-            try:
-                mentions = self.parse(result.text, result.url, requested=url)
-            except ParseError as exc:
-                errors.append(exc)
-                ctx.report(exc)
-                continue
-            known = ctx.known(m.external_id for m in mentions)
-            for mention in mentions:
-                if mention.external_id not in known:
-                    yield mention
-        if urls and len(errors) == len(urls):
+            if not result.not_modified:
+                try:
+                    mentions = self.parse(result.text, result.url, requested=url)
+                except ParseError as exc:
+                    errors.append(exc)
+                    ctx.report(exc)
+                    continue
+                known = ctx.known(m.external_id for m in mentions)
+                for mention in mentions:
+                    if mention.external_id not in known:
+                        yield mention
+            if self.options.sitemap:
+                visited[url] = [lastmods.get(url), now.isoformat(timespec="seconds")]
+        if self.options.sitemap:
+            ctx.cursor["pages"] = {u: v for u, v in visited.items() if u in lastmods}
+        if due and len(errors) == len(due):
             raise errors[-1]
+
+    def _due(self, url: str, lastmod: str | None, seen: list[Any] | None, now: datetime) -> bool:
+        if not self.options.sitemap or url not in self._from_sitemap or lastmod is None or not seen:
+            return True
+        read_lastmod, read_at = seen[0], parse_datetime(seen[1])
+        if read_lastmod != lastmod or read_at is None:
+            return True
+        return (now - read_at).total_seconds() >= self.options.revisit_hours * 3600
 
     # --- discovery --------------------------------------------------------------------------
 
-    def _sitemap_urls(self, ctx: CollectContext, sitemap: str, depth: int = 0) -> list[str]:
-        page = ctx.fetch.get(sitemap, source=self.name)
-        locs = re.findall(r"<loc>\s*(.*?)\s*</loc>", page.text, re.S | re.I)
-        if not locs:
-            raise ParseError("sitemap lists no <loc> URLs", source=self.name, url=sitemap,
-                             hint="check `sitemap` points at an XML sitemap")
-        locs = [htmllib.unescape(loc.replace("<![CDATA[", "").replace("]]>", "")).strip() for loc in locs]
-        if "<sitemapindex" in page.text[:1000].lower() and depth < 2:
-            pattern = re.compile(self.options.sitemap_match)
-            # Shopify's index names its product sitemaps 'sitemap_products_1.xml': follow those
-            # first, the rest only if none is about products
-            children = [loc for loc in locs if "product" in loc.lower()] or locs
-            out: list[str] = []
-            for child in children:
-                try:
-                    out.extend(self._sitemap_urls(ctx, child, depth + 1))
-                except SourceError as exc:
-                    ctx.report(exc)
-            return [u for u in dict.fromkeys(out) if pattern.search(u)] if out else out
+    _from_sitemap: set[str] = set()
+
+    def _discover(self, ctx: CollectContext) -> dict[str, str | None]:
+        """Product page URL -> its sitemap <lastmod> (None when absent), through sitemap indexes.
+
+        Sitemaps are conditional GETs too: an unchanged one gives the list remembered last run.
+        """
+        assert self.options.sitemap is not None
+        remembered: dict[str, dict[str, str | None]] = dict(ctx.cursor.get("sitemaps") or {})
+        fresh: dict[str, dict[str, str | None]] = {}
         pattern = re.compile(self.options.sitemap_match)
-        return [u for u in dict.fromkeys(locs) if pattern.search(u)]
+        found = self._read_sitemap(ctx, self.options.sitemap, remembered, fresh, 0)
+        ctx.cursor["sitemaps"] = fresh
+        pages = {u: m for u, m in found.items() if pattern.search(u)}
+        self._from_sitemap = set(pages)
+        return pages
+
+    def _read_sitemap(self, ctx: CollectContext, url: str, remembered: dict[str, dict[str, str | None]],
+                      fresh: dict[str, dict[str, str | None]], depth: int) -> dict[str, str | None]:
+        page = ctx.fetch.get(url, conditional=True, source=self.name)
+        if page.not_modified and url in remembered:
+            entries = remembered[url]
+            index = bool(entries.get("#index"))
+        else:
+            if page.not_modified:  # validators without a remembered list: read it in full
+                page = ctx.fetch.get(url, source=self.name)
+            entries, index = _sitemap_entries(page.text, self.name, url)
+            if index:
+                entries["#index"] = "1"
+        fresh[url] = entries
+        listed = {k: v for k, v in entries.items() if k != "#index"}
+        if not index:
+            return listed
+        if depth >= 2:
+            return {}
+        # Shopify's index names its product sitemaps 'sitemap_products_1.xml': follow those first,
+        # the rest only if none is about products
+        children = [loc for loc in listed if "product" in loc.lower()] or list(listed)
+        out: dict[str, str | None] = {}
+        for child in children:
+            try:
+                out.update(self._read_sitemap(ctx, child, remembered, fresh, depth + 1))
+            except SourceError as exc:
+                ctx.report(exc)
+        return out
 
     # --- parsing ----------------------------------------------------------------------------
 
@@ -171,6 +217,27 @@ class SchemaOrgConnector:
                 hint="the review widget loads them with JavaScript; use its feed or the `html` connector",
             )
         return found.reviews
+
+
+_SITEMAP_ENTRY = re.compile(r"<(?:url|sitemap)\b[^>]*>(.*?)</(?:url|sitemap)\s*>", re.S | re.I)
+_LOC = re.compile(r"<loc>\s*(.*?)\s*</loc>", re.S | re.I)
+_LASTMOD = re.compile(r"<lastmod>\s*(.*?)\s*</lastmod>", re.S | re.I)
+
+
+def _sitemap_entries(text: str, source: str, url: str) -> tuple[dict[str, str | None], bool]:
+    """URL -> lastmod of a sitemap (or of a sitemap index, then True)."""
+    entries: dict[str, str | None] = {}
+    for block in _SITEMAP_ENTRY.findall(text):
+        loc = _LOC.search(block)
+        if not loc:
+            continue
+        address = htmllib.unescape(loc.group(1).replace("<![CDATA[", "").replace("]]>", "")).strip()
+        lastmod = _LASTMOD.search(block)
+        entries[address] = lastmod.group(1).strip() if lastmod else None
+    if not entries:
+        raise ParseError("sitemap lists no <loc> URLs", source=source, url=url,
+                         hint="check `sitemap` points at an XML sitemap")
+    return entries, "<sitemapindex" in text[:2000].lower()
 
 
 # --- JSON-LD ---------------------------------------------------------------------------------

@@ -91,6 +91,37 @@ def test_second_cycle_is_all_304s_and_nothing_is_parsed_or_stored_twice(store: S
         assert {c.etag for c in s.query(HttpCache)} == {'"shopify-pocket-lamp-v1"', '"v2"'}
 
 
+def test_sitemap_lastmod_makes_an_unchanged_recrawl_two_requests(store: Store) -> None:
+    def sitemap(lamp_lastmod: str) -> Route:
+        return Route(content_type="application/xml", etag=f'"{lamp_lastmod}"', body=f"""<?xml version="1.0"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc>{srv.url('/products/lamp')}</loc><lastmod>{lamp_lastmod}</lastmod></url>
+  <url><loc>{srv.url('/products/kneeler')}</loc><lastmod>2025-01-09T16:40:00Z</lastmod></url>
+  <url><loc>{srv.url('/products/flask')}</loc></url>
+</urlset>""")
+
+    with LocalServer() as srv:
+        srv.routes.update({"/sitemap.xml": sitemap("2025-02-20T19:05:00Z"), "/products/lamp": page("shopify-pocket-lamp"),
+                           "/products/kneeler": page("woo-garden-kneeler"), "/products/flask": page("bigcommerce-messy")})
+        cfg = config(sitemap=srv.url("/sitemap.xml"))
+        assert collect(cfg, store).new_total == 6
+        srv.reset()
+        again = collect(cfg, store)
+        # robots.txt, the sitemap (304), and the one page without <lastmod> (conditional, unchanged)
+        assert again.new_total == 0 and sorted(r.path for r in srv.requests) == [
+            "/products/flask", "/robots.txt", "/sitemap.xml"]
+        assert again.results[0].pages == 0
+        srv.reset()
+        srv.routes["/sitemap.xml"] = sitemap("2025-03-01T00:00:00Z")  # the lamp page changed
+        collect(cfg, store)
+        assert sorted(r.path for r in srv.requests) == ["/products/flask", "/products/lamp", "/robots.txt",
+                                                        "/sitemap.xml"]
+        srv.reset()
+        stale = config(sitemap=srv.url("/sitemap.xml"), revisit_hours=0)  # always check every page
+        collect(stale, store)
+        assert srv.hits("/products/kneeler") == 1
+
+
 def test_sitemap_index_discovers_product_pages(store: Store) -> None:
     with LocalServer() as srv:
         srv.routes.update({
