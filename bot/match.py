@@ -27,6 +27,7 @@ Emails never leave the store unmasked: results and candidates carry :func:`mask_
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -169,6 +170,17 @@ def mask_email(email: str | None) -> str:
     return f"{local[:1]}***@{domain.lower()}"
 
 
+def find_customer(session: Session, email: str, *, scan: bool = True) -> Customer | None:
+    """The customer with this email: the unique index first (we store emails lower-case), then,
+    with ``scan``, a case-insensitive scan for rows written by other means."""
+    wanted = email.strip().lower()
+    customer = session.scalars(select(Customer).where(Customer.email == wanted)).first()
+    if customer is None and scan:
+        customer = session.scalars(select(Customer).where(func.lower(Customer.email) == wanted)).first()
+    return customer
+
+
+@functools.lru_cache(maxsize=65536)
 def _fold(text: str) -> str:
     """Lower-case, accents removed, punctuation to spaces, spaces collapsed."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -190,7 +202,10 @@ def name_similarity(reviewer: str | None, customer: str | None) -> tuple[float, 
         return 1.0, "name matches"
     if len(a) >= 2 and _initials_fit(a, b):
         return 0.8, "name matches with initials"
-    ratio = difflib.SequenceMatcher(None, " ".join(a), " ".join(b)).ratio()
+    if not set(a) & set(b) and a[0][:1] != b[0][:1] and a[-1][:1] != b[-1][:1]:
+        return 0.0, ""  # no shared word and no shared initial: cannot be a close spelling either
+    matcher = difflib.SequenceMatcher(None, " ".join(a), " ".join(b))
+    ratio = matcher.ratio() if matcher.real_quick_ratio() >= 0.85 and matcher.quick_ratio() >= 0.85 else 0.0
     if ratio >= 0.85:
         return round(0.9 * ratio, 3), "name spelled nearly the same"
     if len(a) == 1 and len(a[0]) > 1 and a[0] == b[0]:
@@ -325,10 +340,10 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
             found[customer.id] = (customer, min(1.0, old[1] + score), old[2] + [reason])
 
     if mention.author_email:
-        email = mention.author_email.strip().lower()
-        customer = session.scalars(select(Customer).where(func.lower(Customer.email) == email)).first()
+        customer = find_customer(session, mention.author_email)
         if customer is not None:
-            add(customer, config.weight_email, f"verified buyer email {mask_email(email)} is this customer's")
+            add(customer, config.weight_email,
+                f"verified buyer email {mask_email(mention.author_email.lower())} is this customer's")
     if mention.author_handle:
         keys = handle_keys(mention.author_handle, mention.source_kind)
         rows = session.scalars(select(CustomerHandle).where(CustomerHandle.handle.in_(keys))).all()
@@ -337,15 +352,21 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
             add(row.customer, config.weight_handle, f"handle {row.handle} is linked to this customer ({how})")
     if mention.author_name and _fold(mention.author_name):
         # Only customers with a recent enough order: keeps the fuzzy pass small on a big shop.
+        # Only (id, name) pairs are read; the few that fit are loaded as customers.
         stmt = (
-            select(Customer)
+            select(Customer.id, Customer.name)
             .join(Order, Order.customer_id == Customer.id)
             .where(Order.placed_at >= since, Customer.name.is_not(None))
             .distinct()
         )
-        for customer in session.scalars(stmt):
-            similarity, how = name_similarity(mention.author_name, customer.name)
+        fits: dict[int, tuple[float, str]] = {}
+        for customer_id, name in session.execute(stmt):
+            similarity, how = name_similarity(mention.author_name, name)
             if similarity >= config.name_min:
+                fits[customer_id] = (similarity, how)
+        for customer_id, (similarity, how) in fits.items():
+            customer = session.get(Customer, customer_id)
+            if customer is not None:
                 add(customer, config.weight_name * similarity,
                     f"{how}: {mention.author_name!r} ~ {customer.name!r}")
     return found
@@ -545,7 +566,7 @@ def link_handle(session: Session, handle: str, email: str) -> Customer:
     someone else moves to this customer, as staff said so.
     """
     wanted = email.strip().lower()
-    customer = session.scalars(select(Customer).where(func.lower(Customer.email) == wanted)).first()
+    customer = find_customer(session, wanted)
     if customer is None:
         raise HandleNotLinked(
             f"no customer has the email {mask_email(wanted)}; handle {handle!r} was not linked",

@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import OrderSyncError
-from bot.match import mask_email, normalise_handle
+from bot.match import find_customer, mask_email, normalise_handle
 from bot.store import Customer, CustomerHandle, Order, OrderLine, SourceState, Store, utcnow
 
 if TYPE_CHECKING:
@@ -228,7 +228,8 @@ def upsert_order(session: Session, origin: str, parsed: ParsedOrder) -> Outcome:
 
 def _upsert_customer(session: Session, email: str, name: str | None) -> Customer:
     wanted = email.strip().lower()
-    customer = session.scalars(select(Customer).where(func.lower(Customer.email) == wanted)).first()
+    # Our own rows are lower-case: the unique index answers, no scan per new customer.
+    customer = find_customer(session, wanted, scan=False)
     if customer is None:
         customer = Customer(email=wanted, name=name or None)
         session.add(customer)
