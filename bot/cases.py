@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from bot.errors import PolicyError, RecoveryBotError
@@ -47,6 +47,7 @@ from bot.store import (
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.match import MatchResult
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,20 @@ def _normal_len(text_: str) -> int:
     return len(" ".join("".join(c.lower() if c.isalnum() else " " for c in text_).split()))
 
 
-def _author_keys(mention: Mention) -> set[str]:
-    keys: set[str] = set()
-    if mention.author_email:
-        keys.add("email:" + mention.author_email.strip().lower())
-    if mention.author_handle:
-        keys.add(f"handle:{mention.source_kind}:" + mention.author_handle.strip().lower().lstrip("@"))
-    return keys
+BEFORE_DELIVERY = "complaint posted before the order was delivered"
+
+
+def _store_match(case: Case, result: MatchResult) -> None:
+    """Keep the match on the case (matching is done once, when the mention is linked)."""
+    case.customer_id = result.customer_id if result.matched else None
+    case.order_id = result.order_id if result.matched else None
+    case.order_line_id = result.order_line_id if result.matched else None
+    case.match_confidence = result.confidence
+    reasons = list(result.reasons) + ([result.why_unmatched] if result.why_unmatched else [])
+    if result.before_delivery:
+        reasons.append(BEFORE_DELIVERY)
+    case.match_reasons = reasons
+    case.candidates = list(result.candidates)
 
 
 # --- phase 1: link ----------------------------------------------------------------------------
@@ -144,15 +152,22 @@ def _find_case(session: Session, mention: Mention, issue: str, customer_id: int 
         ).first()
         if same is not None:
             return same, f"same customer and issue ({issue})"
-    keys = _author_keys(mention)
-    if keys:
-        recent = session.scalars(
-            select(Case).where(Case.issue == issue, Case.created_at >= since).order_by(Case.id.desc())
-        ).all()
-        for case in recent:
-            for link in case.links:
-                if _author_keys(link.mention) & keys:
-                    return case, f"same author and issue ({issue})"
+    same_author = []
+    if mention.author_email and mention.author_email.strip():
+        same_author.append(func.lower(Mention.author_email) == mention.author_email.strip().lower())
+    if mention.author_handle and mention.author_handle.strip().lstrip("@"):
+        handle = mention.author_handle.strip().lower().lstrip("@")
+        same_author.append((Mention.source_kind == mention.source_kind)
+                           & func.lower(Mention.author_handle).in_([handle, "@" + handle]))
+    if same_author:
+        by_author = session.scalars(
+            select(Case).join(CaseMention, CaseMention.case_id == Case.id)
+            .join(Mention, Mention.id == CaseMention.mention_id)
+            .where(Case.issue == issue, Case.created_at >= since, or_(*same_author))
+            .order_by(Case.id.desc()).limit(1)
+        ).first()
+        if by_author is not None:
+            return by_author, f"same author and issue ({issue})"
     return None, ""
 
 
@@ -173,9 +188,12 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
             session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
                                  detail={"mention": mention.id, "source": mention.source, "why": why}))
             summary.merged += 1
+            if case.status == CaseStatus.NEW.value and case.order_id is None and result.matched:
+                _store_match(case, result)  # a later mention names the order the first one did not
         else:
             case = Case(subject_key=f"{issue}:m{mention.id}", issue=issue, status=CaseStatus.NEW.value,
                         mention_id=mention.id, created_at=now, updated_at=now)
+            _store_match(case, result)
             session.add(case)
             session.flush()
             session.add(CaseMention(case_id=case.id, mention_id=mention.id))
@@ -271,8 +289,6 @@ def _note(case: Case, decision: Decision, facts: Facts, config: Config) -> str:
 
 
 def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:
-    from bot.match import match_mention
-
     with store.session() as session:
         _lock(session)
         case = session.get(Case, case_id, populate_existing=True)
@@ -280,20 +296,9 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
             return  # another process decided it meanwhile
         mention = case.mention
         assert mention.assessment is not None
-        result = match_mention(session, mention, config.matching, issue=case.issue, now=now)
-        if result.matched:
-            case.customer_id = result.customer_id
-            case.order_id = result.order_id
-            case.order_line_id = result.order_line_id
-            case.status = CaseStatus.MATCHED.value
-        else:
-            case.status = CaseStatus.UNMATCHED.value
-        case.match_confidence = result.confidence
-        case.match_reasons = list(result.reasons) + ([result.why_unmatched] if result.why_unmatched else [])
-        case.candidates = list(result.candidates)
-        session.flush()
-        session.refresh(case)
-        facts = _facts(session, case, mention, result.before_delivery, now)
+        matched = case.order_id is not None
+        case.status = (CaseStatus.MATCHED if matched else CaseStatus.UNMATCHED).value
+        facts = _facts(session, case, mention, BEFORE_DELIVERY in (case.match_reasons or []), now)
         decision = decide(facts, config.policy, currency=config.bot.currency)
         note = _note(case, decision, facts, config) if decision.remedies else ""
         approval = list(decision.approval)
@@ -322,7 +327,7 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
             "rule": decision.rule, "automatic": queued, "dry_run": config.bot.dry_run and queued,
             "remedies": [{"kind": p.kind, "amount": str(p.amount)} for p in decision.remedies],
             "reasons": decision.reasons, "approval": approval,
-            "match": {"matched": result.matched, "confidence": result.confidence},
+            "match": {"matched": matched, "confidence": case.match_confidence},
         }))
         summary.decided += 1
 

@@ -9,11 +9,12 @@ rendered note is checked again before it is stored.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.errors import PolicyError
@@ -43,6 +44,7 @@ def _env() -> SandboxedEnvironment:
                                 trim_blocks=False)
 
 
+@lru_cache(maxsize=1)
 def default_template() -> str:
     return (resources.files("bot") / "templates" / "notes" / "default.txt.j2").read_text(encoding="utf-8")
 
@@ -125,11 +127,16 @@ def context(
     }
 
 
+@lru_cache(maxsize=8)
+def _compiled(source: str) -> Template:
+    return _env().from_string(source)
+
+
 def render(template: str | None, ctx: dict[str, Any]) -> str:
     """Render the note; PolicyError when the template fails or the text speaks of reviews."""
     source = template or default_template()
     try:
-        text = _env().from_string(source).render(**ctx)
+        text = _compiled(source).render(**ctx)
     except TemplateError as exc:
         raise PolicyError(f"the customer note template failed: {exc}", hint="check [policy] note_template") from exc
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
