@@ -408,9 +408,9 @@ def _save_validators(session: Session, validators: dict[str, Validators], at: da
     for url, found in validators.items():
         if len(url) > 2000:
             continue
-        row = rows.get(url)
-        if row is None:
-            row = HttpCache(url=url)
+        row = rows.get(url) or HttpCache(url=url)
+        if row.url not in rows:
+            rows[url] = row
             session.add(row)
         row.etag = (found.get("etag") or None) and found["etag"][:500]
         row.last_modified = (found.get("last-modified") or None) and found["last-modified"][:100]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -43,18 +43,18 @@ class HttpConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent with every request; say who you are.")
-    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
-    read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for response data.")
-    per_host_delay: float = Field(1.0, ge=0, description="Minimum seconds between the starts of two requests to one host.")
-    per_host_concurrency: int = Field(2, ge=1, le=64, description="At most this many requests to one host at once.")
-    concurrency: int = Field(8, ge=1, le=64, description="At most this many requests in flight across all hosts.")
-    respect_robots: bool = Field(True, description="Honour robots.txt; a disallowed URL is skipped and reported.")
-    retries: int = Field(3, ge=0, le=10, description="Retries on connection errors, 429 and 5xx.")
-    backoff: float = Field(1.0, ge=0, description="First retry delay in seconds; doubles each time, with jitter.")
-    max_retry_after: float = Field(300.0, ge=0, description="Longest Retry-After we wait; longer means give up this run.")
-    max_bytes: int = Field(5_000_000, ge=1000, description="Largest response body accepted, in bytes.")
-    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed before giving up.")
+    user_agent: str = Field(default=DEFAULT_USER_AGENT, description="User-Agent sent with every request; say who you are.")
+    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
+    read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for response data.")
+    per_host_delay: float = Field(default=1.0, ge=0, description="Minimum seconds between the starts of two requests to one host.")
+    per_host_concurrency: int = Field(default=2, ge=1, le=64, description="At most this many requests to one host at once.")
+    concurrency: int = Field(default=8, ge=1, le=64, description="At most this many requests in flight across all hosts.")
+    respect_robots: bool = Field(default=True, description="Honour robots.txt; a disallowed URL is skipped and reported.")
+    retries: int = Field(default=3, ge=0, le=10, description="Retries on connection errors, 429 and 5xx.")
+    backoff: float = Field(default=1.0, ge=0, description="First retry delay in seconds; doubles each time, with jitter.")
+    max_retry_after: float = Field(default=300.0, ge=0, description="Longest Retry-After we wait; longer means give up this run.")
+    max_bytes: int = Field(default=5_000_000, ge=1000, description="Largest response body accepted, in bytes.")
+    max_redirects: int = Field(default=5, ge=0, le=20, description="Redirects followed before giving up.")
 
 
 Validators = dict[str, str]  # "etag", "last-modified", "content-hash"
@@ -137,7 +137,7 @@ class Fetcher:
         if self._owns_client:
             self.client.close()
 
-    def __enter__(self) -> Fetcher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -297,7 +297,7 @@ class Fetcher:
             if exc.status is not None and 400 <= exc.status < 500:
                 if exc.status in (401, 403):
                     parser = urllib.robotparser.RobotFileParser()
-                    parser.disallow_all = True
+                    parser.disallow_all = True  # type: ignore[attr-defined]  # real attribute, missing in typeshed
                     return parser
                 return None
             if exc.status is None:
@@ -387,7 +387,7 @@ class Fetcher:
                          if status == 429 else None)
 
     def _backoff(self, attempt: int) -> float:
-        base = self.config.backoff * (2**attempt)
+        base = float(self.config.backoff) * 2.0**attempt
         return base + random.uniform(0, base / 2)
 
     def _send(
@@ -403,8 +403,8 @@ class Fetcher:
         with self._guard:
             self.requests += 1
             self.stats[source].requests += 1
-        too_big = dict(source=source, url=url, retryable=False,
-                       hint="raise [http] max_bytes if this page is really that large")
+        too_big = {"source": source, "url": url, "retryable": False,
+                   "hint": "raise [http] max_bytes if this page is really that large"}
         try:
             with self.client.stream(method, url, params=params, headers=headers, json=json_body, data=data,
                                     timeout=self._timeout, follow_redirects=True) as resp:
@@ -448,7 +448,7 @@ class Fetcher:
         page = Page(url=final_url, status=status, headers=resp_headers, content=content)
         if status < 300:
             page.text, page.charset = decode(content, charset)
-        validators = {k: resp_headers[k] for k in ("etag", "last-modified") if k in resp_headers}
+        validators: Validators = {k: resp_headers[k] for k in ("etag", "last-modified") if k in resp_headers}
         if status == 200:
             validators["content-hash"] = hashlib.sha256(content).hexdigest()
         page.validators = validators
@@ -526,4 +526,4 @@ def _retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, float(when.timestamp()) - time.time())

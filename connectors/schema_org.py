@@ -90,6 +90,7 @@ class SchemaOrgConnector:
     def __init__(self, name: str, options: SchemaOrgOptions | dict[str, Any]) -> None:
         self.name = name
         self.options = options if isinstance(options, SchemaOrgOptions) else SchemaOrgOptions.model_validate(options)
+        self._from_sitemap: set[str] = set()  # pages of this run that the sitemap listed
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:
         urls = list(dict.fromkeys(self.options.urls))
@@ -144,8 +145,6 @@ class SchemaOrgConnector:
         return (now - read_at).total_seconds() >= self.options.revisit_hours * 3600
 
     # --- discovery --------------------------------------------------------------------------
-
-    _from_sitemap: set[str] = set()
 
     def _discover(self, ctx: CollectContext) -> dict[str, str | None]:
         """Product page URL -> its sitemap <lastmod> (None when absent), through sitemap indexes.
@@ -219,9 +218,9 @@ class SchemaOrgConnector:
         return found.reviews
 
 
-_SITEMAP_ENTRY = re.compile(r"<(?:url|sitemap)\b[^>]*>(.*?)</(?:url|sitemap)\s*>", re.S | re.I)
-_LOC = re.compile(r"<loc>\s*(.*?)\s*</loc>", re.S | re.I)
-_LASTMOD = re.compile(r"<lastmod>\s*(.*?)\s*</lastmod>", re.S | re.I)
+_SITEMAP_ENTRY = re.compile(r"<(?:url|sitemap)\b[^>]*>(.*?)</(?:url|sitemap)\s*>", re.DOTALL | re.IGNORECASE)
+_LOC = re.compile(r"<loc>\s*(.*?)\s*</loc>", re.DOTALL | re.IGNORECASE)
+_LASTMOD = re.compile(r"<lastmod>\s*(.*?)\s*</lastmod>", re.DOTALL | re.IGNORECASE)
 
 
 def _sitemap_entries(text: str, source: str, url: str) -> tuple[dict[str, str | None], bool]:
@@ -243,7 +242,7 @@ def _sitemap_entries(text: str, source: str, url: str) -> tuple[dict[str, str | 
 # --- JSON-LD ---------------------------------------------------------------------------------
 
 _LD_SCRIPT = re.compile(
-    rb"<script\b[^>]*?type\s*=\s*[\"']?application/ld\+json[^>]*>(.*?)</script\s*>".decode(), re.S | re.I
+    rb"<script\b[^>]*?type\s*=\s*[\"']?application/ld\+json[^>]*>(.*?)</script\s*>".decode(), re.DOTALL | re.IGNORECASE
 )
 
 
@@ -345,11 +344,11 @@ def _concatenated(block: str) -> list[Any] | None:
 
 def extract_microdata(text: str) -> list[Any]:
     """Top-level microdata items of a page as JSON-LD-like dicts (``@type`` and properties)."""
-    from lxml import html as lxml_html
+    from lxml import html as lxml_html  # type: ignore[import-untyped]
 
     try:
         root = lxml_html.fromstring(text)
-    except Exception:  # lxml raises several kinds on hopeless markup; nothing to read then
+    except Exception:  # noqa: BLE001 - lxml raises several kinds on hopeless markup; nothing to read then
         return []
     items: list[Any] = []
     for element in root.iter():

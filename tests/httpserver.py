@@ -36,12 +36,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-__all__ = ["LocalServer", "Route", "Request", "local_server"]
+__all__ = ["LocalServer", "Request", "Route", "local_server"]
 
 
 @dataclass
@@ -86,8 +86,8 @@ class Request:
         return values[0] if values else default
 
 
-Answer = Union[Route, str, bytes]
-RouteSpec = Union[Answer, list[Answer], Callable[[Request], Answer]]
+Answer = Route | str | bytes
+RouteSpec = Answer | list[Answer] | Callable[[Request], Answer]
 
 
 class LocalServer:
@@ -134,8 +134,9 @@ class LocalServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> LocalServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -55,9 +55,8 @@ def test_retry_after_longer_than_allowed_stops_at_once() -> None:
 
 
 def test_404_is_not_retried_and_hints_at_the_config() -> None:
-    with LocalServer() as srv, fetcher() as fetch:
-        with pytest.raises(FetchError) as info:
-            fetch.get(srv.url("/gone"), source="shop")
+    with LocalServer() as srv, fetcher() as fetch, pytest.raises(FetchError) as info:
+        fetch.get(srv.url("/gone"), source="shop")
     assert srv.hits("/gone") == 1 and info.value.status == 404 and "remove or fix the URL" in str(info.value)
 
 
