@@ -152,3 +152,21 @@ def test_rich_progress_on_a_terminal() -> None:
     progress.finish("shop", "3 new")
     progress.close()
     assert "shop" in out.getvalue() and "3 new" in out.getvalue()
+
+
+@pytest.mark.postgres
+def test_collect_on_postgresql_is_idempotent(pg_url: str) -> None:
+    from bot.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        with LocalServer({"/p": Route(body=LAMP)}) as srv:
+            cfg = make_config({"name": "shop", "kind": "schema_org", "urls": [srv.url("/p")]})
+            assert collect(cfg, store).new_total == 3
+            with store.session() as s:
+                s.query(HttpCache).delete()  # force a full re-read: the unique key must still hold
+            again = collect(cfg, store)
+        assert again.new_total == 0 and again.results[0].pages == 1
+        assert source_health(store)[0].mentions_total == 3
+    finally:
+        store.dispose()
