@@ -32,16 +32,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.errors import DispatchError, PolicyError, RecoveryBotError
+from bot.errors import DispatchError, PolicyError
 from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Remedy, RemedyStatus, Store, utcnow
 
 if TYPE_CHECKING:
@@ -151,7 +150,7 @@ def reserve(session: Session, amount: Decimal, config: Config, now: datetime, *,
     for period, cap in periods(now, config):
         if dry_run:
             row = session.get(BudgetPeriod, period)
-            reserved = row.reserved if row else Decimal("0")
+            reserved = row.reserved if row else Decimal(0)
             if reserved + amount > cap:
                 raise BudgetExceeded(period, amount, reserved, cap)
             continue
@@ -164,7 +163,7 @@ def reserve(session: Session, amount: Decimal, config: Config, now: datetime, *,
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             row = session.get(BudgetPeriod, period, populate_existing=True)
-            raise BudgetExceeded(period, amount, row.reserved if row else Decimal("0"), cap)
+            raise BudgetExceeded(period, amount, row.reserved if row else Decimal(0), cap)
         done.append(period)
     return done
 
@@ -224,7 +223,7 @@ def queue_proposed(session: Session, remedies: Sequence[Remedy], config: Config,
 def _commit_rows(session: Session, rows: list[Remedy], config: Config, now: datetime,
                  existing: bool = False) -> list[Remedy]:
     dry = config.bot.dry_run
-    total = sum((r.amount for r in rows), Decimal("0"))
+    total = sum((r.amount for r in rows), Decimal(0))
     nested = session.begin_nested()
     try:
         reserved = reserve(session, total, config, now, dry_run=dry)
@@ -785,11 +784,19 @@ def dispatch_due(
 
     deps = Deps(config=config, client=http, mailer=get_mailer)
     adapters: dict[str, Adapter] = {}
+    names = {entry.name for entry in config.fulfilment}
     policy = config.policy
     try:
         with store.session() as session:
             due = _due(session, now)
         for remedy_id in due:
+            with store.session() as session:
+                remedy = session.get(Remedy, remedy_id)
+                assert remedy is not None
+                adapter_name = remedy.adapter or pick_adapter(remedy.kind, config)
+            if adapter_name is not None and adapter_name in names and adapter_name not in adapters:
+                # Built before the claim: a missing secret (SecretMissing, exit 2) leaves the outbox untouched.
+                adapters[adapter_name] = build_adapter(adapter_name, deps)
             if not _claim(store, remedy_id, now, policy.claim_seconds):
                 summary.skipped += 1
                 continue
@@ -797,20 +804,16 @@ def dispatch_due(
                 remedy = session.get(Remedy, remedy_id)
                 assert remedy is not None
                 job = _job(session, remedy)
-                adapter_name = remedy.adapter or pick_adapter(remedy.kind, config)
             error: DispatchError | None = None
             reference: str | None = None
             try:
-                if adapter_name is None:
-                    raise DispatchError(f"no [[fulfilment]] adapter handles {job.kind!r}", retryable=False,
+                if adapter_name is None or adapter_name not in adapters:
+                    missing = f"handles {job.kind!r}" if adapter_name is None else f"is named {adapter_name!r}"
+                    raise DispatchError(f"no [[fulfilment]] adapter {missing}", retryable=False,
                                         hint="add a [[fulfilment]] entry (csv, webhook, email...) for this kind")
-                if adapter_name not in adapters:
-                    adapters[adapter_name] = build_adapter(adapter_name, deps)
                 reference = adapters[adapter_name].deliver(job)
             except DispatchError as exc:
                 error = exc
-            except RecoveryBotError as exc:  # a secret missing, a config problem: not worth retrying soon
-                error = DispatchError(str(exc), retryable=False)
             _record(store, remedy_id, adapter_name, error, reference, now, policy.max_attempts,
                     policy.retry_backoff, summary)
     finally:

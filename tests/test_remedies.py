@@ -1,0 +1,322 @@
+"""The outbox and its adapters against real local servers: csv file, webhook, SMTP, WooCommerce, Shopify."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import email
+import email.policy
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from bot.cases import list_cases, process
+from bot.config import Config, loads
+from bot.errors import ConfigError, SecretMissing
+from bot.mailer import Mailer
+from bot.remedies import dispatch_due, sign
+from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
+from tests.decide_world import NOW, add_mention, add_order, days_ago
+from tests.httpserver import LocalServer, Request, Route
+
+
+def setup(tmp_path: Path, fulfilment: str, policy: str = "") -> tuple[Store, Config]:
+    text = f"""
+[bot]
+database = "sqlite:///store.db"
+shop_name = "Kestrel Lane"
+
+[policy]
+retry_backoff = 60
+max_attempts = 3
+{policy}
+
+{fulfilment}
+"""
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    config = loads(text, path=tmp_path / "config.toml")
+    return open_store(config.bot.database, config.base_dir), config
+
+
+def seed_defective(store: Store, n: int = 1) -> None:
+    with store.session() as s:
+        for i in range(n):
+            add_order(s, f"cu{i}@mail.example", f"Cora Number{i}", f"K-{100 + i}",
+                      [("FAN-01", "Pocket Fan", "12.00", 1)], placed=days_ago(10), delivered=days_ago(7),
+                      extra={"id": 5000 + i})
+            add_mention(s, f"d{i}", f"My pocket fan {i} stopped working on day two.", "defective",
+                        published=days_ago(1), author_email=f"cu{i}@mail.example")
+    process(store, _config_of(store), now=NOW)
+
+
+_CONFIGS: dict[int, Config] = {}
+
+
+def _config_of(store: Store) -> Config:
+    return _CONFIGS[id(store)]
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Store]]:
+    stores: list[Store] = []
+    yield stores
+    for store in stores:
+        store.dispose()
+
+
+def make(tmp_path: Path, opened: list[Store], fulfilment: str, policy: str = "") -> tuple[Store, Config]:
+    store, config = setup(tmp_path, fulfilment, policy)
+    opened.append(store)
+    _CONFIGS[id(store)] = config
+    return store, config
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def dispatch(store: Store, config: Config, *, at: Any = NOW, mailer: Mailer | None = None) -> Any:
+    with httpx.Client() as client:
+        return dispatch_due(store, config, client=client, mailer=mailer, now=at)
+
+
+# --- csv ----------------------------------------------------------------------------------------
+
+
+def test_csv_appends_one_row_per_remedy_once(tmp_path: Path, opened: list[Store]) -> None:
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"\npath = "out/warehouse.csv"')
+    seed_defective(store, 2)
+    assert dispatch(store, config).dispatched == 2
+    rows = read_csv(tmp_path / "out" / "warehouse.csv")
+    assert [r["order_number"] for r in rows] == ["K-100", "K-101"]
+    assert rows[0]["kind"] == "replacement" and rows[0]["sku"] == "FAN-01" and rows[0]["amount"] == "17.00"
+    assert rows[0]["note"].startswith("Hello Cora,") and rows[0]["idempotency_key"] == "rb-case1-0-replacement"
+    # At-least-once: the same remedy delivered again (a crash after the write) adds no second row.
+    with store.session() as s:
+        s.query(Remedy).update({"status": "queued", "next_attempt_at": None})
+    dispatch(store, config)
+    again = read_csv(tmp_path / "out" / "warehouse.csv")
+    assert len(again) == 2
+
+
+# --- webhook -------------------------------------------------------------------------------------
+
+
+def test_webhook_signs_body_and_retries_with_backoff_then_succeeds(tmp_path: Path, opened: list[Store],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_HOOK_SECRET", "s3cret-for-tests")
+    answers = [Route(status=503, body="busy"), Route(status=500, body="oops"), Route(status=200, body="{}")]
+    with LocalServer({"/hook": answers}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"\n'
+                             'secret_env = "RB_HOOK_SECRET"\nheaders = { "X-Shop" = "kestrel" }')
+        seed_defective(store)
+        first = dispatch(store, config)
+        assert first.retrying == 1 and "HTTP 503" in first.errors[0]
+        assert dispatch(store, config, at=NOW + timedelta(seconds=30)).retrying == 0  # not due yet
+        assert dispatch(store, config, at=NOW + timedelta(seconds=61)).retrying == 1
+        with store.session() as s:
+            remedy = s.query(Remedy).one()
+            assert remedy.attempts == 2 and remedy.next_attempt_at == NOW + timedelta(seconds=61 + 120)
+        assert dispatch(store, config, at=NOW + timedelta(seconds=200)).dispatched == 1
+        assert len(srv.requests) == 3
+        keys = {r.headers["idempotency-key"] for r in srv.requests}
+        assert keys == {"rb-case1-0-replacement"}
+        last = srv.requests[-1]
+        assert last.headers["x-recoverybot-signature"] == sign("s3cret-for-tests", last.body)
+        assert last.headers["x-shop"] == "kestrel"
+        assert json.loads(last.body)["customer"]["email"] == "cu0@mail.example"
+        assert list_cases(store)[0]["status"] == "dispatched"
+
+
+def test_webhook_gives_up_after_max_attempts_releases_budget_and_logs(tmp_path: Path, opened: list[Store]) -> None:
+    with LocalServer({"/hook": Route(status=502, body="bad gateway")}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"')
+        seed_defective(store)
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 17  # type: ignore[union-attr]
+        for minutes in (0, 2, 5):
+            dispatch(store, config, at=NOW + timedelta(minutes=minutes))
+        case = list_cases(store)[0]
+        assert case["status"] == "failed"
+        assert case["remedies"][0]["status"] == "failed" and case["remedies"][0]["attempts"] == 3
+        assert "HTTP 502" in case["remedies"][0]["last_error"]
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 0  # type: ignore[union-attr]
+            assert s.query(AuditLog).filter_by(action="remedy_failed").count() == 1
+        assert len(srv.requests) == 3
+
+
+def test_webhook_client_error_fails_at_once(tmp_path: Path, opened: list[Store]) -> None:
+    with LocalServer({"/hook": Route(status=400, body="bad json")}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"')
+        seed_defective(store)
+        summary = dispatch(store, config)
+        assert summary.failed == 1 and "HTTP 400" in summary.lines()[1]
+
+
+def test_missing_secret_stops_dispatch_before_claiming(tmp_path: Path, opened: list[Store],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RB_ABSENT_SECRET", raising=False)
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "webhook"\n'
+                         'url = "http://127.0.0.1:9/x"\nsecret_env = "RB_ABSENT_SECRET"')
+    seed_defective(store)
+    with pytest.raises(SecretMissing, match="RB_ABSENT_SECRET"):
+        dispatch(store, config)
+    with store.session() as s:
+        assert s.query(Remedy).one().attempts == 0
+
+
+def test_no_adapter_for_a_kind_fails_clearly(tmp_path: Path, opened: list[Store]) -> None:
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"\nhandles = ["refund"]')
+    seed_defective(store)
+    summary = dispatch(store, config)
+    assert summary.failed == 1 and "no [[fulfilment]] adapter handles 'replacement'" in summary.errors[0]
+
+
+def test_unknown_adapter_kind_and_bad_options_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown fulfilment kind 'fax'"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "fax"')
+    with pytest.raises(ConfigError, match=r"fulfilment 'x' \(webhook\): url"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "webhook"')
+    with pytest.raises(ConfigError, match="unknown remedy kind 'hug'"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "csv"\nhandles = ["hug"]')
+
+
+# --- email ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sink:
+    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_email_adapter_mails_the_warehouse_through_smtp(tmp_path: Path, opened: list[Store]) -> None:
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "cs"\nkind = "email"\n'
+                             'to = ["warehouse@kestrel.example"]\nsender = "bot@kestrel.example"')
+        seed_defective(store)
+        mailer = Mailer("127.0.0.1", port, security="none", timeout=5)
+        assert dispatch(store, config, mailer=mailer).dispatched == 1
+    finally:
+        controller.stop()
+    [(rcpts, data)] = sink.messages
+    assert rcpts == ["warehouse@kestrel.example"]
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["Message-ID"] == "<rb-case1-0-replacement@kestrel.example>"
+    assert msg["Subject"] == "[recoverybot] replacement for order K-100"
+    body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Remedy: replacement (case #1)" in body and "sku: FAN-01" in body and "Hello Cora," in body
+    attachment = next(msg.iter_attachments())
+    assert json.loads(attachment.get_content())["idempotency_key"] == "rb-case1-0-replacement"
+
+
+# --- shop APIs -----------------------------------------------------------------------------------
+
+
+def seed_wrong_item(store: Store, config: Config) -> None:
+    with store.session() as s:
+        add_order(s, "wi@mail.example", "Wanda Item", "K-300", [("DRESS-S", "Linen Dress", "12.99", 1)],
+                  placed=days_ago(9), delivered=days_ago(5), extra={"id": 7300})
+        add_mention(s, "w", "Ordered a linen dress, got two t-shirts instead.", "wrong_item",
+                    published=days_ago(1), author_email="wi@mail.example")
+    process(store, config, now=NOW)
+
+
+def test_woocommerce_replacement_order_and_refund(tmp_path: Path, opened: list[Store],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_WC_KEY", "ck_test")
+    monkeypatch.setenv("RB_WC_SECRET", "cs_test")
+    original = {"id": 5000, "customer_id": 42, "billing": {"email": "cu0@mail.example"},
+                "shipping": {"first_name": "Cora", "city": "Leeds"}}
+    routes: dict[str, Any] = {
+        "/wp-json/wc/v3/orders/5000": json.dumps(original),
+        "/wp-json/wc/v3/products?sku=FAN-01": '[{"id": 77, "sku": "FAN-01"}]',
+        "/wp-json/wc/v3/orders": Route(status=201, body='{"id": 9001}', content_type="application/json"),
+        "/wp-json/wc/v3/orders/7300/refunds": Route(status=201, body='{"id": 31}', content_type="application/json"),
+    }
+    with LocalServer(routes) as srv:
+        fulfilment = (f'[[fulfilment]]\nname = "shop"\nkind = "woocommerce"\nurl = "{srv.base}"\n'
+                      'consumer_key_env = "RB_WC_KEY"\nconsumer_secret_env = "RB_WC_SECRET"\n\n'
+                      '[[fulfilment]]\nname = "rest"\nkind = "csv"')
+        store, config = make(tmp_path, opened, fulfilment)
+        seed_defective(store)
+        seed_wrong_item(store, config)
+        summary = dispatch(store, config)
+        assert summary.dispatched == 3, summary.errors
+        posts = [r for r in srv.requests if r.method == "POST"]
+        order = json.loads(next(r for r in posts if r.path == "/wp-json/wc/v3/orders").body)
+        assert order["line_items"] == [{"product_id": 77, "quantity": 1, "subtotal": "0.00", "total": "0.00"}]
+        assert order["customer_id"] == 42 and order["shipping"]["city"] == "Leeds"
+        assert {"key": "_recoverybot_idempotency_key", "value": "rb-case1-0-replacement"} in order["meta_data"]
+        refund = json.loads(next(r for r in posts if r.path.endswith("/refunds")).body)
+        assert refund["amount"] == "17.99" and refund["api_refund"] is True
+        auth = srv.requests[0].headers["authorization"]
+        assert base64.b64decode(auth.split()[1]) == b"ck_test:cs_test"
+        assert all(r.headers.get("idempotency-key") for r in srv.requests)
+        # keep_item is not the shop API's job: it went to the csv adapter.
+        kept = read_csv(tmp_path / "remedies.csv")
+        assert [r["kind"] for r in kept] == ["keep_item"]
+
+
+def test_shopify_draft_order_and_refund(tmp_path: Path, opened: list[Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_SHOPIFY_TOKEN", "shpat_test")
+
+    def transactions(request: Request) -> Route:
+        return Route(body=json.dumps({"transactions": [
+            {"id": 11, "kind": "authorization", "status": "success", "gateway": "bogus"},
+            {"id": 12, "kind": "capture", "status": "success", "gateway": "bogus"},
+        ]}), content_type="application/json")
+
+    base = "/admin/api/2024-10"
+    routes: dict[str, Any] = {
+        f"{base}/draft_orders.json": Route(status=201, body='{"draft_order": {"id": 555}}', content_type="application/json"),
+        f"{base}/orders/7300/transactions.json": transactions,
+        f"{base}/orders/7300/refunds.json": Route(status=201, body='{"refund": {"id": 66}}', content_type="application/json"),
+    }
+    with LocalServer(routes) as srv:
+        fulfilment = (f'[[fulfilment]]\nname = "shop"\nkind = "shopify"\nshop_url = "{srv.base}"\n'
+                      'access_token_env = "RB_SHOPIFY_TOKEN"\n\n[[fulfilment]]\nname = "rest"\nkind = "csv"')
+        store, config = make(tmp_path, opened, fulfilment)
+        seed_defective(store)
+        seed_wrong_item(store, config)
+        summary = dispatch(store, config)
+        assert summary.dispatched == 3, summary.errors
+        draft = json.loads(next(r for r in srv.requests if r.path.endswith("draft_orders.json")).body)["draft_order"]
+        assert draft["line_items"][0]["price"] == "0.00" and draft["line_items"][0]["sku"] == "FAN-01"
+        assert draft["email"] == "cu0@mail.example" and draft["note"].startswith("Hello Cora,")
+        refund = json.loads(next(r for r in srv.requests if r.path.endswith("refunds.json")).body)["refund"]
+        assert refund["transactions"] == [{"parent_id": 12, "amount": "17.99", "kind": "refund", "gateway": "bogus"}]
+        assert all(r.headers["x-shopify-access-token"] == "shpat_test" for r in srv.requests)
+
+
+def test_dry_run_dispatches_nothing_even_if_queued(tmp_path: Path, opened: list[Store]) -> None:
+    with LocalServer({"/hook": "{}"}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"')
+        seed_defective(store)
+        dry = config.model_copy(update={"bot": config.bot.model_copy(update={"dry_run": True})})
+        summary = dispatch(store, dry)
+        assert summary.dry_run and summary.lines() == ["dispatch: dry run, nothing dispatched"]
+        assert srv.requests == []
