@@ -1,0 +1,142 @@
+"""The policy: rule conditions, first match wins, caps, auto_up_to, global guards, config validation, notes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.config import loads
+from bot.errors import ConfigError, PolicyError
+from bot.notes import context, render
+from bot.policy import DEFAULT_RULES, Facts, PolicyConfig, RuleConfig, decide
+
+
+def facts(**overrides: object) -> Facts:
+    base: dict[str, object] = dict(
+        issue="defective", rating=1, sentiment=-0.8, confidence=0.9, matched=True, match_confidence=0.95,
+        order_number="K-1", order_age_days=8, item_value=Decimal("12.00"), item_sku="FAN-01",
+        item_name="Pocket Fan", delivery="delivered", source_kind="schema_org",
+    )
+    base.update(overrides)
+    return Facts(**base)  # type: ignore[arg-type]
+
+
+def policy(**kwargs: object) -> PolicyConfig:
+    return PolicyConfig.model_validate(kwargs)
+
+
+def test_default_rules_cover_the_seed_stories() -> None:
+    cases = {
+        "defective-cheap-replace": facts(),
+        "not-delivered-reship": facts(issue="not_delivered", item_value=Decimal(34)),
+        "wrong-item-refund-keep": facts(issue="wrong_item"),
+        "defective-minor-repair": facts(item_value=Decimal(89)),
+        "late-return-goodwill": facts(issue="fit_size", order_age_days=32, item_value=Decimal(60)),
+        "unmatched-contact": facts(matched=False, order_number=None, item_value=None),
+    }
+    for rule, f in cases.items():
+        decision = decide(f, PolicyConfig())
+        assert decision.rule == rule, (rule, decision.reasons)
+        if rule != "unmatched-contact":
+            assert decision.automatic, (rule, decision.approval)
+    assert not decide(cases["unmatched-contact"], PolicyConfig()).automatic
+    assert {r.name for r in DEFAULT_RULES} >= set(cases)
+
+
+def test_first_matching_rule_wins_and_conditions_are_checked() -> None:
+    rules = [
+        {"name": "angry-social", "issues": ["defective"], "source_kinds": ["reddit"], "max_rating": 2,
+         "remedy": "gesture"},
+        {"name": "old-orders", "min_order_age_days": 100, "remedy": "contact"},
+        {"name": "cheap", "max_item_value": 20, "max_prior_remedies": 0, "delivery": ["delivered"],
+         "remedies": [{"kind": "replacement", "shipping": "expedited", "bonus_sku": "STICKER", "bonus_value": 1}],
+         "auto_up_to": 40},
+        {"name": "anything", "remedy": "contact"},
+    ]
+    p = policy(rules=rules)
+    assert decide(facts(source_kind="reddit"), p).rule == "angry-social"
+    assert decide(facts(source_kind="reddit", rating=4), p).rule == "cheap"
+    assert decide(facts(order_age_days=150), p).rule == "old-orders"
+    cheap = decide(facts(), p)
+    assert cheap.rule == "cheap" and cheap.automatic
+    [replacement] = cheap.remedies
+    assert replacement.params["bonus_sku"] == "STICKER" and replacement.amount == Decimal("25.00")  # 12+12+1
+    assert "item value 12 is <= 20" in cheap.reasons[0]
+    assert decide(facts(prior_remedies=1), p).rule == "anything"
+    assert decide(facts(delivery="in_transit"), p).rule == "anything"
+    assert decide(facts(item_value=None), p).rule == "anything"  # unknown value never passes a bound
+
+
+def test_auto_up_to_and_caps() -> None:
+    p = policy(rules=[{"name": "r", "remedies": [{"kind": "replacement"}], "auto_up_to": 10}])
+    d = decide(facts(), p)
+    assert not d.automatic and "above the rule's auto_up_to 10.00" in d.approval[0]
+    clamp = policy(caps={"store_credit": 15}, rules=[
+        {"name": "r", "remedies": [{"kind": "store_credit", "amount": 40}], "auto_up_to": 50}])
+    d = decide(facts(), clamp)
+    assert d.automatic and d.remedies[0].amount == Decimal("15.00") and d.remedies[0].params["amount"] == "15.00"
+    over = policy(caps={"replacement": 10}, rules=[{"name": "r", "remedy": "replacement", "auto_up_to": 100}])
+    d = decide(facts(), over)
+    assert not d.automatic and "above its cap 10.00" in d.approval[0]
+
+
+def test_keep_item_only_when_return_costs_more_than_the_item() -> None:
+    d = decide(facts(issue="wrong_item", item_value=Decimal(90)), PolicyConfig())
+    assert [r.kind for r in d.remedies] == ["refund", "return_pickup"]
+    d = decide(facts(issue="wrong_item", item_value=Decimal(9)), PolicyConfig())
+    assert [r.kind for r in d.remedies] == ["refund", "keep_item"]
+
+
+def test_late_return_beyond_grace_waits_for_approval() -> None:
+    d = decide(facts(issue="fit_size", order_age_days=44, item_value=Decimal(60)),
+               policy(return_window_days=20))
+    assert not d.automatic and "more than the 14 grace days" in d.approval[0]
+
+
+@pytest.mark.parametrize(("overrides", "reason"), [
+    ({"matched": False}, "no matched order"),
+    ({"before_delivery": True}, "before the order was delivered"),
+    ({"match_confidence": 0.6}, "match confidence 0.60 is below 0.75"),
+    ({"confidence": 0.3}, "scorer confidence 0.30 is below 0.5"),
+    ({"prior_remedies": 2}, "already remedied 2 times"),
+    ({"in_flight": (4,)}, "remedy in flight (case #4)"),
+    ({"sources": 3}, "posted on 3 sources"),
+    ({"mentions": 4}, "repeated 4 times"),
+])
+def test_every_guard_sends_the_case_to_approval(overrides: dict[str, object], reason: str) -> None:
+    d = decide(facts(**overrides), policy(rules=[{"name": "r", "remedy": "replacement", "auto_up_to": 500}]))
+    assert not d.automatic
+    assert any(reason in a for a in d.approval), d.approval
+
+
+def test_no_matching_rule_waits_for_a_person() -> None:
+    d = decide(facts(), policy(rules=[{"name": "only-reddit", "source_kinds": ["reddit"], "remedy": "gesture"}]))
+    assert d.rule is None and not d.automatic and d.remedies == []
+
+
+def test_bad_policy_config_is_refused_with_the_key() -> None:
+    with pytest.raises(ConfigError, match="unknown issue 'broken'"):
+        loads('[[policy.rules]]\nname = "x"\nissues = ["broken"]\nremedy = "refund"')
+    with pytest.raises(ConfigError, match="names no remedy"):
+        loads('[[policy.rules]]\nname = "x"')
+    with pytest.raises(ConfigError, match="unknown remedy kind 'hug'"):
+        loads('[policy]\ncaps = { hug = 3 }')
+    with pytest.raises(ConfigError, match="mentions 'review'"):
+        loads('[policy]\nnote_template = "Thanks! Please update your review."')
+    with pytest.raises(ConfigError, match="not valid Jinja2"):
+        loads('[policy]\nnote_template = "Hello {{ customer_name "')
+    with pytest.raises(ValueError, match="unknown delivery status 'teleported'"):
+        RuleConfig.model_validate({"name": "x", "remedy": "refund", "delivery": ["teleported"]})
+
+
+def test_custom_note_template_renders_in_a_sandbox() -> None:
+    config = loads('[policy]\nnote_template = "Hi {{ customer_name }}: {{ remedies | join(\'; \') }}. {{ shop_name }}"')
+    ctx = context(issue="damaged", remedies=[("replacement", {"product_name": "Lamp", "shipping": "standard"})],
+                  customer_name="Ola Nordmann", product="Lamp", order_number="1", shop_name="Kestrel Lane")
+    assert render(config.policy.note_template, ctx) == (
+        "Hi Ola: a new Lamp is on its way to you by standard delivery, at no cost. Kestrel Lane\n")
+    with pytest.raises(PolicyError, match="template failed"):
+        render("{{ ''.__class__.__mro__[1].__subclasses__() }}", ctx)
+    with pytest.raises(PolicyError, match="never refer to reviews"):
+        render("{{ gesture_message }}", {**ctx, "gesture_message": "Five stars appreciated"})
