@@ -129,6 +129,7 @@ class Fetcher:
         self._guard = threading.Lock()
         self._global = threading.Semaphore(self.config.concurrency)
         self._fresh: dict[str, dict[str, Validators]] = defaultdict(dict)
+        self._aliases: dict[tuple[str, str], str] = {}
         self.stats: dict[str, SourceStats] = defaultdict(SourceStats)
         self.requests = 0
         self.not_modified = 0
@@ -188,6 +189,8 @@ class Fetcher:
                 self._stat(source).pages += 1
                 with self._guard:
                     self._fresh[source][url] = page.validators
+                    if page.url != url:  # a redirect: errors name the final URL
+                        self._aliases[(source, page.url)] = url
         else:
             self._stat(source).pages += 1
         return page
@@ -256,6 +259,7 @@ class Fetcher:
         """Do not remember `url`'s validators: its page could not be used, fetch it fully next time."""
         with self._guard:
             self._fresh.get(source, {}).pop(url, None)
+            self._fresh.get(source, {}).pop(self._aliases.get((source, url), url), None)
 
     def _stat(self, source: str) -> SourceStats:
         with self._guard:

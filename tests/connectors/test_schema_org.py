@@ -177,6 +177,19 @@ def test_bad_pages_are_recorded_and_the_good_ones_stored(store: Store) -> None:
     assert cached == {srv.url("/p/good"), srv.url("/p/latin")}
 
 
+def test_a_redirected_broken_page_is_read_again_next_time(store: Store) -> None:
+    routes = {"/old": Route(status=301, headers={"Location": "/new"}), "/new": page("no-reviews", etag='"n1"'),
+              "/good": page("shopify-pocket-lamp")}
+    with LocalServer(routes) as srv:
+        assert collect(config(urls=[srv.url("/old"), srv.url("/good")]), store).ok
+        with store.session() as s:  # the error names /new; /old is not remembered either
+            assert [c.url for c in s.query(HttpCache)] == [srv.url("/good")]
+        srv.reset()
+        again = collect(config(urls=[srv.url("/old"), srv.url("/good")]), store)
+        assert "no schema.org" in again.results[0].errors[0]
+        assert "if-none-match" not in [r for r in srv.requests if r.path == "/old"][0].headers
+
+
 def test_every_page_failing_fails_the_source_but_keeps_what_is_stored(store: Store) -> None:
     with LocalServer({"/p/a": page("shopify-pocket-lamp")}) as srv:
         collect(config(urls=[srv.url("/p/a")]), store)
