@@ -38,7 +38,6 @@ from bot.store import (
     CaseStatus,
     Mention,
     Order,
-    OrderLine,
     Remedy,
     RemedyStatus,
     Store,

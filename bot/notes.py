@@ -9,8 +9,8 @@ rendered note is checked again before it is stored.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 

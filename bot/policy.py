@@ -46,7 +46,7 @@ CLAMPED: frozenset[str] = frozenset({"store_credit", "repair_reimbursement", "ge
 CENT = Decimal("0.01")
 
 
-def money(value: float | int | str | Decimal) -> Decimal:
+def money(value: float | str | Decimal) -> Decimal:
     """A Decimal rounded to cents (floats from TOML are turned to text first, not binary-exact)."""
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -134,7 +134,7 @@ class RuleConfig(_Model):
 
     @property
     def actions(self) -> tuple[RemedyAction, ...]:
-        shorthand = (RemedyAction(kind=self.remedy),) if self.remedy else ()  # type: ignore[arg-type]
+        shorthand = (RemedyAction.model_validate({"kind": self.remedy}),) if self.remedy else ()
         return shorthand + self.remedies
 
 
@@ -293,7 +293,7 @@ class Decision:
 
     @property
     def total(self) -> Decimal:
-        return sum((p.amount for p in self.remedies), Decimal("0"))
+        return sum((p.amount for p in self.remedies), Decimal(0))
 
 
 def rule_matches(rule: RuleConfig, f: Facts) -> list[str] | None:
@@ -354,7 +354,7 @@ def rule_matches(rule: RuleConfig, f: Facts) -> list[str] | None:
 def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) -> tuple[Planned | None, list[str]]:
     """The remedy an action gives for these facts with its estimated cost, and notes on it."""
     notes: list[str] = []
-    value = f.item_value or Decimal("0")
+    value = f.item_value or Decimal(0)
     ship = {s: money(c) for s, c in policy.shipping_costs.items()}
     base: dict[str, Any] = {"currency": currency}
     if f.order_number:
@@ -363,7 +363,7 @@ def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) ->
     if kind == "replacement":
         params = {**base, "sku": f.item_sku, "product_name": f.item_name, "quantity": f.quantity,
                   "shipping": action.shipping}
-        amount = value + ship.get(action.shipping, Decimal("0"))
+        amount = value + ship.get(action.shipping, Decimal(0))
         if action.bonus_sku:
             params["bonus_sku"] = action.bonus_sku
             amount += money(action.bonus_value)

@@ -40,7 +40,7 @@ def add_order(
         customer = Customer(email=email, name=name, created_at=placed)
         session.add(customer)
         session.flush()
-    total = sum((Decimal(price) * qty for _sku, _name, price, qty in lines), Decimal("0"))
+    total = sum((Decimal(price) * qty for _sku, _name, price, qty in lines), Decimal(0))
     order = Order(
         origin="csv", number=number, customer_id=customer.id, placed_at=placed, currency="EUR", total=total,
         shipping_country="GB", fulfillment_status="fulfilled", tracking_status=tracking,

@@ -13,11 +13,11 @@ from bot.policy import DEFAULT_RULES, Facts, PolicyConfig, RuleConfig, decide
 
 
 def facts(**overrides: object) -> Facts:
-    base: dict[str, object] = dict(
-        issue="defective", rating=1, sentiment=-0.8, confidence=0.9, matched=True, match_confidence=0.95,
-        order_number="K-1", order_age_days=8, item_value=Decimal("12.00"), item_sku="FAN-01",
-        item_name="Pocket Fan", delivery="delivered", source_kind="schema_org",
-    )
+    base: dict[str, object] = {
+        "issue": "defective", "rating": 1, "sentiment": -0.8, "confidence": 0.9, "matched": True, "match_confidence": 0.95,
+        "order_number": "K-1", "order_age_days": 8, "item_value": Decimal("12.00"), "item_sku": "FAN-01",
+        "item_name": "Pocket Fan", "delivery": "delivered", "source_kind": "schema_org",
+    }
     base.update(overrides)
     return Facts(**base)  # type: ignore[arg-type]
 
