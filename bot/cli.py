@@ -45,8 +45,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time of the record (it may be swapped, e.g. by tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler = logging.StreamHandler(stream) if stream else _StderrHandler()  # type: ignore[type-arg]
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -56,6 +64,7 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     root.setLevel(level.upper())
     # httpx logs every request at INFO; that is noise for staff.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING if level != "debug" else logging.DEBUG)
 
 
@@ -263,7 +272,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
             print(f"wrote {args.preview}: {report.subject}")
         if args.send:
             report = digest.send(store, config, day=day, force=args.force)
-            print(f"sent: {report.subject}")
+            print(f"{report.status}: {report.subject}")
         if not args.preview and not args.send:
             report = digest.build(store, config, day=day)
             print(report.text)

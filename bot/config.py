@@ -250,7 +250,9 @@ def loads(text: str, path: Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        # Python < 3.14 has no lineno attribute; the message always says "(at line N, column M)".
+        found = re.search(r"at line (\d+), column (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         raise ConfigError(f"not valid TOML: {exc}", path=where, line=line) from exc
     try:
         config = Config.model_validate({**data, "path": path})
