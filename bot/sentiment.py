@@ -29,7 +29,8 @@ from typing import TextIO
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.scoring import lexical
-from bot.scoring.domain import Hit, PhraseMatcher, normalize, tokenize
+from bot.scoring.domain import Hit, PhraseMatcher
+from bot.scoring.tokens import Split, split_text
 
 __all__ = [
     "Assessment",
@@ -200,22 +201,24 @@ class Scorer:
 
     # -- signals ---------------------------------------------------------------------------------
 
-    def _lexical(self, text: str) -> tuple[float, float, float]:
+    def _lexical(self, text: str, sp: Split) -> tuple[float, float, float]:
         """(TextBlob polarity, VADER compound, VADER mean of sentence compounds)."""
-        tb = lexical.textblob_polarity(lexical.textblob_tokens(text))
-        words = lexical.vader_tokens(text)
+        tb = lexical.textblob_polarity(sp.textblob)
+        words = sp.vader
         vals = lexical.vader_valences(words, self._vader_lex)
         vd = lexical.vader_compound(text, words, vals)
         # Long reviews saturate the whole-text compound; the per-sentence mean keeps proportion.
         sents: list[float] = []
-        acc = 0.0
-        for w, v in zip(words, vals):
-            acc += v
-            if w[-1] in ".!?" or w.endswith(("...", "!!")):
-                sents.append(lexical.vader_normalize(acc))
-                acc = 0.0
-        if acc:
-            sents.append(lexical.vader_normalize(acc))
+        a = 0
+        norm = lexical.vader_normalize
+        for b in sp.sentence_ends:
+            if b > a:
+                sents.append(norm(sum(vals[a:b])))
+                a = b
+        if a < len(vals):
+            rest = sum(vals[a:])
+            if rest:
+                sents.append(norm(rest))
         vmean = sum(sents) / len(sents) if sents else 0.0
         return tb, vd, vmean
 
@@ -236,14 +239,17 @@ class Scorer:
         if not stripped:
             why = "empty text" if not text.strip() else "no words to score (only links or handles)"
             return self._rating_only(rating, cues + [why])
-        letters = [] if stripped.isascii() else _LETTER_RE.findall(stripped[:2000])
-        norm = normalize(stripped)
-        tokens = tokenize(norm)
-        words = [t for t in tokens if t[0].isalpha()]
-        if self._foreign(words, letters):
+        ascii_text = stripped.isascii()
+        letters: list[str] = []
+        if not ascii_text and len(stripped.encode()) - len(stripped) > len(stripped) // 8:
+            # Enough non-ASCII to be another script (curly quotes and emoji alone never are).
+            letters = _LETTER_RE.findall(stripped[:2000])
+        sp = split_text(stripped)
+        tokens = sp.domain
+        if self._foreign(tokens, letters):
             return self._rating_only(rating, cues + ["text does not look like English; not scored"])
 
-        tb, vd, vmean = self._lexical(stripped)
+        tb, vd, vmean = self._lexical(stripped, sp)
         hits = self._matcher.scan(tokens)
         asserted = [h for h in hits if h.asserted]
         ev = _best(asserted)
@@ -261,7 +267,7 @@ class Scorer:
         # Lexical polarity: when the buyer reports a real problem, praise words nearby are the
         # "worked great until" kind or sarcasm, so they count for less.
         lex = 0.45 * tb + 0.35 * vmean + 0.2 * vd
-        if not stripped.isascii():
+        if not ascii_text and not _EMOJI_VALENCE.isdisjoint(stripped):
             # VADER reads emoji as their names ("pouting face"), which its lexicon mostly lacks.
             emo = sum(self._vader_lex.get(ch, 0.0) for ch in stripped if ch in _EMOJI_VALENCE)
             if emo:
@@ -269,7 +275,7 @@ class Scorer:
                 cues.append(f"emoji {lexical.vader_normalize(emo):+.2f}")
         if (strongest_fault >= 2.5 or sarcasm) and lex > 0:
             lex *= 0.3
-        if not issues and neg == 0.0 and norm.rstrip().endswith("?"):
+        if not issues and neg == 0.0 and stripped.rstrip().endswith("?"):
             # A question with no complaint in it ("anyone watching the game?") is mostly neutral.
             lex *= 0.5
         z = -0.35 - 2.2 * lex
@@ -339,17 +345,25 @@ class Scorer:
         )
 
     @staticmethod
-    def _foreign(words: Sequence[str], letters: Sequence[str]) -> bool:
+    def _foreign(tokens: Sequence[str], letters: Sequence[str]) -> bool:
         # Mostly non-Latin script, or Latin-script words that neither lexicon nor our list of
         # English function words knows: scoring them would only produce noise.
         if letters and not all(c.isascii() for c in letters[:200]):
             sample = letters[:400]
             if sum(1 for c in sample if c.isascii()) / len(sample) < 0.5:
                 return True
+        words = [t for t in tokens if t[0].isalpha()]
         if len(words) < 5:
             return False
-        known = sum(1 for w in words if w in _ENGLISH or w in lexical.TB_LEXICON or w in lexical.VADER_LEXICON)
-        return known / len(words) < 0.15
+        need = 0.15 * len(words)
+        known = 0
+        tb, vd, en = lexical.TB_LEXICON, lexical.VADER_LEXICON, _ENGLISH
+        for w in words:
+            if w in en or w in tb or w in vd:
+                known += 1
+                if known >= need:
+                    return False
+        return True
 
     def _rating_only(self, rating: float | None, cues: list[str]) -> Assessment:
         # Nothing to read: fall back on the stars alone, or a neutral verdict.

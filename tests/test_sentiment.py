@@ -12,6 +12,8 @@ from textblob import TextBlob
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from bot.scoring import lexical
+from bot.scoring.domain import PhraseMatcher, match_slots
+from bot.scoring.tokens import split_text
 from bot.sentiment import (
     REMEDY_WORTHY,
     Assessment,
@@ -49,14 +51,37 @@ EXTRA_TEXTS = [
 def test_fast_textblob_polarity_matches_textblob() -> None:
     for text in _dev_texts() + EXTRA_TEXTS:
         expected = TextBlob(text).sentiment.polarity
-        got = lexical.textblob_polarity(lexical.textblob_tokens(text))
+        # The shared, cached split is what assess() uses; the whole-text tokeniser is the reference.
+        assert split_text(text).textblob == lexical.textblob_tokens(text), text
+        got = lexical.textblob_polarity(split_text(text).textblob)
         assert got == pytest.approx(expected, abs=1e-9), text
 
 
 def test_fast_vader_compound_matches_vader() -> None:
     analyzer = SentimentIntensityAnalyzer()
     for text in _dev_texts() + EXTRA_TEXTS:
-        assert lexical.vader_compound(text) == analyzer.polarity_scores(text)["compound"], text
+        words = split_text(text).vader
+        assert words == lexical.vader_tokens(text.strip()), text
+        got = lexical.vader_compound(text, words, lexical.vader_valences(words))
+        assert got == analyzer.polarity_scores(text)["compound"], text
+
+
+def test_phrase_automaton_agrees_with_backtracking_matcher() -> None:
+    matcher = PhraseMatcher()
+    texts = _dev_texts()[::4] + [
+        "It stopped working after 3 weeks, and the left earbud is dead.",
+        "At first it was fine but then it died. Ordered a red one and received a blue one instead of it.",
+    ]
+    for text in texts:
+        tokens = split_text(text).domain
+        expected: dict[int, dict[int, int]] = {}
+        for rid, slots in matcher.patterns:
+            for i in range(len(tokens)):
+                end = match_slots(tokens, slots, 0, i)
+                if end > i and end > expected.setdefault(rid, {}).get(i, -1):
+                    expected[rid][i] = end
+        expected = {rid: spans for rid, spans in expected.items() if spans}
+        assert matcher.spans(tokens) == expected, text
 
 
 def test_calm_failure_is_unhappy_and_defective(scorer: Scorer) -> None:

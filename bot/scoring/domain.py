@@ -1,16 +1,15 @@
 """The domain layer: find complaint, praise and issue phrases in a review, fast.
 
-Patterns from :mod:`bot.scoring.phrases` are expanded into token sequences and stored in one
-token trie, so a review is matched in a single left-to-right walk whatever the number of phrases
-(a regex alternation of a few thousand phrases costs milliseconds per review; the trie costs
-tens of microseconds). Wildcards: ``\\d+`` (a number), ``[\\w-]+`` (any one word) and ``.{0,N}?``
+Patterns from :mod:`bot.scoring.phrases` are compiled into one token automaton (a lazily
+determinised NFA whose transitions are cached), so a review costs a dictionary step per token
+whatever the number of phrases (a regex alternation of a few thousand phrases, or trying each
+pattern in turn, costs milliseconds per review; the automaton costs tens of microseconds). Wildcards: ``\\d+`` (a number), ``[\\w-]+`` (any one word) and ``.{0,N}?``
 (a gap of up to six tokens).
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -209,85 +208,47 @@ def _first_tokens(slots: Sequence[Slot]) -> set[str]:
     raise ValueError("a phrase pattern may not be entirely optional")
 
 
-def _required(slots: Sequence[Slot]) -> frozenset[str]:
-    """Tokens of which at least one must be in the text for the pattern to match.
+def _tok_ok(want: str, got: str) -> bool:
+    if want == got:
+        return True
+    if want == _NUM:
+        return got.isdigit()
+    if want == _WORD:
+        return got[0].isalnum()
+    return False
 
-    Taken from the most selective mandatory literal slot after the first, so the cheap set test
-    in scan() skips most candidates before any matching is tried.
+
+def match_slots(tokens: Sequence[str], slots: Sequence[Slot], si: int, j: int) -> int:
+    """Longest end index for slots[si:] matched at tokens[j:], or -1.
+
+    The plain backtracking definition of a match; the automaton in PhraseMatcher must agree with
+    it (a test compares the two), it is just much faster.
     """
-    best: frozenset[str] | None = None
-    best_key = (0, 0)
-    for slot in slots[1:]:
-        if slot.optional or slot.wildcard:
-            continue
-        vocab = frozenset(alt[0] for alts in slot.alts.values() for alt in alts)
-        if _NUM in vocab or _WORD in vocab:
-            continue
-        key = (len(vocab & _COMMON), len(vocab))
-        if best is None or key < best_key:
-            best, best_key = vocab, key
-    return best if best is not None else frozenset()
-
-
-def _match(tokens: Sequence[str], slots: Sequence[Slot], si: int, j: int) -> int:
-    """Longest end index for slots[si:] matched at tokens[j:], or -1."""
     if si == len(slots):
         return j
     slot = slots[si]
     best = -1
     n = len(tokens)
     if slot.optional:
-        best = _match(tokens, slots, si + 1, j)
-    if slot.wildcard:
-        if slot.wildcard == _GAP:
-            k = j
-            while k <= n and k - j <= _GAP_MAX:
-                end = _match(tokens, slots, si + 1, k)
-                if end > best:
-                    best = end
-                if k < n and tokens[k] in SENTENCE_BREAKS:
-                    break
-                k += 1
-            return best
-        if j < n:
-            tok = tokens[j]
-            if (tok.isdigit() if slot.wildcard == _NUM else tok[0].isalnum()):
-                end = _match(tokens, slots, si + 1, j + 1)
-                if end > best:
-                    best = end
+        best = match_slots(tokens, slots, si + 1, j)
+    if slot.wildcard == _GAP:
+        k = j
+        while k <= n and k - j <= _GAP_MAX:
+            best = max(best, match_slots(tokens, slots, si + 1, k))
+            if k < n and tokens[k] in SENTENCE_BREAKS:
+                break
+            k += 1
         return best
-    if j < n:
-        tok = tokens[j]
-        cands = slot.alts.get(tok)
-        if cands:
-            for alt in cands:
-                m = len(alt)
-                if m == 1 or _same(tokens, j, alt):
-                    end = _match(tokens, slots, si + 1, j + m)
-                    if end > best:
-                        best = end
-        if tok.isdigit():
-            for alt in slot.alts.get(_NUM, ()):
-                if _same(tokens, j, alt):
-                    end = _match(tokens, slots, si + 1, j + len(alt))
-                    if end > best:
-                        best = end
+    if slot.wildcard:
+        if j < n and _tok_ok(slot.wildcard, tokens[j]):
+            best = max(best, match_slots(tokens, slots, si + 1, j + 1))
+        return best
+    for alts in slot.alts.values():
+        for alt in alts:
+            m = len(alt)
+            if j + m <= n and all(_tok_ok(w, tokens[j + k]) for k, w in enumerate(alt)):
+                best = max(best, match_slots(tokens, slots, si + 1, j + m))
     return best
-
-
-def _same(tokens: Sequence[str], j: int, alt: tuple[str, ...]) -> bool:
-    if j + len(alt) > len(tokens):
-        return False
-    for k, want in enumerate(alt):
-        got = tokens[j + k]
-        if got == want:
-            continue
-        if want == _NUM and got.isdigit():
-            continue
-        if want == _WORD and got[0].isalnum():
-            continue
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------------- matching
@@ -309,95 +270,199 @@ class Hit:
         return not (self.negated or self.hypothetical)
 
 
-_Entry = tuple[int, list[Slot], frozenset[str], tuple[frozenset[str], ...], frozenset[str], int]
+class _Nfa:
+    """All patterns as one token NFA: state ids index the transition lists."""
 
+    def __init__(self) -> None:
+        self.lit: list[dict[str, list[int]]] = []
+        self.num: list[list[int]] = []
+        self.word: list[list[int]] = []
+        self.any: list[list[int]] = []  # any token but a sentence break (gap steps)
+        self.eps: list[list[int]] = []
+        self.accept: list[int] = []
+        self.vocab: set[str] = set(SENTENCE_BREAKS)
 
-def _max_len(slots: Sequence[Slot]) -> int:
-    total = 0
-    for slot in slots:
-        if slot.wildcard == _GAP:
-            total += _GAP_MAX
-        elif slot.wildcard:
-            total += 1
+    def state(self) -> int:
+        self.lit.append({})
+        self.num.append([])
+        self.word.append([])
+        self.any.append([])
+        self.eps.append([])
+        self.accept.append(-1)
+        return len(self.accept) - 1
+
+    def edge(self, src: int, tok: str, dst: int) -> None:
+        if tok == _NUM:
+            self.num[src].append(dst)
+        elif tok == _WORD:
+            self.word[src].append(dst)
         else:
-            total += max(len(alt) for alts in slot.alts.values() for alt in alts)
-    return total
+            self.lit[src].setdefault(tok, []).append(dst)
+            self.vocab.add(tok)
+
+    def add(self, slots: Sequence[Slot], rid: int) -> int:
+        start = cur = self.state()
+        for slot in slots:
+            nxt = self.state()
+            if slot.optional:
+                self.eps[cur].append(nxt)
+            if slot.wildcard == _GAP:
+                gaps = [self.state() for _ in range(_GAP_MAX + 1)]
+                self.eps[cur].append(gaps[0])
+                for k, g in enumerate(gaps):
+                    self.eps[g].append(nxt)
+                    if k < _GAP_MAX:
+                        self.any[g].append(gaps[k + 1])
+            elif slot.wildcard:
+                self.edge(cur, slot.wildcard, nxt)
+            else:
+                for alts in slot.alts.values():
+                    for alt in alts:
+                        src = cur
+                        for tok in alt[:-1]:
+                            mid = self.state()
+                            self.edge(src, tok, mid)
+                            src = mid
+                        self.edge(src, alt[-1], nxt)
+            cur = nxt
+        self.accept[cur] = rid
+        return start
+
+    def closure(self, states: Iterable[int]) -> frozenset[int]:
+        out = set(states)
+        todo = list(out)
+        while todo:
+            for t in self.eps[todo.pop()]:
+                if t not in out:
+                    out.add(t)
+                    todo.append(t)
+        return frozenset(out)
 
 
-def _mandatory(slots: Sequence[Slot]) -> tuple[frozenset[str], ...]:
-    """Per mandatory literal slot, the words one of which must be present."""
-    out = []
-    for slot in slots[1:]:
-        if slot.optional or slot.wildcard:
-            continue
-        vocab = frozenset(alt[0] for alts in slot.alts.values() for alt in alts)
-        if _NUM not in vocab and _WORD not in vocab:
-            out.append(vocab)
-    return tuple(out)
+# Token classes for tokens no pattern names: what a wildcard can tell apart.
+_CLS_DIGIT = "\x00d"
+_CLS_WORD = "\x00w"
+_CLS_OTHER = "\x00o"
+_DFA_MAX = 40_000
 
 
 class PhraseMatcher:
     """A compiled phrase lexicon (built-in phrases plus any configured extras).
 
-    Patterns are indexed by their rarest mandatory word (the gate): a text only tries the patterns
-    whose gate word it contains, at the positions of their possible first words.
+    Every pattern becomes a small token NFA; all of them share one start state. The NFA is
+    determinised lazily, one (state, token) transition at a time, and the transitions are kept:
+    after a few texts, matching a review is one dictionary step per token and per token of
+    partial match, whatever the number of phrases.
     """
 
     def __init__(self, extra: Iterable[tuple[str, float, str, Sequence[str]]] = ()) -> None:
         self.rules: list[tuple[str, float, str]] = []
-        # gate word -> [(rule id, slots, first words)]; patterns without a gate are always tried.
-        self._gated: dict[str, list[_Entry]] = {}
+        self.patterns: list[tuple[int, list[Slot]]] = []
+        nfa = _Nfa()
+        starts: list[int] = []
         for kind, weight, cue, patterns in list(PHRASES) + list(extra):
             rid = len(self.rules)
             self.rules.append((kind, weight, cue))
             for pattern in patterns:
                 slots = compile_pattern(pattern)
-                firsts = frozenset(_first_tokens(slots))
-                req = _required(slots) or firsts
-                entry = (rid, slots, firsts, _mandatory(slots), req, _max_len(slots))
-                for tok in req:
-                    self._gated.setdefault(tok, []).append(entry)
+                _first_tokens(slots)
+                self.patterns.append((rid, slots))
+                starts.append(nfa.add(slots, rid))
+        self._nfa = nfa
+        self._root = nfa.closure(starts)
+        self._keys: dict[str, str] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        # DFA state 0 is the start; -1 is dead.
+        self._ids: dict[frozenset[int], int] = {self._root: 0}
+        self._sets: list[frozenset[int]] = [self._root]
+        self._trans: list[dict[str, int]] = [{}]
+        self._acc: list[tuple[int, ...]] = [()]
+
+    def _key(self, tok: str) -> str:
+        if tok in self._nfa.vocab:
+            key = tok
+        elif tok.isdigit():
+            key = _CLS_DIGIT
+        elif tok[0].isalnum():
+            key = _CLS_WORD
+        else:
+            key = _CLS_OTHER
+        if len(self._keys) >= _DFA_MAX:
+            self._keys.clear()
+        self._keys[tok] = key
+        return key
+
+    def _step(self, d: int, key: str, tok: str) -> int:
+        nfa = self._nfa
+        digit = key == _CLS_DIGIT or tok.isdigit()
+        word = key in (_CLS_DIGIT, _CLS_WORD) or tok[0].isalnum()
+        brk = tok in SENTENCE_BREAKS
+        nxt: list[int] = []
+        for s in self._sets[d]:
+            hit = nfa.lit[s].get(key)
+            if hit:
+                nxt += hit
+            if digit and nfa.num[s]:
+                nxt += nfa.num[s]
+            if word and nfa.word[s]:
+                nxt += nfa.word[s]
+            if not brk and nfa.any[s]:
+                nxt += nfa.any[s]
+        if not nxt:
+            self._trans[d][key] = -1
+            return -1
+        target = nfa.closure(nxt)
+        t = self._ids.get(target)
+        if t is None:
+            t = len(self._sets)
+            self._ids[target] = t
+            self._sets.append(target)
+            self._trans.append({})
+            self._acc.append(tuple(sorted({nfa.accept[s] for s in target if nfa.accept[s] >= 0})))
+        self._trans[d][key] = t
+        return t
+
+    def spans(self, tokens: Sequence[str]) -> dict[int, dict[int, int]]:
+        """rule id -> {start: longest end} for every rule matching anywhere in ``tokens``."""
+        if len(self._sets) >= _DFA_MAX:
+            self._reset()  # between texts only: state ids stay valid during one scan
+        kc = self._keys
+        keys = [kc.get(t) or self._key(t) for t in tokens]
+        trans = self._trans
+        acc = self._acc
+        found: dict[int, dict[int, int]] = {}
+        n = len(tokens)
+        root = trans[0]
+        for i in range(n):
+            k = keys[i]
+            d = root.get(k)
+            if d is None:
+                d = self._step(0, k, tokens[i])
+            j = i + 1
+            while d >= 0:
+                if acc[d]:
+                    for rid in acc[d]:
+                        spans = found.get(rid)
+                        if spans is None:
+                            found[rid] = {i: j}
+                        elif spans.get(i, -1) < j:
+                            spans[i] = j
+                if j == n:
+                    break
+                k = keys[j]
+                nd = trans[d].get(k)
+                if nd is None:
+                    nd = self._step(d, k, tokens[j])
+                d = nd
+                j += 1
+        return found
 
     def scan(self, tokens: Sequence[str]) -> list[Hit]:
         """Every rule that fires, once per overlapping stretch (longest match)."""
-        positions: dict[str, list[int]] = {}
-        for i, tok in enumerate(tokens):
-            lst = positions.get(tok)
-            if lst is None:
-                positions[tok] = [i]
-            else:
-                lst.append(i)
-        numbers = [i for i, tok in enumerate(tokens) if tok.isdigit()]
-        if numbers:
-            positions[_NUM] = numbers
-        present = set(positions)
-        gated = self._gated
-        # rule id -> {start: end}; a pattern gated on several words is tried once.
-        seen: set[int] = set()
-        found: dict[int, dict[int, int]] = {}
-        for tok in present.intersection(gated):
-            for entry in gated[tok]:
-                if id(entry) in seen:
-                    continue
-                seen.add(id(entry))
-                rid, slots, firsts, mandatory, req, max_len = entry
-                if any(vocab.isdisjoint(present) for vocab in mandatory):
-                    continue
-                # Only starts within reach of a gate word can match (gates are rare words,
-                # first words often are not: "it", "the", "was"), so walk back from each gate.
-                # Only starts within reach of a gate word can match (gates are rare words, first
-                # words often are not: "it", "the", "was").
-                gates = sorted(g for w in req & present for g in positions[w])
-                starts = [i for w in firsts & present for i in positions[w]
-                          if (k := bisect_left(gates, i)) < len(gates) and gates[k] <= i + max_len]
-                for i in starts:
-                    end = _match(tokens, slots, 0, i)
-                    if end > i:
-                        spans = found.setdefault(rid, {})
-                        if end > spans.get(i, -1):
-                            spans[i] = end
         hits: list[Hit] = []
-        for rid, spans in found.items():
+        for rid, spans in self.spans(tokens).items():
             kind, weight, cue = self.rules[rid]
             covered = -1
             for i in sorted(spans):

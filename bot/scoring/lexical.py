@@ -12,13 +12,12 @@ Nothing here touches the network or NLTK corpora: both lexicons ship inside the 
 from __future__ import annotations
 
 import math
-import re
 import string
 from collections.abc import Sequence
 
-import textblob.en as _tb_en  # type: ignore[import-untyped]
+import textblob.en as _tb_en
 from textblob import _text as _tb_text
-from vaderSentiment import vaderSentiment as _vs  # type: ignore[import-untyped]
+from vaderSentiment import vaderSentiment as _vs
 
 __all__ = [
     "TB_LEXICON",
@@ -200,12 +199,13 @@ def _replace_emoji(text: str) -> str:
     return "".join(parts)
 
 
-_EMOJI_RE = re.compile("[" + "".join(re.escape(ch) for ch in sorted(_EMOJI) if len(ch) == 1) + "]")
+# A set, not a regex character class: sre scans a class of ~3,500 astral code points linearly.
+_EMOJI_CHARS = frozenset(ch for ch in _EMOJI if len(ch) == 1)
 
 
 def vader_tokens(text: str) -> list[str]:
     """VADER's words_and_emoticons: whitespace split, edge punctuation stripped from words."""
-    if not text.isascii() and _EMOJI_RE.search(text):
+    if not text.isascii() and not _EMOJI_CHARS.isdisjoint(text):
         text = _replace_emoji(text)
     out: list[str] = []
     append = out.append
