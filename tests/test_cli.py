@@ -1,0 +1,105 @@
+"""The CLI end to end on the bundled demo shop: demo (twice), mentions, cases, status, digest, score, eval."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {
+            table: conn.execute(f"select count(*) from {table}").fetchone()[0]
+            for table in ("mention", "assessment", "recovery_case", "remedy", "shop_order", "customer")
+        }
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo run kept in a folder, shared by the read-only CLI tests below."""
+    work = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--workdir", str(work / "state"), "--preview", str(work / "digest.html")]) == 0
+    return work
+
+
+def test_demo_writes_preview_and_summary(demo_dir: Path) -> None:
+    html = (demo_dir / "digest.html").read_text(encoding="utf-8")
+    assert "Kestrel Lane" in html and "Needs you" in html
+    seen = counts(demo_dir / "state" / "recoverybot.db")
+    assert seen["mention"] >= 70 and seen["assessment"] == seen["mention"]
+    assert seen["recovery_case"] > 0 and seen["remedy"] > 0 and seen["shop_order"] >= 20
+
+
+def test_demo_again_on_the_same_database_stores_nothing_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    assert main(["demo", "--workdir", str(state), "--preview", str(tmp_path / "a.html")]) == 0
+    first = counts(state / "recoverybot.db")
+    capsys.readouterr()
+    assert main(["demo", "--workdir", str(state), "--preview", str(tmp_path / "b.html")]) == 0
+    out = capsys.readouterr().out
+    assert counts(state / "recoverybot.db") == first
+    assert "0 new mentions" in out
+
+
+def test_mentions_and_cases_as_json(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(demo_dir / "state" / "config.toml")
+    capsys.readouterr()
+    assert main(["--config", config, "mentions", "--source", "shop", "--json"]) == 0
+    mentions = json.loads(capsys.readouterr().out)
+    assert mentions and all(m["source"] == "shop" for m in mentions)
+    assert main(["--config", config, "cases", "--json"]) == 0
+    cases = json.loads(capsys.readouterr().out)
+    assert cases
+    # Emails never leave the store unmasked.
+    assert "@example" not in json.dumps(cases).replace("***@example", "")
+
+
+def test_status_and_digest_text(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(demo_dir / "state" / "config.toml")
+    capsys.readouterr()
+    code = main(["--config", config, "status"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "shop" in out and "social" in out
+    assert main(["--config", config, "digest"]) == 0
+    text = capsys.readouterr().out
+    assert "Kestrel Lane" in text and "THE DAY IN NUMBERS" in text and "NEEDS YOU" in text
+
+
+def test_unknown_source_for_cycle_is_a_config_error(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(demo_dir / "state" / "config.toml")
+    assert main(["--config", config, "cycle", "--source", "shopp"]) == 2
+    assert "no source named 'shopp'" in capsys.readouterr().err
+
+
+def test_score_streams_json_lines_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        json.dumps({"id": "a", "text": "Stopped working after two days, won't even turn on now.", "rating": 1}),
+        "{not json",
+        json.dumps({"id": "c", "text": "Lovely jumper, fits perfectly and so soft.", "rating": 5}),
+        json.dumps({"id": "d", "text": "fine", "rating": 9}),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["score", str(src)]) == 1  # two bad lines
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(out) == 4
+    assert out[0]["id"] == "a" and out[0]["unhappy"] is True and out[0]["issue"] == "defective"
+    assert out[1]["line"] == 2 and "error" in out[1]
+    assert out[2]["id"] == "c" and out[2]["unhappy"] is False
+    assert out[3]["line"] == 4 and "rating" in out[3]["error"]
+
+
+def test_eval_reports_precision_and_recall(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(ROOT / "tests" / "data" / "scoring_check.jsonl"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    text = json.dumps(report)
+    assert "precision" in text and "recall" in text
