@@ -224,7 +224,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     config = _load(args)
     store = _open(config)
     try:
-        approve(store, args.id, actor=os.environ.get("USER") or "staff", note=args.note)
+        approve(store, args.id, actor=os.environ.get("USER") or "staff", note=args.note, config=config)
     finally:
         store.dispose()
     print(f"case {args.id} approved; its remedy is queued for the next dispatch")

@@ -38,6 +38,14 @@ class ScoreSummary:
 
 
 @dataclass
+class ExpirySummary:
+    expired: int = 0
+
+    def lines(self) -> list[str]:
+        return [f"{self.expired} unanswered approvals expired"] if self.expired else []
+
+
+@dataclass
 class CycleReport:
     """What each stage of one cycle did, and the stages that failed."""
 
@@ -118,6 +126,7 @@ def run_cycle(
     if sync_orders and config.orders.kind != "none":
         stage("orders", lambda: orders.sync(config, store, client=client, now=clock()))
     stage("score", lambda: score_pending(store, Scorer(config.scoring)))
+    stage("approvals", lambda: ExpirySummary(cases.expire_approvals(store, config, now=clock())))
     stage("cases", lambda: cases.process(store, config, now=clock()))
     if dispatch:
         stage("dispatch", lambda: remedies.dispatch_due(store, config, client=client, mailer=mailer, now=clock()))

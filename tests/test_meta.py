@@ -45,3 +45,21 @@ def test_sample_config_sections_are_all_documented_in_it() -> None:
         if section in ("path",):
             continue
         assert re.search(rf"^#?\s*\[\[?{section}[\].]", sample, re.M), f"config.toml has no [{section}] example"
+
+
+def test_sample_policy_rules_are_the_built_in_ones() -> None:
+    """config.toml shows the built-in rules commented out; they must say what the code does."""
+    import tomllib
+
+    from bot.policy import DEFAULT_RULES, PolicyConfig
+
+    sample = (ROOT / "config.toml").read_text(encoding="utf-8")
+    block = sample[sample.index("# --- built-in rules: begin") : sample.index("# --- built-in rules: end")]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else "" for line in block.splitlines()[1:])
+    rules = PolicyConfig.model_validate({"rules": tomllib.loads(uncommented)["policy"]["rules"]}).rules
+    def effect(rule: object) -> dict[str, object]:
+        data = rule.model_dump(exclude={"remedy", "remedies"})  # type: ignore[attr-defined]
+        data["actions"] = [a.model_dump() for a in rule.actions]  # type: ignore[attr-defined]
+        return data
+
+    assert [effect(r) for r in rules] == [effect(r) for r in DEFAULT_RULES]
