@@ -77,13 +77,15 @@ class ProcessSummary:
     decided: int = 0
     queued: int = 0
     awaiting: int = 0
+    watched: int = 0
     dry_run: int = 0
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"cases: {self.opened} opened, {self.merged} mentions merged into existing cases",
                f"decide: {self.decided} decided, {self.queued} queued automatically, "
-               f"{self.awaiting} awaiting approval" + (f", {self.dry_run} dry run" if self.dry_run else "")]
+               f"{self.awaiting} awaiting approval, {self.watched} on the watch list"
+               + (f", {self.dry_run} dry run" if self.dry_run else "")]
         out += [f"  {e}" for e in self.errors[:10]]
         return out
 
@@ -274,6 +276,7 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
         in_flight=in_flight,
         sources=len({m.source for m in mentions}),
         mentions=len(mentions),
+        mention_age_days=(now - (mention.published_at or mention.collected_at)).total_seconds() / 86400,
     )
 
 
@@ -312,6 +315,11 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
             case.status = (CaseStatus.DECIDED if config.bot.dry_run else CaseStatus.QUEUED).value
             summary.queued += 1
             summary.dry_run += int(config.bot.dry_run)
+        elif not decision.remedies and not approval:
+            # No rule offers anything: keep the case (unmatched, or decided with no remedy) for the
+            # digest's watch list rather than asking staff to approve nothing.
+            case.status = (CaseStatus.DECIDED if matched else CaseStatus.UNMATCHED).value
+            summary.watched += 1
         else:
             if decision.remedies:
                 propose(session, case, decision.remedies, note, config, now)

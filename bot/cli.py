@@ -209,13 +209,23 @@ def cmd_cases(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows, sys.stdout)
         return EXIT_OK
-    table = [
-        (r.get("id"), r.get("status"), r.get("issue"), r.get("customer") or r.get("author") or "",
-         r.get("remedy") or "", r.get("reason") or "")
-        for r in rows
-    ]
-    _table(table, ["id", "status", "issue", "who", "remedy", "why"], sys.stdout)
+    _table([_case_row(r) for r in rows], ["id", "status", "issue", "who", "order", "remedies", "why"], sys.stdout)
     return EXIT_OK
+
+
+def _case_row(case: dict[str, Any]) -> tuple[object, ...]:
+    """One line of `recoverybot cases`: who, what was proposed, and why it waits (if it does)."""
+    customer = case.get("customer") or {}
+    mentions = case.get("mentions") or [{}]
+    who = customer.get("name") or mentions[0].get("author") or ""
+    if customer.get("email"):
+        who += f" <{customer['email']}>"
+    remedies = ", ".join(
+        f"{r['kind']} {r['amount']}" if float(r.get("amount") or 0) else r["kind"] for r in case.get("remedies") or []
+    )
+    why = case.get("approval_reason") or case.get("rule") or ""
+    order = (case.get("order") or {}).get("number") or ""
+    return (case.get("id"), case.get("status"), case.get("issue"), who, order, remedies, str(why)[:80])
 
 
 def cmd_approve(args: argparse.Namespace) -> int:

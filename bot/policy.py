@@ -102,6 +102,9 @@ class RuleConfig(_Model):
     delivery: tuple[str, ...] = Field((), description=f"Delivery status among: {', '.join(DELIVERY)} (empty: any).")
     source_kinds: tuple[str, ...] = Field((), description="Connector kinds the mention came from (empty: any).")
     max_prior_remedies: int | None = Field(None, ge=0, description="The customer's remedies in the last 365 days at most this.")
+    max_mention_age_days: float | None = Field(
+        None, ge=0, description="Days since the complaint was posted at most this (older complaints: watch list)."
+    )
     remedy: str | None = Field(None, description="Shorthand for one remedy of this kind with default parameters.")
     remedies: tuple[RemedyAction, ...] = Field((), description="The remedies, with parameters (several may combine).")
     auto_up_to: float = Field(
@@ -142,9 +145,18 @@ def _rule(name: str, remedies: list[dict[str, Any]], **conditions: Any) -> RuleC
     return RuleConfig.model_validate({"name": name, "remedies": remedies, **conditions})
 
 
+# The issues a remedy can fix (bot.sentiment.REMEDY_WORTHY, spelled out for the rule conditions).
+REMEDY_WORTHY_ISSUES = (
+    "defective", "damaged", "missing_parts", "wrong_item", "not_delivered", "fit_size", "not_as_described",
+)
+
 # Used when [policy] has no rules: covers the five seed stories of DESIGN.md and a safe fallback.
+# Unmatched complaints only become a `contact` proposal when recent and fixable; the rest, and
+# anything no rule matches, stay on the digest's watch list instead of filling "Needs you".
+# Returns are only offered unasked below 4 stars: a happy buyer's sizing tip is not a return.
 DEFAULT_RULES: tuple[RuleConfig, ...] = (
-    _rule("unmatched-contact", [{"kind": "contact"}], matched=False),
+    _rule("unmatched-contact", [{"kind": "contact"}], matched=False, issues=REMEDY_WORTHY_ISSUES,
+          max_mention_age_days=30),
     _rule("not-delivered-reship", [{"kind": "replacement", "shipping": "expedited"}],
           issues=("not_delivered",), delivery=("delivered", "lost", "overdue"), auto_up_to=80),
     _rule("wrong-item-refund-keep", [{"kind": "refund", "include_shipping": True}, {"kind": "keep_item"}],
@@ -156,12 +168,14 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
     _rule("late-return-goodwill",
           [{"kind": "return_pickup", "grace_days": 14}, {"kind": "refund"},
            {"kind": "gesture", "message": "We hope everything is well at home."}],
-          issues=("fit_size", "not_as_described"), min_order_age_days=30, max_order_age_days=44, auto_up_to=120),
+          issues=("fit_size", "not_as_described"), min_order_age_days=30, max_order_age_days=44, max_rating=3,
+          auto_up_to=120),
     _rule("return-in-window", [{"kind": "return_pickup", "grace_days": 0}, {"kind": "refund"}],
-          issues=("fit_size", "not_as_described"), max_order_age_days=30, auto_up_to=120),
+          issues=("fit_size", "not_as_described"), max_order_age_days=30, max_rating=3, auto_up_to=120),
     _rule("damaged-or-missing-replace", [{"kind": "replacement"}],
           issues=("damaged", "missing_parts"), auto_up_to=0),
-    _rule("goodwill-credit", [{"kind": "store_credit", "amount": 5, "form": "gift_card"}], auto_up_to=0),
+    _rule("goodwill-credit", [{"kind": "store_credit", "amount": 5, "form": "gift_card"}], matched=True,
+          auto_up_to=0),
 )
 
 DEFAULT_CAPS: dict[str, float] = {
@@ -267,6 +281,7 @@ class Facts:
     in_flight: tuple[int, ...] = ()  # other cases of this customer with a remedy queued or waiting
     sources: int = 1  # distinct sources the same complaint was copied to
     mentions: int = 1
+    mention_age_days: float | None = None  # since the complaint was posted (else collected)
 
 
 @dataclass
@@ -348,6 +363,8 @@ def rule_matches(rule: RuleConfig, f: Facts) -> list[str] | None:
         if f.prior_remedies > rule.max_prior_remedies:
             return None
         why.append(f"{f.prior_remedies} earlier remedies this year")
+    if not within(f.mention_age_days, None, rule.max_mention_age_days, "complaint age (days)"):
+        return None
     return why
 
 
@@ -436,8 +453,8 @@ def decide(facts: Facts, policy: PolicyConfig, *, currency: str = "EUR") -> Deci
             decision.reasons.append(f"cost {decision.total} {currency} within auto_up_to {money(rule.auto_up_to)}")
         decision.approval.extend(guards(facts, policy, decision))
         return decision
-    return Decision(rule=None, reasons=["no policy rule matches this case"],
-                    approval=["no policy rule matches this case: a person decides"])
+    # Nothing the policy offers: the case stays on the digest's watch list; nobody is asked to act.
+    return Decision(rule=None, reasons=["no policy rule matches this case: it stays on the watch list"])
 
 
 def _cap(planned: Planned, policy: PolicyConfig, decision: Decision) -> None:

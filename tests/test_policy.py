@@ -16,7 +16,7 @@ def facts(**overrides: object) -> Facts:
     base: dict[str, object] = {
         "issue": "defective", "rating": 1, "sentiment": -0.8, "confidence": 0.9, "matched": True, "match_confidence": 0.95,
         "order_number": "K-1", "order_age_days": 8, "item_value": Decimal("12.00"), "item_sku": "FAN-01",
-        "item_name": "Pocket Fan", "delivery": "delivered", "source_kind": "schema_org",
+        "item_name": "Pocket Fan", "delivery": "delivered", "source_kind": "schema_org", "mention_age_days": 2,
     }
     base.update(overrides)
     return Facts(**base)  # type: ignore[arg-type]
@@ -24,6 +24,18 @@ def facts(**overrides: object) -> Facts:
 
 def policy(**kwargs: object) -> PolicyConfig:
     return PolicyConfig.model_validate(kwargs)
+
+
+def test_old_or_unfixable_unmatched_complaints_go_to_the_watch_list_not_to_staff() -> None:
+    for f in (
+        facts(matched=False, order_number=None, item_value=None, mention_age_days=90),
+        facts(issue="poor_quality", matched=False, order_number=None, item_value=None),
+    ):
+        decision = decide(f, PolicyConfig())
+        assert decision.rule is None and not decision.remedies and not decision.approval
+        assert "watch list" in decision.reasons[0]
+    recent = decide(facts(matched=False, order_number=None, item_value=None, mention_age_days=3), PolicyConfig())
+    assert recent.rule == "unmatched-contact" and recent.approval
 
 
 def test_default_rules_cover_the_seed_stories() -> None:

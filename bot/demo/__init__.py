@@ -319,6 +319,7 @@ def demo_config_text(shop: DemoShop, workdir: Path) -> str:
         _brand_section(),
         _sources_section(shop),
         _orders_section(orders),
+        _policy_section(),
         _fulfilment_section(workdir),
     ]
     return "\n".join(parts)
@@ -332,6 +333,14 @@ shop_name = {_toml_str(SHOP_NAME)}
 database = {_toml_str(database)}
 timezone = "Europe/Dublin"
 currency = "EUR"
+"""
+
+
+def _policy_section() -> str:
+    # The built-in rules, with a day's budget that fits the demo's first day: every seed story
+    # then shows its intended remedy (done, or waiting only for the guards that must hold).
+    return """[policy]
+daily_budget = 400
 """
 
 

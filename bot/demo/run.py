@@ -25,7 +25,7 @@ def run_demo(*, workdir: Path | None = None, out: TextIO, preview: Path = Path("
     from bot.progress import make_progress
 
     with tempfile.TemporaryDirectory(prefix="recoverybot-demo-") as tmp:
-        folder = workdir or Path(tmp)
+        folder = (workdir or Path(tmp)).resolve()
         folder.mkdir(parents=True, exist_ok=True)
         with DemoShop() as shop:
             config_path = folder / "config.toml"
