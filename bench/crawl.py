@@ -41,9 +41,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WORDS = ("The clip snapped after a week and it stopped charging. Warm light, lasts a whole evening. "
-         "Arrived with a cracked shade, works but looks cheap now. Lovely gift, my dad uses it daily. "
-         "Battery dies after two hours, disappointing for the price. Sturdy, folds flat, good value.").split(". ")
+WORDS = [
+    "The clip snapped after a week and it stopped charging", "Warm light, lasts a whole evening",
+    "Arrived with a cracked shade, works but looks cheap now", "Lovely gift, my dad uses it daily",
+    "Battery dies after two hours, disappointing for the price", "Sturdy, folds flat, good value.",
+]
 NAMES = ("Tamsin Greaves", "Oskar V.", "Priya Raman", "Hal Briggs", "Ines Moreau", "Noor Haddad", "Gwen Talbot",
          "Dafydd Rees", "Mei Lin", "Rosa Whitfield")
 

@@ -21,7 +21,7 @@ from bot.errors import ParseError
 from connectors.base import CollectContext, Options, RawMention, normalise_rating
 from connectors.schema_org import extract_jsonld, parse_datetime, reviews_from_nodes
 
-_NEXT_DATA = re.compile(r"<script[^>]*\bid=[\"']__NEXT_DATA__[\"'][^>]*>(.*?)</script\s*>", re.S | re.I)
+_NEXT_DATA = re.compile(r"<script[^>]*\bid=[\"']__NEXT_DATA__[\"'][^>]*>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
 
 
 class TrustpilotOptions(Options):
