@@ -65,6 +65,7 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     # httpx logs every request at INFO; that is noise for staff.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd, in tests
     logging.getLogger("apscheduler").setLevel(logging.WARNING if level != "debug" else logging.DEBUG)
 
 
