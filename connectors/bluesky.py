@@ -122,7 +122,8 @@ class BlueskyConnector:
         url = f"{self.options.service}/xrpc/{method}"
         for attempt in range(2):
             try:
-                page = ctx.fetch.get(url, params=params, headers=self._auth(self._access), source=self.name)
+                page = ctx.fetch.get(url, params=params, headers=self._auth(self._access), source=self.name,
+                                     robots=False)  # the XRPC API, not web pages
                 ctx.progress(1)
                 return page
             except FetchError as exc:

@@ -82,7 +82,8 @@ class HackerNewsConnector:
                 params: dict[str, Any] = {"query": query, "tags": tags, "hitsPerPage": self.options.hits_per_page}
                 if filters:
                     params["numericFilters"] = ",".join(filters)
-                got = ctx.fetch.get(f"{self.options.api_url}/search_by_date", params=params, source=self.name)
+                got = ctx.fetch.get(f"{self.options.api_url}/search_by_date", params=params, source=self.name,
+                                    robots=False)  # the public search API, not web pages
                 ctx.progress(1)
                 body = got.json(self.name)
                 if not isinstance(body, dict) or not isinstance(body.get("hits"), list):

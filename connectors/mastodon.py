@@ -114,7 +114,7 @@ class MastodonConnector:
         for _ in range(self.options.max_pages):
             if next_url is None or self._stopped:
                 break
-            page = ctx.fetch.get(next_url, params=params, headers=headers, source=self.name)
+            page = ctx.fetch.get(next_url, params=params, headers=headers, source=self.name, robots=False)
             ctx.progress(1)
             statuses = self._statuses(page, page.json(self.name))
             links = parse_link_header(page.headers.get("link"))
@@ -146,7 +146,7 @@ class MastodonConnector:
             params: dict[str, Any] = {"q": query, "type": "statuses", "limit": self.options.limit, "offset": offset}
             if floor:
                 params["min_id"] = floor
-            page = ctx.fetch.get(f"{self.options.instance}/api/v2/search", params=params, headers=headers,
+            page = ctx.fetch.get(f"{self.options.instance}/api/v2/search", params=params, headers=headers, robots=False,
                                  source=self.name)
             ctx.progress(1)
             body = page.json(self.name)

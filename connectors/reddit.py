@@ -106,7 +106,10 @@ class RedditConnector:
                 params = {**extra, "limit": self.options.limit, "raw_json": 1}
                 if token:
                     params["after"] = token
-                got = ctx.fetch.get(url, params=params, headers=headers, source=self.name)
+                # OAuth calls are the documented API (its terms govern them); anonymous JSON listings live on
+                # the website, where robots.txt applies.
+                got = ctx.fetch.get(url, params=params, headers=headers, source=self.name,
+                                    robots="Authorization" not in headers)
                 ctx.progress(1)
                 items, after = self._listing(got.json(self.name), got.url)
                 go_on = not rate_limited(got.headers, self.options.rate_reserve)

@@ -150,3 +150,17 @@ def test_options_and_link_header() -> None:
     assert parse_link_header('<https://m.example/a?max_id=5>; rel="next", <https://m.example/a?min_id=9>; rel="prev"') == {
         "next": "https://m.example/a?max_id=5", "prev": "https://m.example/a?min_id=9"}
     assert parse_link_header(None) == {}
+
+
+def test_the_api_is_read_even_when_robots_txt_forbids_the_website() -> None:
+    """robots.txt governs crawling web pages; the instance's documented API is called as an API."""
+    instance = FakeInstance(load("tag_tidewell.json"))
+    srv = serve(instance, **{"/robots.txt": Route(body="User-agent: *\nDisallow: /\n", content_type="text/plain")})
+    try:
+        with fetcher() as fetch:
+            ctx = SocialCtx("fedi", fetch, brand=BRAND)
+            connector = MastodonConnector("fedi", {"instance": srv.base, "hashtags": ["tidewell"], "limit": 40})
+            assert len(ctx.run(connector)) == 4
+            assert not [r for r in srv.requests if r.path == "/robots.txt"]
+    finally:
+        srv.stop()
