@@ -74,6 +74,7 @@ _PRIORITY: tuple[Issue, ...] = (
     Issue.NOT_AS_DESCRIBED, Issue.FIT_SIZE, Issue.POOR_QUALITY, Issue.SERVICE, Issue.PRICE_VALUE,
 )
 _ISSUE_KINDS = {i.value: i for i in _PRIORITY}
+_SOFT_AT_HIGH_STARS = frozenset({Issue.FIT_SIZE.value, Issue.NOT_AS_DESCRIBED.value})
 
 
 @dataclass(frozen=True)
@@ -290,12 +291,15 @@ class Scorer:
                 z = max(z + 3.0, 1.5)
                 cues.append(f"rating {stars:g}/5")
             elif stars >= cfg.happy_min_rating:
-                if strongest_fault >= 3.0 and resolved == 0.0:
+                # Fit and listing remarks at 4-5 stars are advice to other buyers, not complaints.
+                hard_fault = max((v for k, v in remedy.items() if k not in _SOFT_AT_HIGH_STARS), default=0.0)
+                if hard_fault >= 3.0 and resolved == 0.0:
                     # A real failure is a problem whatever the stars: keep it flagged.
                     z = max(z - 0.5, 0.5)
                     cues.append(f"rating {stars:g}/5 but a failure is reported")
                 else:
-                    z -= 2.0 + (stars - cfg.happy_min_rating)
+                    soft = max((v for k, v in remedy.items() if k in _SOFT_AT_HIGH_STARS), default=0.0)
+                    z -= 2.0 + (stars - cfg.happy_min_rating) + 0.8 * min(soft, 4.0)
                     cues.append(f"rating {stars:g}/5")
             else:
                 z += 0.3

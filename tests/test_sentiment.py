@@ -219,3 +219,38 @@ def test_config_defaults_described_and_extensible() -> None:
 def test_deterministic(scorer: Scorer) -> None:
     text = "Arrived late and the box was crushed, but the mug inside is fine."
     assert scorer.assess(text) == scorer.assess(text) == Scorer().assess(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("Great bottle but it doesn't fit the cup holder in my car, so it rolls around. Check yours first.", 4),
+        ("Wrinkles as soon as you look at it, but it's linen so that's the point. Fits true to size.", 4),
+        ("Beautiful soft wool. It does come up small though: I'm usually an M and the M is snug. Size up.", 4),
+    ],
+)
+def test_fit_advice_at_high_stars_is_not_a_complaint(scorer: Scorer, text: str, rating: int) -> None:
+    assert not scorer.assess(text, rating=rating).unhappy
+
+
+def test_one_word_sarcasm_after_a_payment_problem(scorer: Scorer) -> None:
+    a = scorer.assess("The payment page keeps timing out and now my bank shows two pending charges and no "
+                      "order confirmation. Great.")
+    assert a.unhappy and a.issue is Issue.SERVICE
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        ("The kite came without the string and the handle.", Issue.MISSING_PARTS),
+        ("Ordered a 12 pack of cat food, only 9 tins in the box.", Issue.MISSING_PARTS),
+        ("They sent me the kids version, I ordered the 1000 piece one.", Issue.WRONG_ITEM),
+        ("The mug came in 4 pieces.", Issue.DAMAGED),
+        ("The vacuum lost suction after a month, it barely picks up crumbs now.", Issue.DEFECTIVE),
+        ("Beautiful fabric but the trousers are huge at the waist. Had to send them back.", Issue.FIT_SIZE),
+        ("Supposed to be dishwasher safe, but the print washed off after two cycles.", Issue.NOT_AS_DESCRIBED),
+    ],
+)
+def test_general_structures_name_the_issue(scorer: Scorer, text: str, issue: Issue) -> None:
+    a = scorer.assess(text, rating=2)
+    assert a.unhappy and a.issue is issue
