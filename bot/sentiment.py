@@ -33,10 +33,10 @@ from bot.scoring.domain import Hit, PhraseMatcher
 from bot.scoring.tokens import Split, split_text
 
 __all__ = [
+    "REMEDY_WORTHY",
     "Assessment",
     "EvalReport",
     "Issue",
-    "REMEDY_WORTHY",
     "Scorer",
     "ScoringConfig",
     "assess",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.scoring.phrases import HYPOTHETICAL, NEAR_ONLY, NEGATORS, PHRASES
 
-__all__ = ["Hit", "PhraseMatcher", "tokenize", "normalize"]
+__all__ = ["Hit", "PhraseMatcher", "normalize", "tokenize"]
 
 _NUM = "\x01"
 _WORD = "\x02"

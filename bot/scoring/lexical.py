@@ -25,9 +25,9 @@ __all__ = [
     "textblob_polarity",
     "textblob_tokens",
     "vader_compound",
+    "vader_normalize",
     "vader_tokens",
     "vader_valences",
-    "vader_normalize",
 ]
 
 # --------------------------------------------------------------------------------------------------

@@ -388,7 +388,7 @@ NEGATORS: frozenset[str] = frozenset({
     "no", "not", "never", "nothing", "none", "nobody", "without", "zero", "neither", "nor",
     "didn't", "didnt", "don't", "dont", "doesn't", "doesnt", "isn't", "isnt", "wasn't", "wasnt",
     "weren't", "werent", "aren't", "arent", "hasn't", "hasnt", "haven't", "havent", "hadn't", "hadnt",
-    "won't", "wont", "wouldn't", "wouldnt", "barely", "hardly", "nor", "free", "instead",
+    "won't", "wont", "wouldn't", "wouldnt", "barely", "hardly", "free", "instead",
 })
 # Phrases that begin with their own negation; a preceding negator then means double negation.
 # Words that make a failure hypothetical or someone else's: "if it breaks", "reviews said it died".
@@ -439,7 +439,7 @@ PHRASES += [
         f"{_ARRIVE} (in|as) {_NUMW} (pieces|bits|parts)", f"(smashed|broken|shattered|crushed) (in|into|to) ({_NUMW} pieces|pieces|bits|powder|smithereens|crumbs)",
         f"{_ARRIVE} .{{0,3}} (dead|half dead|wilted|mouldy|moldy|rotten|warm|thawed|defrosted|off|soggy|crushed|broken|smashed|in pieces|open|opened|torn open|soaking|soaked)",
         f"{_NUMW} of (the )?(\\d+ )?[\\w-]+ (were |was |are |arrived |came )?(broken|smashed|cracked|shattered|crushed|chipped|dented|leaking|burst|squashed|damaged|bent|in pieces)",
-        f"(\\d+|two|three|four|five|some|half|all|most) (of|out of) (the |my )?(\\d+ )?[\\w-]+ (broken|smashed|cracked|crushed|chipped|dented|damaged)",
+        "(\\d+|two|three|four|five|some|half|all|most) (of|out of) (the |my )?(\\d+ )?[\\w-]+ (broken|smashed|cracked|crushed|chipped|dented|damaged)",
         "(left|thrown|dumped|dropped|placed) (my |the |our )?(parcel|package|box|delivery|order)? ?(in|into) (a puddle|the rain|a bush|the mud|a flower bed|the bin)",
         "(covered in|full of) (dirt|stains|ink|mould|mold|mud|grease|oil|dust|scratches|dents)", "(ink|big|large|huge|dark|grease|oil|dirty) (stain|stains|mark|marks) on",
         "(box|package|parcel|contents|everything|items) (was |were |got |are )?(soaked|wet|damp|soggy|disintegrated|falling apart|leaking)",
