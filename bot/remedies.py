@@ -8,8 +8,9 @@ queue twice nor overspend, and two processes racing on PostgreSQL serialise on t
 
 Dispatch (invariant 3) is at-least-once: a due remedy is claimed (attempts + 1, a lease in
 ``next_attempt_at``) and committed *before* the adapter is called, so a process killed mid-call
-retries it after the lease; the idempotency key travels with it (``Idempotency-Key`` header, csv
-column, Message-ID) so the effect downstream is once. Failures back off exponentially; after
+retries it after the lease; the idempotency key travels with it (webhook ``Idempotency-Key`` header,
+csv column, Message-ID, the shop object's meta / note) so the effect downstream is once: the shop
+APIs honour no idempotency header, so a retry first looks for what an earlier attempt created. Failures back off exponentially; after
 ``[policy] max_attempts`` the remedy is failed, its budget released, and the digest shows it.
 
 Adapters are small classes registered by ``kind`` (STYLE.md point 2): ``csv``, ``webhook``,
@@ -27,7 +28,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -282,6 +283,7 @@ class Job:
     mention_author: str | None = None
     mention_source: str | None = None
     attempt: int = 1
+    queued_at: datetime | None = None
 
     def payload(self) -> dict[str, Any]:
         """The JSON body webhooks receive (also the csv row's source)."""
@@ -332,8 +334,11 @@ class CsvOptions(AdapterOptions):
     path: str = Field("remedies.csv", description="csv: the warehouse file (relative to the config) rows are appended to.")
 
 
+# The mention columns come last so files written before they existed keep their columns (rows are
+# written by the file's own header); a `contact` row is acted on from them (no order, no customer).
 CSV_COLUMNS = ("idempotency_key", "case_id", "kind", "order_number", "customer_name", "customer_email",
-               "shipping_country", "sku", "quantity", "shipping", "amount", "currency", "params", "note")
+               "shipping_country", "sku", "quantity", "shipping", "amount", "currency", "params", "note",
+               "mention_url", "mention_author", "mention_source")
 
 
 class CsvAdapter:
@@ -359,9 +364,10 @@ class CsvAdapter:
             "sku": params.get("sku") or "", "quantity": params.get("quantity") or "",
             "shipping": params.get("shipping") or "", "amount": str(job.amount), "currency": job.currency,
             "params": json.dumps(params, sort_keys=True), "note": job.note,
+            "mention_url": job.mention_url or "", "mention_author": job.mention_author or "",
+            "mention_source": job.mention_source or "",
         }
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
@@ -371,8 +377,11 @@ class CsvAdapter:
         try:
             # An exclusive lock: two dispatchers never interleave rows or both append the same key.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            with open(fd, "r", encoding="utf-8", newline="", closefd=False) as existing:
+            with open(fd, encoding="utf-8", newline="", closefd=False) as existing:
                 content = existing.read()
+            header = next(csv.reader(io.StringIO(content)), None) if content else None
+            writer = csv.DictWriter(buffer, fieldnames=header or list(CSV_COLUMNS), lineterminator="\n",
+                                    extrasaction="ignore")
             if not content:
                 writer.writeheader()
             elif _key_in_csv(content, job.idempotency_key):
@@ -500,6 +509,7 @@ class EmailAdapter:
             f"Amount: {job.amount} {job.currency}",
         ]
         lines += [f"{k}: {v}" for k, v in sorted(job.params.items()) if v not in (None, "")]
+        lines.append(f"Mention: {job.mention_url or '-'} by {job.mention_author or '-'} on {job.mention_source or '-'}")
         if job.kind == "contact":
             lines.append(f"Please reach out to {job.mention_author or 'the author'} ({job.mention_source}) "
                          f"at {job.mention_url or '-'} and ask for their order number.")
@@ -514,65 +524,164 @@ class EmailAdapter:
         return ", ".join(self.options.to)
 
 
-class WooCommerceOptions(AdapterOptions):
+class ApiOptions(AdapterOptions):
+    """Options every shop-API adapter shares."""
+
+    timeout: float = Field(20.0, gt=0, description="woocommerce / shopify: seconds to wait for the API.")
+
+
+# How far before the remedy was queued an earlier attempt's object may be dated (shop clocks and
+# time zones differ); the search window for "did an earlier attempt already create it?".
+LOOKBACK = timedelta(days=1)
+
+
+class ApiAdapter:
+    """Shared plumbing of the shop-API adapters: options, secrets, one JSON call with error mapping.
+
+    Neither WooCommerce nor Shopify honours an ``Idempotency-Key`` header, so a retried attempt
+    (``job.attempt > 1``: an earlier one may have reached the shop and then timed out) first looks
+    for the object the earlier attempt may have created, which carries the key, and only POSTs
+    when there is none (DESIGN.md invariant 3).
+    """
+
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[AdapterOptions]] = ApiOptions
+    default_handles: ClassVar[tuple[str, ...]] = ("replacement", "refund")
+
+    def __init__(self, name: str, options: ApiOptions, deps: Deps) -> None:
+        self.name = name
+        self.options = options
+        self.client = deps.client
+        self.index = _index_of(deps.config, name)
+        self.base = ""
+        self.setup(options)
+
+    def setup(self, options: Any) -> None:
+        """Read secrets and set ``self.base`` (subclasses)."""
+
+    def request_args(self) -> dict[str, Any]:
+        """Auth for every request (subclasses)."""
+        return {}
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        what = f"{self.kind} {self.name} {method} {path}"
+        url = path if path.startswith(("http://", "https://")) else self.base + path
+        try:
+            response = self.client.request(method, url, timeout=self.options.timeout, **self.request_args(), **kwargs)
+        except httpx.HTTPError as exc:
+            raise _http_error(exc, what) from exc
+        _check_status(response, what)
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DispatchError(f"{self.kind} {self.name} {method} {path}: the answer is not JSON") from exc
+
+    def _unsupported(self, job: Job) -> DispatchError:
+        return DispatchError(f"{self.kind} {self.name} cannot deliver {job.kind}", retryable=False,
+                             hint="list only replacement/refund in this adapter's `handles`")
+
+
+def _since(job: Job) -> datetime:
+    return (job.queued_at or utcnow()) - LOOKBACK
+
+
+def _meta_has(meta: Any, key: str) -> bool:
+    return isinstance(meta, list) and any(
+        isinstance(m, dict) and m.get("key") == "_recoverybot_idempotency_key" and m.get("value") == key for m in meta
+    )
+
+
+class WooCommerceOptions(ApiOptions):
     url: str = Field(description="woocommerce: the shop's base URL (https://shop.example).")
     consumer_key_env: str = Field("WC_CONSUMER_KEY", description="woocommerce: variable holding the REST consumer key.")
     consumer_secret_env: str = Field("WC_CONSUMER_SECRET", description="woocommerce: variable holding the consumer secret.")
-    timeout: float = Field(20.0, gt=0, description="woocommerce: seconds to wait for the API.")
 
 
-class WooCommerceAdapter:
+class WooCommerceAdapter(ApiAdapter):
     """A zero-priced replacement order, or a refund on the original order, via the WooCommerce REST API."""
 
     kind: ClassVar[str] = "woocommerce"
     Options: ClassVar[type[AdapterOptions]] = WooCommerceOptions
-    default_handles: ClassVar[tuple[str, ...]] = ("replacement", "refund")
+    PER_PAGE: ClassVar[int] = 100
+    MAX_PAGES: ClassVar[int] = 20
 
-    def __init__(self, name: str, options: WooCommerceOptions, deps: Deps) -> None:
+    def setup(self, options: WooCommerceOptions) -> None:
         from bot.config import secret
 
-        index = _index_of(deps.config, name)
-        self.name = name
-        self.options = options
-        self.client = deps.client
-        self.auth = (secret(options.consumer_key_env, f"fulfilment[{index}].consumer_key_env"),
-                     secret(options.consumer_secret_env, f"fulfilment[{index}].consumer_secret_env"))
+        self.auth = (secret(options.consumer_key_env, f"fulfilment[{self.index}].consumer_key_env"),
+                     secret(options.consumer_secret_env, f"fulfilment[{self.index}].consumer_secret_env"))
         self.base = options.url.rstrip("/") + "/wp-json/wc/v3"
 
-    def _call(self, method: str, path: str, job: Job, **kwargs: Any) -> Any:
-        what = f"woocommerce {self.name} {method} {path}"
-        try:
-            response = self.client.request(method, self.base + path, auth=self.auth, timeout=self.options.timeout,
-                                           headers={"Idempotency-Key": job.idempotency_key}, **kwargs)
-        except httpx.HTTPError as exc:
-            raise _http_error(exc, what) from exc
-        _check_status(response, what)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise DispatchError(f"{what}: the answer is not JSON") from exc
+    def request_args(self) -> dict[str, Any]:
+        return {"auth": self.auth}
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list (WordPress pages: page=N, X-WP-TotalPages)."""
+        for page in range(1, self.MAX_PAGES + 1):
+            response = self._send("GET", path, params={**params, "per_page": self.PER_PAGE, "page": page})
+            try:
+                items = response.json()
+            except ValueError as exc:
+                raise DispatchError(f"woocommerce {self.name} GET {path}: the answer is not JSON") from exc
+            if not isinstance(items, list):
+                raise DispatchError(f"woocommerce {self.name} GET {path}: expected a list")
+            yield from (i for i in items if isinstance(i, dict))
+            total = response.headers.get("x-wp-totalpages")
+            if len(items) < self.PER_PAGE or (total is not None and total.isdigit() and page >= int(total)):
+                return
+
+    def _earlier_refund(self, ref: str, job: Job) -> dict[str, Any] | None:
+        for refund in self._pages(f"/orders/{ref}/refunds", {}):
+            if job.idempotency_key in str(refund.get("reason") or "") or _meta_has(refund.get("meta_data"),
+                                                                                  job.idempotency_key):
+                return refund
+        return None
+
+    def _earlier_order(self, original: dict[str, Any], job: Job) -> dict[str, Any] | None:
+        # The REST API cannot filter by meta: list the customer's orders since the remedy was
+        # queued (a guest's by billing email) and look for our key in their meta.
+        params: dict[str, Any] = {"after": _since(job).strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true",
+                                  "orderby": "date", "order": "desc"}
+        customer = original.get("customer_id") or 0
+        email = (original.get("billing") or {}).get("email") or job.customer_email
+        if customer:
+            params["customer"] = customer
+        elif email:
+            params["search"] = email
+        for order in self._pages("/orders", params):
+            if _meta_has(order.get("meta_data"), job.idempotency_key):
+                return order
+        return None
 
     def deliver(self, job: Job) -> str | None:
         ref = job.order_ref or job.order_number
         if not ref:
             raise DispatchError(f"woocommerce {self.name}: remedy {job.idempotency_key} has no order", retryable=False)
         if job.kind == "refund":
-            body = {"amount": str(job.amount), "reason": f"recoverybot {job.idempotency_key}", "api_refund": True}
-            done = self._call("POST", f"/orders/{ref}/refunds", job, json=body)
+            if job.attempt > 1 and (earlier := self._earlier_refund(ref, job)) is not None:
+                return f"refund {earlier.get('id')} (made by an earlier attempt)"
+            body = {"amount": str(job.amount), "reason": f"recoverybot {job.idempotency_key}", "api_refund": True,
+                    "meta_data": [{"key": "_recoverybot_idempotency_key", "value": job.idempotency_key}]}
+            done = self._call("POST", f"/orders/{ref}/refunds", json=body)
             return f"refund {done.get('id')}"
         if job.kind != "replacement":
-            raise DispatchError(f"woocommerce {self.name} cannot deliver {job.kind}", retryable=False,
-                                hint="list only replacement/refund in this adapter's `handles`")
-        original = self._call("GET", f"/orders/{ref}", job)
+            raise self._unsupported(job)
+        original = self._call("GET", f"/orders/{ref}")
+        if job.attempt > 1 and (earlier := self._earlier_order(original, job)) is not None:
+            return f"order {earlier.get('id')} (made by an earlier attempt)"
         sku = job.params.get("sku")
-        products = self._call("GET", "/products", job, params={"sku": sku}) if sku else []
+        products = self._call("GET", "/products", params={"sku": sku}) if sku else []
         if not products:
             raise DispatchError(f"woocommerce {self.name}: no product with SKU {sku!r}", retryable=False)
         items = [{"product_id": products[0]["id"], "quantity": int(job.params.get("quantity") or 1),
                   "subtotal": "0.00", "total": "0.00"}]
         bonus = job.params.get("bonus_sku")
         if bonus:
-            extra = self._call("GET", "/products", job, params={"sku": bonus})
+            extra = self._call("GET", "/products", params={"sku": bonus})
             if extra:
                 items.append({"product_id": extra[0]["id"], "quantity": 1, "subtotal": "0.00", "total": "0.00"})
         speed = "Express" if job.params.get("shipping") == "expedited" else "Standard"
@@ -586,54 +695,75 @@ class WooCommerceAdapter:
             "meta_data": [{"key": "_recoverybot_idempotency_key", "value": job.idempotency_key},
                           {"key": "_recoverybot_replaces", "value": str(ref)}],
         }
-        created = self._call("POST", "/orders", job, json=body)
+        created = self._call("POST", "/orders", json=body)
         return f"order {created.get('id')}"
 
 
-class ShopifyOptions(AdapterOptions):
+class ShopifyOptions(ApiOptions):
     shop_url: str = Field(description="shopify: https://<shop>.myshopify.com")
     access_token_env: str = Field("SHOPIFY_ACCESS_TOKEN", description="shopify: variable holding the Admin API token.")
     api_version: str = Field("2024-10", description="shopify: Admin API version.")
-    timeout: float = Field(20.0, gt=0, description="shopify: seconds to wait for the API.")
 
 
-class ShopifyAdapter:
+def _next_link(response: httpx.Response) -> str | None:
+    """The rel="next" URL of Shopify's cursor pagination (Link header), if any."""
+    link: str = response.headers.get("link", "")
+    for part in link.split(","):
+        url, _, rel = part.partition(";")
+        if 'rel="next"' in rel.replace(" ", ""):
+            return str(url.strip().strip("<>"))
+    return None
+
+
+class ShopifyAdapter(ApiAdapter):
     """A draft order for a replacement, or a refund of the original order, via the Shopify Admin API."""
 
     kind: ClassVar[str] = "shopify"
     Options: ClassVar[type[AdapterOptions]] = ShopifyOptions
-    default_handles: ClassVar[tuple[str, ...]] = ("replacement", "refund")
+    MAX_PAGES: ClassVar[int] = 20
 
-    def __init__(self, name: str, options: ShopifyOptions, deps: Deps) -> None:
+    def setup(self, options: ShopifyOptions) -> None:
         from bot.config import secret
 
-        index = _index_of(deps.config, name)
-        self.name = name
-        self.options = options
-        self.client = deps.client
-        self.token = secret(options.access_token_env, f"fulfilment[{index}].access_token_env")
+        self.token = secret(options.access_token_env, f"fulfilment[{self.index}].access_token_env")
         self.base = f"{options.shop_url.rstrip('/')}/admin/api/{options.api_version}"
 
-    def _call(self, method: str, path: str, job: Job, **kwargs: Any) -> Any:
-        what = f"shopify {self.name} {method} {path}"
-        headers = {"X-Shopify-Access-Token": self.token, "Idempotency-Key": job.idempotency_key}
-        try:
-            response = self.client.request(method, self.base + path, headers=headers, timeout=self.options.timeout,
-                                           **kwargs)
-        except httpx.HTTPError as exc:
-            raise _http_error(exc, what) from exc
-        _check_status(response, what)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise DispatchError(f"{what}: the answer is not JSON") from exc
+    def request_args(self) -> dict[str, Any]:
+        return {"headers": {"X-Shopify-Access-Token": self.token}}
+
+    def _earlier_refund(self, ref: str, job: Job) -> dict[str, Any] | None:
+        refunds = self._call("GET", f"/orders/{ref}/refunds.json").get("refunds", [])
+        return next((r for r in refunds if job.idempotency_key in str(r.get("note") or "")), None)
+
+    def _earlier_draft(self, job: Job) -> dict[str, Any] | None:
+        # Draft orders cannot be searched by note attribute over REST: page through those touched
+        # since the remedy was queued and look for our key.
+        url: str | None = "/draft_orders.json"
+        params: dict[str, Any] | None = {"limit": 250, "updated_at_min": _since(job).isoformat()}
+        for _ in range(self.MAX_PAGES):
+            if url is None:
+                break
+            response = self._send("GET", url, params=params)
+            try:
+                drafts = response.json().get("draft_orders", [])
+            except (ValueError, AttributeError) as exc:
+                raise DispatchError(f"shopify {self.name} GET draft orders: the answer is not a JSON object") from exc
+            for draft in drafts:
+                attrs = draft.get("note_attributes") or []
+                if any(a.get("name") == "recoverybot_idempotency_key" and a.get("value") == job.idempotency_key
+                       for a in attrs if isinstance(a, dict)):
+                    return dict(draft)
+            url, params = _next_link(response), None  # the next link carries its own query
+        return None
 
     def deliver(self, job: Job) -> str | None:
         ref = job.order_ref or job.order_number
         if job.kind == "refund":
             if not ref:
                 raise DispatchError(f"shopify {self.name}: refund {job.idempotency_key} has no order", retryable=False)
-            txns = self._call("GET", f"/orders/{ref}/transactions.json", job).get("transactions", [])
+            if job.attempt > 1 and (earlier := self._earlier_refund(ref, job)) is not None:
+                return f"refund {earlier.get('id')} (made by an earlier attempt)"
+            txns = self._call("GET", f"/orders/{ref}/transactions.json").get("transactions", [])
             parent = next((t for t in txns if t.get("kind") in ("sale", "capture") and t.get("status") == "success"),
                           None)
             if parent is None:
@@ -642,11 +772,12 @@ class ShopifyAdapter:
             body = {"refund": {"currency": job.currency, "notify": True, "note": f"recoverybot {job.idempotency_key}",
                                "transactions": [{"parent_id": parent["id"], "amount": str(job.amount),
                                                  "kind": "refund", "gateway": parent.get("gateway")}]}}
-            done = self._call("POST", f"/orders/{ref}/refunds.json", job, json=body)
+            done = self._call("POST", f"/orders/{ref}/refunds.json", json=body)
             return f"refund {done.get('refund', {}).get('id')}"
         if job.kind != "replacement":
-            raise DispatchError(f"shopify {self.name} cannot deliver {job.kind}", retryable=False,
-                                hint="list only replacement/refund in this adapter's `handles`")
+            raise self._unsupported(job)
+        if job.attempt > 1 and (earlier := self._earlier_draft(job)) is not None:
+            return f"draft order {earlier.get('id')} (made by an earlier attempt)"
         title = job.params.get("product_name") or job.params.get("sku") or "Replacement"
         items = [{"title": f"{title} (replacement)", "sku": job.params.get("sku"), "price": "0.00",
                   "quantity": int(job.params.get("quantity") or 1), "requires_shipping": True, "taxable": False}]
@@ -660,7 +791,7 @@ class ShopifyAdapter:
             "note_attributes": [{"name": "recoverybot_idempotency_key", "value": job.idempotency_key},
                                 {"name": "replaces_order", "value": str(ref or "")}],
         }}
-        created = self._call("POST", "/draft_orders.json", job, json=body)
+        created = self._call("POST", "/draft_orders.json", json=body)
         return f"draft order {created.get('draft_order', {}).get('id')}"
 
 
@@ -746,7 +877,7 @@ def _job(session: Session, remedy: Remedy) -> Job:
         order_number=order.number if order else None, order_origin=order.origin if order else None,
         order_ref=ref, shipping_country=order.shipping_country if order else None,
         mention_url=mention.url, mention_author=mention.author_handle or mention.author_name,
-        mention_source=mention.source, attempt=remedy.attempts,
+        mention_source=mention.source, attempt=remedy.attempts, queued_at=remedy.queued_at,
     )
 
 

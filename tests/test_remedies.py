@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from bot.cases import list_cases, process
+from bot.cases import approve, list_cases, process
 from bot.config import Config, loads
 from bot.errors import ConfigError, SecretMissing
 from bot.mailer import Mailer
@@ -275,7 +275,9 @@ def test_woocommerce_replacement_order_and_refund(tmp_path: Path, opened: list[S
         assert refund["amount"] == "17.99" and refund["api_refund"] is True
         auth = srv.requests[0].headers["authorization"]
         assert base64.b64decode(auth.split()[1]) == b"ck_test:cs_test"
-        assert all(r.headers.get("idempotency-key") for r in srv.requests)
+        # WooCommerce honours no Idempotency-Key header: the key rides in the objects themselves.
+        assert refund["reason"] == "recoverybot rb-case2-0-refund"
+        assert {"key": "_recoverybot_idempotency_key", "value": "rb-case2-0-refund"} in refund["meta_data"]
         # keep_item is not the shop API's job: it went to the csv adapter.
         kept = read_csv(tmp_path / "remedies.csv")
         assert [r["kind"] for r in kept] == ["keep_item"]
@@ -320,3 +322,130 @@ def test_dry_run_dispatches_nothing_even_if_queued(tmp_path: Path, opened: list[
         summary = dispatch(store, dry)
         assert summary.dry_run and summary.lines() == ["dispatch: dry run, nothing dispatched"]
         assert srv.requests == []
+
+
+# --- exactly once on the shop APIs when an answer is lost ----------------------------------------
+
+
+class StallingShop:
+    """A fake shop that commits every POST at once, then answers it only after `stall` seconds.
+
+    The client's read timeout fires although the refund / order exists: exactly what a slow shop
+    does. GETs list what was created so far, as the real APIs do.
+    """
+
+    def __init__(self, stall: float) -> None:
+        self.stall = stall
+        self.created: dict[str, list[dict[str, Any]]] = {"refunds": [], "orders": [], "drafts": [], "srefunds": []}
+
+    def _commit(self, bucket: str, obj: dict[str, Any]) -> Route:
+        obj = {**obj, "id": 100 + sum(len(v) for v in self.created.values())}
+        self.created[bucket].append(obj)
+        return Route(status=201, body=json.dumps(obj), content_type="application/json", delay=self.stall)
+
+    def wc_refunds(self, request: Request) -> Route:
+        if request.method == "POST":
+            return self._commit("refunds", json.loads(request.body))
+        return Route(body=json.dumps(self.created["refunds"]), content_type="application/json")
+
+    def wc_orders(self, request: Request) -> Route:
+        if request.method == "POST":
+            return self._commit("orders", json.loads(request.body))
+        assert request.arg("customer") == "42" and request.arg("after")
+        mine = [o for o in self.created["orders"] if o["customer_id"] == 42]
+        return Route(body=json.dumps(mine), content_type="application/json", headers={"X-WP-TotalPages": "1"})
+
+    def sh_drafts(self, request: Request) -> Route:
+        if request.method == "POST":
+            return self._commit("drafts", json.loads(request.body)["draft_order"])
+        assert request.arg("updated_at_min")
+        return Route(body=json.dumps({"draft_orders": self.created["drafts"]}), content_type="application/json")
+
+    def sh_refunds(self, request: Request) -> Route:
+        if request.method == "POST":
+            return self._commit("srefunds", json.loads(request.body)["refund"])
+        return Route(body=json.dumps({"refunds": self.created["srefunds"]}), content_type="application/json")
+
+
+def _lost_answer_then_retry(store: Store, config: Config) -> None:
+    first = dispatch(store, config)
+    assert first.retrying == 2 and first.dispatched == 1, first.errors  # keep_item went to csv
+    assert all("ReadTimeout" in e for e in first.errors)
+    second = dispatch(store, config, at=NOW + timedelta(seconds=61))
+    assert second.dispatched == 2, second.errors
+    with store.session() as s:
+        refs = [a.detail["reference"] for a in s.query(AuditLog).filter_by(action="remedy_dispatched")]
+    assert sum("made by an earlier attempt" in r for r in refs) == 2, refs
+
+
+def test_woocommerce_refund_and_order_are_not_repeated_when_the_answer_times_out(
+        tmp_path: Path, opened: list[Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_WC_KEY", "ck_test")
+    monkeypatch.setenv("RB_WC_SECRET", "cs_test")
+    shop = StallingShop(stall=1.0)
+    routes: dict[str, Any] = {
+        "/wp-json/wc/v3/orders/5000": json.dumps({"id": 5000, "customer_id": 42, "billing": {}, "shipping": {}}),
+        "/wp-json/wc/v3/products?sku=FAN-01": '[{"id": 77, "sku": "FAN-01"}]',
+        "/wp-json/wc/v3/orders": shop.wc_orders,
+        "/wp-json/wc/v3/orders/7300/refunds": shop.wc_refunds,
+    }
+    with LocalServer(routes) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "shop"\nkind = "woocommerce"\n'
+                             f'url = "{srv.base}"\ntimeout = 0.3\nconsumer_key_env = "RB_WC_KEY"\n'
+                             'consumer_secret_env = "RB_WC_SECRET"\n\n[[fulfilment]]\nname = "rest"\nkind = "csv"')
+        seed_defective(store)
+        seed_wrong_item(store, config)
+        _lost_answer_then_retry(store, config)
+        assert len(shop.created["refunds"]) == 1 and len(shop.created["orders"]) == 1
+        assert sum(1 for r in srv.requests if r.method == "POST") == 2
+
+
+def test_shopify_refund_and_draft_order_are_not_repeated_when_the_answer_times_out(
+        tmp_path: Path, opened: list[Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_SHOPIFY_TOKEN", "shpat_test")
+    shop = StallingShop(stall=1.0)
+    base = "/admin/api/2024-10"
+    txns = {"transactions": [{"id": 12, "kind": "sale", "status": "success", "gateway": "bogus"}]}
+    routes: dict[str, Any] = {
+        f"{base}/draft_orders.json": shop.sh_drafts,
+        f"{base}/orders/7300/transactions.json": json.dumps(txns),
+        f"{base}/orders/7300/refunds.json": shop.sh_refunds,
+    }
+    with LocalServer(routes) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "shop"\nkind = "shopify"\n'
+                             f'shop_url = "{srv.base}"\ntimeout = 0.3\naccess_token_env = "RB_SHOPIFY_TOKEN"\n\n'
+                             '[[fulfilment]]\nname = "rest"\nkind = "csv"')
+        seed_defective(store)
+        seed_wrong_item(store, config)
+        _lost_answer_then_retry(store, config)
+        assert len(shop.created["srefunds"]) == 1 and len(shop.created["drafts"]) == 1
+        assert sum(1 for r in srv.requests if r.method == "POST") == 2
+
+
+def test_csv_carries_the_mention_so_a_contact_can_be_acted_on(tmp_path: Path, opened: list[Store]) -> None:
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"')
+    with store.session() as s:
+        add_mention(s, "nobody", "My blender arrived with a cracked jug, really disappointed.", "damaged",
+                    source="mastodon", kind="mastodon", published=days_ago(1), author_handle="@jugless")
+    process(store, config, now=NOW)
+    [case] = list_cases(store)
+    assert [r["kind"] for r in case["remedies"]] == ["contact"]
+    approve(store, case["id"], actor="sam", now=NOW, config=config)
+    assert dispatch(store, config).dispatched == 1
+    [row] = read_csv(tmp_path / "remedies.csv")
+    assert row["kind"] == "contact" and row["customer_email"] == ""
+    assert row["mention_url"] == "https://mastodon.example/nobody"
+    assert row["mention_author"] == "@jugless" and row["mention_source"] == "mastodon"
+    assert "order number" in row["note"] and "nothing you need to do" not in row["note"]
+
+
+def test_csv_written_before_the_mention_columns_keeps_its_own_columns(tmp_path: Path, opened: list[Store]) -> None:
+    old = ("idempotency_key,case_id,kind,order_number,customer_name,customer_email,shipping_country,sku,"
+           "quantity,shipping,amount,currency,params,note\n")
+    (tmp_path / "remedies.csv").write_text(old + "rb-old,0,gesture,,,,,,,,0.00,EUR,{},hi\n", encoding="utf-8")
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"')
+    seed_defective(store)
+    assert dispatch(store, config).dispatched == 1
+    with (tmp_path / "remedies.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert all(len(r) == 14 for r in rows) and rows[-1][0] == "rb-case1-0-replacement"
