@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import PolicyError, RecoveryBotError
 from bot.notes import context as note_context
+from bot.notes import is_contact
 from bot.notes import render as render_note
 from bot.policy import Decision, Facts, decide
 from bot.remedies import BudgetExceeded, propose, queue, queue_proposed, release
@@ -280,14 +281,23 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
     )
 
 
+# Platforms a contact note may name ("we saw your post on ..."); others (the shop's own pages,
+# feeds) are not named.
+PLATFORMS = {"mastodon": "Mastodon", "reddit": "Reddit", "bluesky": "Bluesky", "hackernews": "Hacker News",
+             "trustpilot": "Trustpilot", "appstore": "the App Store"}
+
+
 def _note(case: Case, decision: Decision, facts: Facts, config: Config) -> str:
     customer = case.customer
     name = customer.name if customer and customer.name else case.mention.author_name
+    kinds = [p.kind for p in decision.remedies]
     ctx = note_context(
         issue=case.issue, remedies=[(p.kind, p.params) for p in decision.remedies], customer_name=name,
         product=facts.item_name, order_number=facts.order_number, shop_name=config.bot.shop_name,
+        source_name=PLATFORMS.get(case.mention.source_kind),
     )
-    return render_note(config.policy.note_template, ctx)
+    template = config.policy.contact_note_template if is_contact(kinds) else config.policy.note_template
+    return render_note(template, ctx)
 
 
 def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:

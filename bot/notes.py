@@ -44,9 +44,15 @@ def _env() -> SandboxedEnvironment:
                                 trim_blocks=False)
 
 
-@lru_cache(maxsize=1)
-def default_template() -> str:
-    return (resources.files("bot") / "templates" / "notes" / "default.txt.j2").read_text(encoding="utf-8")
+@lru_cache(maxsize=2)
+def default_template(name: str = "default") -> str:
+    """A built-in note: ``default`` (a remedy is on its way) or ``contact`` (we need the order)."""
+    return (resources.files("bot") / "templates" / "notes" / f"{name}.txt.j2").read_text(encoding="utf-8")
+
+
+def is_contact(remedy_kinds: list[str]) -> bool:
+    """Only a `contact` is offered: the note asks for the order instead of announcing a remedy."""
+    return bool(remedy_kinds) and all(kind == "contact" for kind in remedy_kinds)
 
 
 def check_template(source: str) -> None:
@@ -108,6 +114,7 @@ def context(
     product: str | None,
     order_number: str | None,
     shop_name: str,
+    source_name: str | None = None,
 ) -> dict[str, Any]:
     """The variables a note template sees."""
     item = product or "order"
@@ -124,6 +131,7 @@ def context(
         "remedies": lines,
         "remedy_kinds": [kind for kind, _ in remedies],
         "gesture_message": gesture,
+        "source_name": source_name,
     }
 
 
@@ -133,8 +141,12 @@ def _compiled(source: str) -> Template:
 
 
 def render(template: str | None, ctx: dict[str, Any]) -> str:
-    """Render the note; PolicyError when the template fails or the text speaks of reviews."""
-    source = template or default_template()
+    """Render the note; PolicyError when the template fails or the text speaks of reviews.
+
+    Without a template, a case offered only a `contact` gets the built-in contact note (we saw the
+    post, we are sorry, please reply with the order number); any other the built-in remedy note.
+    """
+    source = template or default_template("contact" if is_contact(list(ctx.get("remedy_kinds", []))) else "default")
     try:
         text = _compiled(source).render(**ctx)
     except TemplateError as exc:

@@ -216,6 +216,10 @@ class PolicyConfig(_Model):
     note_template: str | None = Field(
         None, description="Jinja2 template of the customer note (text). Empty: the built-in note."
     )
+    contact_note_template: str | None = Field(
+        None, description="Jinja2 template of the note for a `contact` (no order matched: asks the customer for "
+        "the order number). Empty: the built-in contact note."
+    )
     max_attempts: int = Field(5, ge=1, description="A remedy that failed this many dispatch attempts is marked failed.")
     retry_backoff: float = Field(60, ge=0, description="Seconds before the first retry; doubled at each attempt.")
     claim_seconds: float = Field(
@@ -239,7 +243,7 @@ class PolicyConfig(_Model):
             value.setdefault(speed, 0.0)
         return value
 
-    @field_validator("note_template")
+    @field_validator("note_template", "contact_note_template")
     @classmethod
     def _template(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

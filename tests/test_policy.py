@@ -152,3 +152,21 @@ def test_custom_note_template_renders_in_a_sandbox() -> None:
         render("{{ ''.__class__.__mro__[1].__subclasses__() }}", ctx)
     with pytest.raises(PolicyError, match="never refer to reviews"):
         render("{{ gesture_message }}", {**ctx, "gesture_message": "Five stars appreciated"})
+
+
+def test_contact_note_asks_for_the_order_number_and_never_speaks_of_reviews() -> None:
+    ctx = context(issue="damaged", remedies=[("contact", {"message": None})], customer_name="Jo Smith",
+                  product=None, order_number=None, shop_name="Kestrel Lane", source_name="Mastodon")
+    note = render(None, ctx)
+    assert note.startswith("Hello Jo,")
+    assert "We saw your post on Mastodon" in note and "sorry your order arrived damaged" in note
+    assert "reply to this message with your order number" in note
+    assert "nothing you need to do" not in note
+    for word in ("review", "rating", "star"):
+        assert word not in note.lower()
+    # A remedy alongside the contact keeps the remedy note (something is on its way).
+    mixed = render(None, context(issue="damaged", remedies=[("contact", {}), ("gesture", {"amount": "5"})],
+                                 customer_name=None, product="Kettle", order_number=None, shop_name="K"))
+    assert "order number" not in mixed
+    with pytest.raises(ConfigError, match="mentions 'review'"):
+        loads('[policy]\ncontact_note_template = "Thanks for the review, {{ customer_name }}"')
