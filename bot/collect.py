@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from bot.errors import ConfigError, SourceError, StoreError
 from bot.fetch import Fetcher, Validators, make_client
+from bot.match import mask_email
 from bot.progress import NullProgress, Progress
 from bot.store import Assessment, HttpCache, Mention, SourceState, Store, fingerprint, utcnow
 from connectors.base import Connector, RawMention
@@ -479,13 +480,6 @@ def source_health(store: Store) -> list[HealthRow]:
         ]
 
 
-def _mask_email(email: str | None) -> str | None:
-    if not email or "@" not in email:
-        return email
-    user, _, domain = email.partition("@")
-    return f"{user[:1]}***@{domain}"
-
-
 def list_mentions(
     store: Store, source: str | None = None, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
@@ -515,7 +509,7 @@ def list_mentions(
                 "url": mention.url,
                 "author_name": mention.author_name,
                 "author_handle": mention.author_handle,
-                "author_email": _mask_email(mention.author_email),
+                "author_email": mask_email(mention.author_email) or None,
                 "product_sku": mention.product_sku,
                 "product_name": mention.product_name,
                 "product_url": mention.product_url,
