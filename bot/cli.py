@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.errors import ConfigError, RecoveryBotError
+from bot.errors import ConfigError, RecoveryBotError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -101,6 +101,33 @@ def _table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
+def day_arg(text: str) -> date:
+    """argparse type: a local date YYYY-MM-DD (a bad one is a usage error, exit 2)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-24") from None
+
+
+def since_arg(text: str) -> datetime:
+    """argparse type: an ISO date or datetime; naive values are UTC, given offsets are kept."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or datetime like 2026-11-24 or 2026-11-24T08:00+01:00"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _open_text(path: str) -> TextIO:
+    """A text file for reading; undecodable bytes become U+FFFD instead of a crash."""
+    try:
+        return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -115,7 +142,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bot.config import enabled_parts
+    from bot.config import enabled_parts, missing_secrets
 
     if args.kinds:
         from connectors import registry
@@ -128,6 +155,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{config.path}: valid")
     for part in enabled_parts(config):
         print(f"  [{'on ' if part.enabled else 'off'}] {part.name}: {part.detail}")
+    for key, name in missing_secrets(config):
+        # A warning, not an error: the daemon's environment may hold it while this shell does not.
+        print(f"  warning: {key} names the environment variable {name}, which is not set here")
     return EXIT_OK
 
 
@@ -145,6 +175,9 @@ def cmd_cycle(args: argparse.Namespace) -> int:
         store.dispose()
     for line in report.lines():
         print(line)
+    if not report.ok:
+        print("some parts of the cycle failed (see above); `recoverybot status` shows sources' health",
+              file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
@@ -156,7 +189,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.file in (None, "-"):
         bad = score_stream(sys.stdin, sys.stdout, scorer)
     else:
-        with open(args.file, encoding="utf-8", errors="replace") as handle:
+        with _open_text(args.file) as handle:
             bad = score_stream(handle, sys.stdout, scorer)
     if bad:
         print(f"{bad} line(s) could not be scored; see their \"error\" field", file=sys.stderr)
@@ -167,12 +200,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bot.sentiment import ScoringConfig, Scorer, evaluate
 
     scoring = _load(args).scoring if args.config_given else ScoringConfig()
-    with open(args.file, encoding="utf-8") as handle:
+    with _open_text(args.file) as handle:
         report = evaluate(handle, Scorer(scoring))
     if args.json:
         _print_json(report.as_dict(), sys.stdout)
     else:
         print(report.render())
+    if not report.n:
+        print(f"{args.file}: no labelled example could be read (each line needs text, unhappy, issue)",
+              file=sys.stderr)
+        return EXIT_FAIL
+    if report.bad_lines:
+        print(f"{len(report.bad_lines)} line(s) could not be read and were left out", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -180,10 +220,11 @@ def cmd_mentions(args: argparse.Namespace) -> int:
     from bot.collect import list_mentions
 
     config = _load(args)
-    since = datetime.fromisoformat(args.since).replace(tzinfo=UTC) if args.since else None
+    if args.source:
+        config.source(args.source)
     store = _open(config)
     try:
-        rows = list_mentions(store, source=args.source, since=since, limit=args.limit)
+        rows = list_mentions(store, source=args.source, since=args.since, limit=args.limit)
     finally:
         store.dispose()
     if args.json:
@@ -224,18 +265,21 @@ def _case_row(case: dict[str, Any]) -> tuple[object, ...]:
     remedies = ", ".join(
         f"{r['kind']} {r['amount']}" if float(r.get("amount") or 0) else r["kind"] for r in case.get("remedies") or []
     )
-    why = case.get("approval_reason") or case.get("rule") or ""
+    reasons = case.get("reasons") or []
+    why = case.get("approval_reason") or (reasons[-1] if reasons else "") or case.get("rule") or ""
     order = (case.get("order") or {}).get("number") or ""
     return (case.get("id"), case.get("status"), case.get("issue"), who, order, remedies, str(why)[:80])
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from bot.cases import approve
+    from bot.cases import CaseNotFound, CaseStateError, approve
 
     config = _load(args)
     store = _open(config)
     try:
         approve(store, args.id, actor=os.environ.get("USER") or "staff", note=args.note, config=config)
+    except (CaseNotFound, CaseStateError) as exc:
+        raise UsageError(exc.message, hint="`recoverybot cases --status awaiting_approval` lists what waits") from exc
     finally:
         store.dispose()
     print(f"case {args.id} approved; its remedy is queued for the next dispatch")
@@ -243,12 +287,14 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from bot.cases import reject
+    from bot.cases import CaseNotFound, CaseStateError, reject
 
     config = _load(args)
     store = _open(config)
     try:
         reject(store, args.id, actor=os.environ.get("USER") or "staff", reason=args.reason)
+    except (CaseNotFound, CaseStateError) as exc:
+        raise UsageError(exc.message, hint="`recoverybot cases --status awaiting_approval` lists what waits") from exc
     finally:
         store.dispose()
     print(f"case {args.id} rejected")
@@ -275,7 +321,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from bot import digest
 
     config = _load(args)
-    day = date.fromisoformat(args.date) if args.date else None
+    day = args.date
+    if args.send and not (config.digest.to and config.digest.smtp_host):
+        raise ConfigError("the digest has no recipients or no SMTP server", key="digest.to",
+                          path=str(config.path), hint="set [digest] to and smtp_host, or use --preview FILE")
     store = _open(config)
     try:
         if args.preview:
@@ -306,7 +355,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
         store.dispose()
     for line in summary.lines():
         print(line)
-    return EXIT_OK if not getattr(summary, "errors", None) else EXIT_FAIL
+    return EXIT_OK if summary.ok else EXIT_FAIL
 
 
 def cmd_customers(args: argparse.Namespace) -> int:
@@ -341,6 +390,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot.store import CaseStatus
+
     parser = argparse.ArgumentParser(
         prog="recoverybot",
         description="Notice unhappy buyers in reviews and posts, and make it right before they ask.",
@@ -373,11 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("mentions", cmd_mentions, "list stored mentions")
     p.add_argument("--source")
-    p.add_argument("--since", help="ISO date or datetime (UTC)")
+    p.add_argument("--since", type=since_arg, help="ISO date or datetime; without an offset it is UTC")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
     p = add("cases", cmd_cases, "list cases")
-    p.add_argument("--status")
+    p.add_argument("--status", choices=[s.value for s in CaseStatus], help="only cases in this state")
     p.add_argument("--json", action="store_true")
     p = add("approve", cmd_approve, "approve a case waiting for approval")
     p.add_argument("id", type=int)
@@ -391,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", metavar="FILE", help="write the HTML digest to FILE")
     p.add_argument("--send", action="store_true", help="send it by email now")
     p.add_argument("--force", action="store_true", help="send even if this period's digest was sent")
-    p.add_argument("--date", help="the day to report (YYYY-MM-DD, local); default yesterday")
+    p.add_argument("--date", type=day_arg, help="the day to report (YYYY-MM-DD, local); default yesterday")
     p = add("orders", cmd_orders, "import or sync orders")
     osub = p.add_subparsers(dest="orders_command", required=True)
     osub.add_parser("sync", help="sync orders from the configured [orders] source")
@@ -414,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RecoveryBotError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -47,13 +47,13 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> int:
-    """'30m' -> 1800 seconds; accepts s, m, h, d."""
+def parse_duration(text: str, *, allow_zero: bool = False) -> int:
+    """'30m' -> 1800 seconds; accepts s, m, h, d. Zero only where it means "none" (jitter)."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like '90s', '30m', '2h' or '1d'")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
+    if seconds <= 0 and not allow_zero:
         raise ValueError("a duration must be longer than zero")
     return seconds
 
@@ -150,16 +150,22 @@ class ScheduleConfig(Section):
     """[schedule]: when the daemon's jobs run."""
 
     collect_every: str = Field("30m", description="Default collection interval of a source without `every`/`cron`.")
-    jitter: str = Field("60s", description="Random delay added to each collection so sources do not fire together.")
+    jitter: str = Field("60s", description="Random delay added to each collection so sources do not fire together ('0s': none).")
     dispatch_every: str = Field("1m", description="How often the outbox is delivered.")
     orders_every: str = Field("30m", description="How often orders are synced from the shop.")
     misfire_grace: str = Field("10m", description="A job that missed its time by less than this still runs.")
     stop_timeout: str = Field("30s", description="On SIGTERM, how long the current step may take to finish.")
 
-    @field_validator("collect_every", "jitter", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout")
+    @field_validator("collect_every", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout")
     @classmethod
     def _durations(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("jitter")
+    @classmethod
+    def _jitter(cls, value: str) -> str:
+        parse_duration(value, allow_zero=True)
         return value
 
 
@@ -302,8 +308,24 @@ def _explain(
     about: str = "",
     also: Sequence[str] = (),
 ) -> ConfigError:
-    """The first validation error as a ConfigError with dotted key, line and a hint."""
-    err = exc.errors()[0]
+    """Every validation error as one ConfigError: the first names key, line and a hint; the others
+    follow on their own lines, so staff can fix them all in one go."""
+    problems = [_problem(err, text, model, prefix, also) for err in exc.errors()]
+    key, line, message, hint = problems[0]
+    if about:
+        message = f"{about}: {message}"
+    for other_key, other_line, other_message, _hint in problems[1:10]:
+        place = f"line {other_line}, " if other_line else ""
+        message += f"\n  also {place}key {other_key}: {other_message}"
+    if len(problems) > 10:
+        message += f"\n  and {len(problems) - 10} more problems"
+    return ConfigError(message, key=key or None, line=line, path=where, hint=hint)
+
+
+def _problem(
+    err: Any, text: str, model: type[BaseModel], prefix: str, also: Sequence[str]
+) -> tuple[str, int | None, str, str | None]:
+    """(dotted key, line, message, hint) for one pydantic error."""
     loc = [str(part) for part in err["loc"] if part != "path"]
     key = _dotted(([prefix] if prefix else []) + loc)
     message = err["msg"].removeprefix("Value error, ")
@@ -320,12 +342,7 @@ def _explain(
         got = err.get("input")
         if isinstance(got, (str, int, float, bool)):
             message = f"{message} (got {got!r})"
-    if about:
-        message = f"{about}: {message}"
-    more = len(exc.errors()) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ConfigError(message, key=key or None, line=locate(text, key) if key else None, path=where, hint=hint)
+    return key, (locate(text, key) if key else None), message, hint
 
 
 def _model_at(model: type[BaseModel], loc: Sequence[str]) -> type[BaseModel] | None:
@@ -423,11 +440,53 @@ def enabled_parts(config: Config) -> Iterator[Part]:
         when = f"cron {source.cron}" if source.cron else f"every {source.every or config.schedule.collect_every}"
         yield Part(f"source {source.name}", source.enabled, f"{source.kind}, {when}")
     yield Part("orders", config.orders.kind != "none", config.orders.describe())
-    yield Part("policy", True, f"{len(config.policy.rules)} rules" + (" (dry run)" if config.bot.dry_run else ""))
+    rules = f"{len(config.policy.rules)} rules" if config.policy.rules else (
+        f"{len(config.policy.active_rules)} built-in rules")
+    yield Part("policy", True, rules + (" (dry run: nothing is dispatched)" if config.bot.dry_run else ""))
     for adapter in config.fulfilment:
         yield Part(f"fulfilment {adapter.name}", True, adapter.kind)
     yield Part("digest", bool(config.digest.smtp_host and config.digest.to),
                f"to {', '.join(config.digest.to)} at {config.digest.send_at}" if config.digest.to else "no recipients")
+
+
+def secret_names(config: Config) -> Iterator[tuple[str, str]]:
+    """(dotted key, variable name) of every `*_env` key that names a variable, sources included."""
+
+    def walk(value: Any, key: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                path = f"{key}.{name}" if key else str(name)
+                if str(name).endswith("_env") and isinstance(inner, str) and inner:
+                    yield path, inner
+                else:
+                    yield from walk(inner, path)
+        elif isinstance(value, (list, tuple)):
+            for index, inner in enumerate(value):
+                yield from walk(inner, f"{key}[{index}]")
+
+    yield from walk(config.model_dump(exclude={"path"}), "")
+
+
+def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """The `*_env` keys of enabled parts whose variable is not set in this environment."""
+    env = os.environ if environ is None else environ
+    disabled = {f"sources[{i}]" for i, s in enumerate(config.sources) if not s.enabled}
+    digest_off = not (config.digest.smtp_host and config.digest.to)
+    out = []
+    for key, name in secret_names(config):
+        if key.split(".")[0] in disabled or (digest_off and key.startswith("digest.")):
+            continue
+        if key.startswith("orders.") and not _secret_used_by_orders(config, key):
+            continue
+        if not env.get(name):
+            out.append((key, name))
+    return out
+
+
+def _secret_used_by_orders(config: Config, key: str) -> bool:
+    field = key.split(".", 1)[1]
+    return {"consumer_key_env": "woocommerce", "consumer_secret_env": "woocommerce",
+            "access_token_env": "shopify"}.get(field) == config.orders.kind
 
 
 def _mask_db(url: str) -> str:

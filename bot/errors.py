@@ -6,6 +6,7 @@ boundary with ``raise ... from exc`` so the operator sees what failed, where, an
     RecoveryBotError                 base; .hint tells the operator what to do
     ├── ConfigError                  config.toml is wrong (exit code 2); .key, .line, .path
     │   └── SecretMissing            a `*_env` key names an environment variable that is not set
+    ├── UsageError                   a command was given something that does not exist or fit (exit 2)
     ├── StoreError                   the database cannot be opened, migrated or written
     ├── SourceError                  a connector failed; .source, .url, .kind ("http", "parse", ...)
     │   ├── FetchError               the request failed (timeout, refused, status, too large)
@@ -67,6 +68,11 @@ class ConfigError(RecoveryBotError):
 
 class SecretMissing(ConfigError):
     """A secret's environment variable is not set (raised when the part that needs it starts)."""
+
+
+class UsageError(RecoveryBotError):
+    """A command was given something that does not exist or does not fit (an unknown case id, a
+    date that is not a date); the command line, not the bot, is at fault (exit code 2)."""
 
 
 class StoreError(RecoveryBotError):

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.errors import RecoveryBotError
+from bot.errors import RecoveryBotError, UsageError
 from bot.store import Customer, CustomerHandle, Mention, Order, OrderLine, utcnow
 
 
@@ -78,7 +78,7 @@ class MatchConfig(BaseModel):
     max_candidates: int = Field(5, ge=1, description="How many candidates an unmatched result keeps for the digest.")
 
 
-class HandleNotLinked(RecoveryBotError):
+class HandleNotLinked(UsageError):
     """`customers link` was given an email no imported customer has."""
 
 

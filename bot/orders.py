@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import model_validator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -119,6 +119,15 @@ class OrdersConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown csv column(s) {', '.join(unknown)}; ours are: {', '.join(CSV_COLUMNS)}")
         return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> OrdersConfig:
+        # csv may go without a path: `orders import FILE` names the file itself.
+        needed = {"woocommerce": ("url", "https://shop.example"), "shopify": ("shop", "myshop.myshopify.com")}.get(
+            self.kind)
+        if needed and not getattr(self, needed[0]):
+            raise ValueError(f'kind = "{self.kind}" needs {needed[0]} (e.g. {needed[0]} = "{needed[1]}")')
+        return self
 
     def describe(self) -> str:
         if self.kind == "csv":
@@ -265,6 +274,10 @@ class ImportSummary:
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
     def lines(self) -> list[str]:
         out = [(f"{self.path}: {self.rows} rows, orders {self.created} new, {self.updated} updated, "
                 f"{self.unchanged} unchanged, {len(self.errors)} bad rows")]
@@ -286,6 +299,10 @@ class SyncSummary:
     skipped: str | None = None  # why nothing was read (unchanged file, kind none)
     cursor: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
 
     def lines(self) -> list[str]:
         if self.skipped:

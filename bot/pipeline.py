@@ -54,7 +54,8 @@ class CycleReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        """No stage raised, and no stage reports a failure of its own (a source down, bad order rows)."""
+        return not self.failures and all(getattr(s, "ok", True) for s in self.stages.values())
 
     def lines(self) -> list[str]:
         out: list[str] = []

@@ -94,7 +94,7 @@ class JobSpec:
 def effective_jitter(config: Config, interval: float) -> float:
     """The configured jitter, but never more than a tenth of the interval (a 2-minute source
     must not wander by a minute)."""
-    return min(float(parse_duration(config.schedule.jitter)), interval / 10.0)
+    return min(float(parse_duration(config.schedule.jitter, allow_zero=True)), interval / 10.0)
 
 
 def cron_interval(trigger: CronTrigger, now: datetime | None = None) -> float:

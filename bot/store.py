@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,10 +37,10 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
-from bot.errors import StoreError
+from bot.errors import ConfigError, StoreError
 
 
 def utcnow() -> datetime:
@@ -392,6 +393,8 @@ def resolve_url(url: str, base_dir: Path | None) -> str:
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        _check_sqlite_folder(Path(url[len("sqlite:///") :]))
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30})
@@ -413,11 +416,31 @@ def make_engine(url: str) -> Engine:
 
             return engine
         return create_engine(url, pool_pre_ping=True)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise StoreError(
-            f"cannot open database {mask_url(url)}: {exc}",
-            hint="check [bot] database; PostgreSQL needs the 'postgres' extra (psycopg)",
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        # The URL itself is wrong (unknown dialect, driver not installed): a config mistake.
+        raise ConfigError(
+            f"cannot use database {mask_url(url)}: {exc}",
+            key="bot.database",
+            hint="use sqlite:///file.db or postgresql+psycopg://user@host/db "
+            "(PostgreSQL needs: pip install 'recoverybot[postgres]')",
         ) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open database {mask_url(url)}: {exc}") from exc
+
+
+def _check_sqlite_folder(path: Path) -> None:
+    """A clear error before SQLite's "unable to open database file" when the folder is wrong."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreError(
+            f"cannot create the database {path}: the folder {folder} does not exist",
+            hint="create the folder, or set [bot] database to a path on a writable volume",
+        )
+    if not os.access(folder, os.W_OK) and not (path.exists() and os.access(path, os.W_OK)):
+        raise StoreError(
+            f"cannot write the database {path}: the folder {folder} is not writable by this user",
+            hint="set [bot] database to an absolute path on a writable volume (e.g. sqlite:////data/recoverybot.db)",
+        )
 
 
 def mask_url(url: str) -> str:

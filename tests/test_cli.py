@@ -103,3 +103,40 @@ def test_eval_reports_precision_and_recall(capsys: pytest.CaptureFixture[str]) -
     report = json.loads(capsys.readouterr().out)
     text = json.dumps(report)
     assert "precision" in text and "recall" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["digest", "--date", "2026-13-01"],
+        ["mentions", "--since", "yesterday"],
+        ["cases", "--status", "bogus"],
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_since_keeps_the_offset_given() -> None:
+    from bot.cli import since_arg
+
+    assert since_arg("2026-11-22T00:00+05:00").isoformat() == "2026-11-21T19:00:00+00:00"
+    assert since_arg("2026-11-22").isoformat() == "2026-11-22T00:00:00+00:00"
+
+
+def test_unreadable_or_empty_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert main(["eval", str(empty)]) == 1
+    assert "no labelled example" in capsys.readouterr().err
+
+
+def test_approving_an_unknown_case_is_a_usage_error(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(demo_dir / "state" / "config.toml")
+    assert main(["--config", config, "approve", "99999"]) == 2
+    assert "99999" in capsys.readouterr().err

@@ -155,3 +155,48 @@ def test_parse_duration() -> None:
     assert cfg.parse_duration("2s") == 2
     with pytest.raises(ValueError):
         cfg.parse_duration("0m")
+
+
+def test_every_mistake_is_listed_at_once(tmp_path: Path) -> None:
+    text = '[digest]\nto = ["a@b.c"]\nsend_at = "25:00"\n\n[schedule]\ncollect_every = "soon"\n'
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, text))
+    message = str(err.value)
+    assert "schedule.collect_every" in message and "digest.send_at" in message
+    assert "line 3" in message or ":3" in message
+
+
+def test_jitter_may_be_zero_but_intervals_may_not(tmp_path: Path) -> None:
+    assert cfg.load(write(tmp_path, '[schedule]\njitter = "0s"\n')).schedule.jitter == "0s"
+    with pytest.raises(ConfigError, match="longer than zero"):
+        cfg.load(write(tmp_path, '[schedule]\ndispatch_every = "0s"\n'))
+
+
+def test_shop_api_orders_need_their_address(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        cfg.load(write(tmp_path, '[orders]\nkind = "shopify"\n'))
+    assert err.value.key == "orders" and err.value.line == 1 and "needs shop" in str(err.value)
+
+
+def test_check_warns_about_unset_secret_variables(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RB_TEST_SMTP_PW", raising=False)
+    path = write(tmp_path, '[digest]\nto = ["ops@shop.example"]\nsmtp_host = "127.0.0.1"\n'
+                           'smtp_password_env = "RB_TEST_SMTP_PW"\n')
+    assert main(["--config", str(path), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: digest.smtp_password_env names the environment variable RB_TEST_SMTP_PW" in out
+    assert "built-in rules" in out
+    monkeypatch.setenv("RB_TEST_SMTP_PW", "x")
+    assert main(["--config", str(path), "check"]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_database_url_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, '[bot]\ndatabase = "mysql://bot:pw@127.0.0.1/shop"\n')
+    assert main(["--config", str(path), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "bot.database" in err and "pw@" not in err
+    path = write(tmp_path, f'[bot]\ndatabase = "sqlite:///{tmp_path}/missing/bot.db"\n')
+    assert main(["--config", str(path), "status"]) == 1
+    assert "folder" in capsys.readouterr().err
