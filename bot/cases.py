@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.errors import PolicyError, RecoveryBotError
@@ -37,6 +37,7 @@ from bot.store import (
     Case,
     CaseMention,
     CaseStatus,
+    CustomerHandle,
     Mention,
     Order,
     Remedy,
@@ -80,6 +81,8 @@ class ProcessSummary:
     awaiting: int = 0
     watched: int = 0
     dry_run: int = 0
+    rematched: int = 0
+    merged_cases: int = 0
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -87,6 +90,9 @@ class ProcessSummary:
                f"decide: {self.decided} decided, {self.queued} queued automatically, "
                f"{self.awaiting} awaiting approval, {self.watched} on the watch list"
                + (f", {self.dry_run} dry run" if self.dry_run else "")]
+        if self.rematched:
+            out.append(f"rematch: {self.rematched} earlier cases found their order"
+                       + (f", {self.merged_cases} merged into the buyer's existing case" if self.merged_cases else ""))
         out += [f"  {e}" for e in self.errors[:10]]
         return out
 
@@ -203,6 +209,112 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
                                  detail={"mention": mention.id, "source": mention.source, "issue": issue}))
             summary.opened += 1
         summary.linked += 1
+
+
+# --- phase 0: rematch ----------------------------------------------------------------------------
+
+REMATCHABLE = (CaseStatus.UNMATCHED.value, CaseStatus.AWAITING_APPROVAL.value)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _newest_change(session: Session) -> datetime | None:
+    """When orders or handle links last changed: what a case matched before that has not seen."""
+    stamps = [_aware(session.scalar(select(func.max(Order.updated_at)))),
+              _aware(session.scalar(select(func.max(CustomerHandle.created_at))))]
+    return max((s for s in stamps if s is not None), default=None)
+
+
+def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newest: datetime,
+                 summary: ProcessSummary) -> bool:
+    from bot.match import match_mention
+
+    with store.session() as session:
+        _lock(session)
+        case = session.get(Case, case_id, populate_existing=True)
+        if case is None or case.order_id is not None or case.status not in REMATCHABLE:
+            return False  # changed meanwhile
+        active = [r for r in case.remedies if r.status in ACTIVE_REMEDY]
+        if any(r.kind != "contact" for r in active):
+            return False  # staff are asked about a real remedy: leave that decision alone
+        result: MatchResult | None = None
+        for link in sorted(case.links, key=lambda item: item.mention_id):
+            attempt = match_mention(session, link.mention, config.matching, issue=case.issue, now=now)
+            if attempt.matched:
+                result = attempt
+                break
+        if result is None or result.customer_id is None:
+            # Seen these orders and links: not matched again until they change. max(): the order
+            # stamps come from the wall clock, `now` may be given.
+            case.updated_at = max(now, newest)
+            return False
+        for remedy in active:
+            if remedy.status == RemedyStatus.QUEUED.value:
+                release(session, remedy)
+            remedy.status = RemedyStatus.CANCELLED.value
+        since = now - timedelta(days=config.policy.merge_days)
+        target = session.scalars(
+            select(Case).where(Case.customer_id == result.customer_id, Case.issue == case.issue, Case.id != case.id,
+                               Case.status != CaseStatus.DISMISSED.value, Case.created_at >= since)
+            .order_by(Case.id.desc()).limit(1)
+        ).first()
+        if target is not None:
+            # The buyer already has a case for this issue: one case, one remedy.
+            session.execute(update(CaseMention).where(CaseMention.case_id == case.id).values(case_id=target.id)
+                            .execution_options(synchronize_session=False))
+            reason = f"merged into case #{target.id}: same customer and issue ({case.issue}), order found later"
+            case.status = CaseStatus.DISMISSED.value
+            case.approval_reason = reason
+            case.approval_expires_at = None
+            case.reasons = list(case.reasons or []) + [reason]
+            case.updated_at = now
+            target.updated_at = now
+            session.add(AuditLog(at=now, case_id=case.id, action="case_merged",
+                                 detail={"into": target.id, "cancelled": [r.id for r in active]}))
+            summary.merged_cases += 1
+        else:
+            _store_match(case, result)
+            case.status = CaseStatus.NEW.value  # decided again below, now with its order
+            case.approval_reason = None
+            case.approval_expires_at = None
+            case.updated_at = now
+            session.add(AuditLog(at=now, case_id=case.id, action="rematched",
+                                 detail={"confidence": result.confidence, "cancelled": [r.id for r in active]}))
+        return True
+
+
+def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummary) -> int:
+    with store.session() as session:
+        newest = _newest_change(session)
+        if newest is None:
+            return 0
+        rows = session.execute(
+            select(Case.id, Case.updated_at).where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE))
+            .order_by(Case.id)
+        ).all()
+    # The cheap check: only cases last matched before the newest order / handle change.
+    stale = [case_id for case_id, updated in rows if updated is None or _aware(updated) < newest]  # type: ignore[operator]
+    done = 0
+    for case_id in stale:
+        try:
+            done += _rematch_one(store, case_id, config, now, newest, summary)
+        except RecoveryBotError as exc:
+            summary.errors.append(f"case #{case_id}: {exc.message}")
+            log.warning("cannot match case #%s again: %s", case_id, exc.message)
+    summary.rematched += done
+    return done
+
+
+def rematch(store: Store, config: Config, *, now: datetime | None = None) -> int:
+    """Match again open cases without an order (unmatched, or waiting with only a `contact`).
+
+    Runs only for cases matched before the newest order import / sync or handle link. A case
+    that now finds its order is merged into the customer's existing case for the same issue (its
+    contact cancelled), else it becomes ``new`` and is decided again. Returns how many matched.
+    """
+    return _rematch(store, config, now or utcnow(), ProcessSummary())
 
 
 # --- phase 2: decide --------------------------------------------------------------------------
@@ -350,9 +462,11 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
 
 
 def process(store: Store, config: Config, *, now: datetime | None = None) -> ProcessSummary:
-    """Link new unhappy mentions into cases, then decide every new case (restartable)."""
+    """Match again cases whose order may have arrived (:func:`rematch`), link new unhappy mentions
+    into cases, then decide every new case (restartable)."""
     now = now or utcnow()
     summary = ProcessSummary()
+    _rematch(store, config, now, summary)
     for mention_id in _pending_mentions(store):
         try:
             _link_one(store, mention_id, config, now, summary)
@@ -519,5 +633,5 @@ def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
 
 __all__ = [
     "CaseNotFound", "CaseStateError", "ProcessSummary", "approve", "expire_approvals", "list_cases", "process",
-    "reject",
+    "reject", "rematch",
 ]

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -199,7 +199,8 @@ def pick_adapter(kind: str, config: Config) -> str | None:
 def propose(session: Session, case: Case, planned: Sequence[Planned], note: str, config: Config,
             now: datetime) -> list[Remedy]:
     """Insert remedies waiting for approval (no budget reserved until a person approves)."""
-    rows = [_row(case, i, p, note, config, RemedyStatus.PROPOSED, now) for i, p in enumerate(planned)]
+    start = _first_index(session, case)
+    rows = [_row(case, start + i, p, note, config, RemedyStatus.PROPOSED, now) for i, p in enumerate(planned)]
     session.add_all(rows)
     session.flush()
     return rows
@@ -212,7 +213,8 @@ def queue(session: Session, case: Case, planned: Sequence[Planned], note: str, c
     Raises BudgetExceeded (nothing reserved, nothing inserted) or IntegrityError re-raised as
     PolicyError when the case already has these remedies (a duplicate run).
     """
-    rows = [_row(case, i, p, note, config, RemedyStatus.QUEUED, now) for i, p in enumerate(planned)]
+    start = _first_index(session, case)
+    rows = [_row(case, start + i, p, note, config, RemedyStatus.QUEUED, now) for i, p in enumerate(planned)]
     return _commit_rows(session, rows, config, now)
 
 
@@ -246,6 +248,12 @@ def _commit_rows(session: Session, rows: list[Remedy], config: Config, now: date
         raise PolicyError(f"remedies of case {rows[0].case_id if rows else '?'} already exist") from exc
     nested.commit()
     return rows
+
+
+def _first_index(session: Session, case: Case) -> int:
+    """Positions go on after the case's earlier remedies (a contact cancelled when its order was
+    found later), so a re-decided case never reuses a key; a first decision starts at 0."""
+    return int(session.scalar(select(func.count()).select_from(Remedy).where(Remedy.case_id == case.id)) or 0)
 
 
 def _row(case: Case, index: int, planned: Planned, note: str, config: Config, status: RemedyStatus,

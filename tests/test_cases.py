@@ -390,3 +390,90 @@ def test_list_cases_masks_emails_and_is_json_ready(world: tuple[Store, Config]) 
     assert list_cases(store)[0]["reasons"][0].startswith("rule 'defective-cheap-replace'")
     with pytest.raises(Exception, match="unknown case status"):
         list_cases(store, status="bogus")
+
+
+# --- orders that arrive after the complaint ------------------------------------------------------
+
+
+def test_cases_opened_before_their_orders_are_matched_again_and_merged(world: tuple[Store, Config],
+                                                                       receiver: LocalServer) -> None:
+    """The reviewer's reproduction: a cycle with no orders, then the orders, then a handle link."""
+    from bot.match import link_handle
+
+    store, config = world
+    with store.session() as s:
+        add_mention(s, "t-shop", "The bread maker stopped heating after a week, the dough never rises now.",
+                    "defective", published=days_ago(2), author_email="tessa.lindqvist@example.net",
+                    author_name="Tessa L.", sku="BREAD-1", product_name="Bread Maker")
+        add_mention(s, "t-social", "@kestrel my bread maker is dead after seven days, anyone else??", "defective",
+                    source="reddit", kind="reddit", published=days_ago(1), author_handle="@tessalind", rating=None)
+    first = process(store, config, now=NOW)
+    assert first.opened == 2 and first.rematched == 0
+    assert sorted(r["kind"] for c in list_cases(store) for r in c["remedies"]) == ["contact", "contact"]
+
+    # `orders sync` brings the order: the e-mail case finds it and is decided again, for real.
+    with store.session() as s:
+        add_order(s, "tessa.lindqvist@example.net", "Tessa Lindqvist", "K-7001",
+                  [("BREAD-1", "Bread Maker", "35.00", 1)], placed=days_ago(14), delivered=days_ago(9))
+    second = process(store, config, now=NOW)
+    assert second.rematched == 1 and second.queued == 1, second.lines()
+    assert "rematch: 1 earlier cases found their order" in second.lines()
+    by_url = {c["mentions"][0]["url"].rsplit("/", 1)[-1]: c for c in list_cases(store)}
+    assert by_url["t-shop"]["order"] == {"number": "K-7001", "origin": "csv"}
+    assert [(r["kind"], r["status"]) for r in by_url["t-shop"]["remedies"]] == [
+        ("contact", "cancelled"), ("replacement", "queued")]
+    assert by_url["t-shop"]["remedies"][1]["idempotency_key"].endswith("-1-replacement")
+    assert by_url["t-social"]["status"] == "awaiting_approval"
+
+    # Nothing changed since: the cheap check matches nobody again.
+    assert process(store, config, now=NOW).rematched == 0
+
+    # `customers link @tessalind ...`: the social case is the same buyer and issue: merged, not remedied twice.
+    with store.session() as s:
+        link_handle(s, "@tessalind", "tessa.lindqvist@example.net")
+    third = process(store, config, now=NOW)
+    assert third.rematched == 1 and third.merged_cases == 1 and third.queued == 0
+    live = [c for c in list_cases(store) if c["status"] != "dismissed"]
+    assert len(live) == 1 and len(live[0]["mentions"]) == 2
+    [gone] = [c for c in list_cases(store) if c["status"] == "dismissed"]
+    assert gone["approval_reason"].startswith(f"merged into case #{live[0]['id']}")
+    assert [r["status"] for r in gone["remedies"]] == ["cancelled"]
+    with httpx.Client() as client:
+        dispatch_due(store, config, client=client, now=NOW)
+    assert [b["kind"] for b in received(receiver)] == ["replacement"]
+
+
+def test_a_case_waiting_for_a_real_remedy_is_not_matched_again(world: tuple[Store, Config]) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "kim@mail.example", "Kim Park", "K-8001", [("KET-1", "Travel Kettle", "25.00", 1)],
+                  placed=days_ago(10), delivered=days_ago(7))
+        add_mention(s, "k1", "Kettle came without its lid, parts missing, annoying.", "missing_parts",
+                    published=days_ago(1), author_email="kim@mail.example")
+        add_mention(s, "old", "The toaster never worked, sparks everywhere.", "defective",
+                    published=days_ago(90), author_name="Someone Else")
+    process(store, config, now=NOW)
+    with store.session() as s:
+        add_order(s, "new@mail.example", "New Buyer", "K-8002", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(3), delivered=days_ago(1))
+    summary = process(store, config, now=NOW)
+    assert summary.rematched == 0 and summary.decided == 0
+    with store.session() as s:
+        # The unmatched one was looked at (and will not be again until orders change); the waiting one was not.
+        assert s.query(AuditLog).filter(AuditLog.action.in_(("rematched", "case_merged"))).count() == 0
+
+
+def test_list_mentions_masks_emails_like_everywhere_else(world: tuple[Store, Config]) -> None:
+    from bot.collect import list_mentions
+    from bot.match import mask_email
+
+    store, _config = world
+    with store.session() as s:
+        add_mention(s, "e1", "Broken on arrival, sad.", "damaged", published=days_ago(1),
+                    author_email="Jo.Doe@Example.COM")
+        add_mention(s, "e2", "Broken on arrival again, sad.", "damaged", published=days_ago(1),
+                    author_email="not-an-address")
+        add_mention(s, "e3", "Broken on arrival once more.", "damaged", published=days_ago(1))
+    masked = {m["external_id"]: m["author_email"] for m in list_mentions(store)}
+    assert masked == {"e1": mask_email("Jo.Doe@Example.COM"), "e2": "***", "e3": None}
+    assert masked["e1"] == "J***@example.com"
