@@ -315,61 +315,87 @@ class Decision:
         return sum((p.amount for p in self.remedies), Decimal(0))
 
 
-def rule_matches(rule: RuleConfig, f: Facts) -> list[str] | None:
-    """The reasons the rule holds for these facts, or None when one condition fails."""
-    why: list[str] = []
+def _one_of(values: tuple[str, ...]) -> str:
+    return "/".join(values) if len(values) <= 3 else f"one of its {len(values)}"
 
-    def within(value: float | Decimal | None, low: float | None, high: float | None, what: str) -> bool:
+
+def check_rule(rule: RuleConfig, f: Facts) -> tuple[list[str], list[str]]:
+    """Every condition the rule sets, checked: (reasons it holds, reasons it fails)."""
+    why: list[str] = []
+    failed: list[str] = []
+
+    def within(value: float | Decimal | None, low: float | None, high: float | None, what: str,
+               unit: str = "") -> None:
         if low is None and high is None:
-            return True
+            return
         if value is None:
-            return False
+            failed.append(f"{what} unknown")
+            return
+        shown = f"{float(value):.0f}{unit}" if unit else f"{float(value):g}"
         if low is not None and float(value) < low:
-            return False
-        if high is not None and float(value) > high:
-            return False
-        bounds = " and ".join(p for p in (f">= {low:g}" if low is not None else "",
-                                          f"<= {high:g}" if high is not None else "") if p)
-        why.append(f"{what} {float(value):g} is {bounds}")
-        return True
+            failed.append(f"{what} {shown} is under {low:g}")
+        elif high is not None and float(value) > high:
+            failed.append(f"{what} {shown} is over {high:g}")
+        else:
+            bounds = " and ".join(p for p in (f">= {low:g}" if low is not None else "",
+                                              f"<= {high:g}" if high is not None else "") if p)
+            why.append(f"{what} {shown} is {bounds}")
 
     if rule.issues:
-        if f.issue not in rule.issues:
-            return None
-        why.append(f"issue is {f.issue}")
+        if f.issue in rule.issues:
+            why.append(f"issue is {f.issue}")
+        else:
+            failed.append(f"issue {f.issue} is not {_one_of(rule.issues)}")
     if rule.matched is not None:
-        if rule.matched != f.matched:
-            return None
-        why.append("order matched" if f.matched else "no order matched")
-    if f.rating is not None and not within(f.rating, rule.min_rating, rule.max_rating, "rating"):
-        return None
-    if rule.max_sentiment is not None and not within(f.sentiment, None, rule.max_sentiment, "sentiment"):
-        return None
-    if rule.min_confidence is not None and not within(f.confidence, rule.min_confidence, None, "confidence"):
-        return None
-    if rule.min_match_confidence is not None and not within(
-        f.match_confidence, rule.min_match_confidence, None, "match confidence"
-    ):
-        return None
-    if not within(f.order_age_days, rule.min_order_age_days, rule.max_order_age_days, "order age (days)"):
-        return None
-    if not within(f.item_value, rule.min_item_value, rule.max_item_value, "item value"):
-        return None
+        if rule.matched == f.matched:
+            why.append("order matched" if f.matched else "no order matched")
+        else:
+            failed.append("an order matched" if f.matched else "no order matched")
+    if f.rating is not None:
+        within(f.rating, rule.min_rating, rule.max_rating, "rating")
+    within(f.sentiment, None, rule.max_sentiment, "sentiment")
+    within(f.confidence, rule.min_confidence, None, "confidence")
+    within(f.match_confidence, rule.min_match_confidence, None, "match confidence")
+    within(f.order_age_days, rule.min_order_age_days, rule.max_order_age_days, "order age", " days")
+    within(f.item_value, rule.min_item_value, rule.max_item_value, "item value")
     if rule.delivery:
-        if f.delivery not in rule.delivery:
-            return None
-        why.append(f"delivery is {f.delivery}")
+        if f.delivery in rule.delivery:
+            why.append(f"delivery is {f.delivery}")
+        else:
+            failed.append(f"delivery {f.delivery} is not {_one_of(rule.delivery)}")
     if rule.source_kinds:
-        if f.source_kind not in rule.source_kinds:
-            return None
-        why.append(f"source kind is {f.source_kind}")
+        if f.source_kind in rule.source_kinds:
+            why.append(f"source kind is {f.source_kind}")
+        else:
+            failed.append(f"source kind {f.source_kind or 'unknown'} is not {_one_of(rule.source_kinds)}")
     if rule.max_prior_remedies is not None:
-        if f.prior_remedies > rule.max_prior_remedies:
-            return None
-        why.append(f"{f.prior_remedies} earlier remedies this year")
-    if not within(f.mention_age_days, None, rule.max_mention_age_days, "complaint age (days)"):
+        if f.prior_remedies <= rule.max_prior_remedies:
+            why.append(f"{f.prior_remedies} earlier remedies this year")
+        else:
+            failed.append(f"{f.prior_remedies} earlier remedies this year is over {rule.max_prior_remedies}")
+    if f.mention_age_days is not None:
+        within(f.mention_age_days, None, rule.max_mention_age_days, "complaint age", " days")
+    elif rule.max_mention_age_days is not None:
+        failed.append("complaint age unknown")
+    return why, failed
+
+
+def rule_matches(rule: RuleConfig, f: Facts) -> list[str] | None:
+    """The reasons the rule holds for these facts, or None when one condition fails."""
+    why, failed = check_rule(rule, f)
+    return None if failed else why
+
+
+def nearest_miss(rules: tuple[RuleConfig, ...], f: Facts) -> str | None:
+    """'rule: the condition that failed' for the rule with the most conditions met (first on a tie)."""
+    best: tuple[int, RuleConfig, list[str]] | None = None
+    for rule in rules:
+        why, failed = check_rule(rule, f)
+        if failed and (best is None or len(why) > best[0]):
+            best = (len(why), rule, failed)
+    if best is None:
         return None
-    return why
+    return f"{best[1].name}: " + "; ".join(best[2][:2])
 
 
 def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) -> tuple[Planned | None, list[str]]:
@@ -458,7 +484,11 @@ def decide(facts: Facts, policy: PolicyConfig, *, currency: str = "EUR") -> Deci
         decision.approval.extend(guards(facts, policy, decision))
         return decision
     # Nothing the policy offers: the case stays on the digest's watch list; nobody is asked to act.
-    return Decision(rule=None, reasons=["no policy rule matches this case: it stays on the watch list"])
+    reasons = ["no policy rule matches this case: it stays on the watch list"]
+    near = nearest_miss(policy.active_rules, facts)
+    if near:
+        reasons.append(f"nearest rule {near}")
+    return Decision(rule=None, reasons=reasons)
 
 
 def _cap(planned: Planned, policy: PolicyConfig, decision: Decision) -> None:

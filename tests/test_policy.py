@@ -170,3 +170,25 @@ def test_contact_note_asks_for_the_order_number_and_never_speaks_of_reviews() ->
     assert "order number" not in mixed
     with pytest.raises(ConfigError, match="mentions 'review'"):
         loads('[policy]\ncontact_note_template = "Thanks for the review, {{ customer_name }}"')
+
+
+def test_watch_list_reason_names_the_nearest_rule_and_the_condition_that_failed() -> None:
+    old = decide(facts(matched=False, order_number=None, item_value=None, order_age_days=None,
+                       mention_age_days=90.4), PolicyConfig())
+    assert old.rule is None and "watch list" in old.reasons[0]
+    assert old.reasons[1] == "nearest rule unmatched-contact: complaint age 90 days is over 30"
+    unfixable = decide(facts(issue="poor_quality", matched=False, order_number=None, item_value=None,
+                             order_age_days=None), PolicyConfig())
+    assert unfixable.reasons[1] == "nearest rule unmatched-contact: issue poor_quality is not one of its 7"
+    # Custom rules: the one with the most conditions met is named, with what failed.
+    rules = PolicyConfig.model_validate({"rules": [
+        {"name": "any-delivered", "remedy": "gesture", "delivery": ["delivered"], "max_rating": 2},
+        {"name": "cheap-late", "remedy": "refund", "issues": ["defective"], "max_item_value": 10,
+         "max_rating": 3},
+    ]})
+    near = decide(facts(rating=3, delivery="in_transit", item_value=Decimal("12.50")), rules)
+    assert near.rule is None
+    assert near.reasons[1] == "nearest rule cheap-late: item value 12.5 is over 10"
+    # A matching rule keeps its reasons as before (rounded days).
+    assert "complaint age 2 days is <= 30" in decide(
+        facts(matched=False, order_number=None, item_value=None), PolicyConfig()).reasons[0]
