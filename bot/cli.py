@@ -83,7 +83,7 @@ def _load(args: argparse.Namespace) -> Any:
 def _open(config: Any) -> Any:
     from bot.store import open_store
 
-    return open_store(config.bot.database, config.base_dir)
+    return open_store(config.bot.database, config.data_dir)
 
 
 def _print_json(rows: Any, out: TextIO) -> None:
@@ -307,7 +307,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _load(args)
     store = _open(config)
     try:
-        status = gather(config, store)
+        status = gather(config, store, expect_daemon=not args.no_daemon)
     finally:
         store.dispose()
     if args.json:
@@ -438,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True)
     p = add("status", cmd_status, "sources' health, outbox, budget, last digest (exit 1 when unhealthy)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--no-daemon", action="store_true",
+                   help="cycles run from cron, not `run`: a stopped daemon is not a problem")
     p = add("digest", cmd_digest, "render or send the daily digest")
     p.add_argument("--preview", metavar="FILE", help="write the HTML digest to FILE")
     p.add_argument("--send", action="store_true", help="send it by email now")

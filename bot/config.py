@@ -35,6 +35,7 @@ from bot.sentiment import ScoringConfig
 from connectors.brand import BrandConfig
 
 ENV_CONFIG = "RECOVERYBOT_CONFIG"
+ENV_DATA_DIR = "RECOVERYBOT_DATA_DIR"
 
 
 class Section(BaseModel):
@@ -75,7 +76,7 @@ class BotConfig(Section):
     shop_name: str = Field("My shop", description="Shown in the digest and in customer notes.")
     database: str = Field(
         "sqlite:///recoverybot.db",
-        description="SQLAlchemy URL of the store. A relative SQLite path is next to this config file; "
+        description="SQLAlchemy URL of the store. A relative SQLite path is in $RECOVERYBOT_DATA_DIR, else next to this config file; "
         "postgresql+psycopg://user@host/db for scale.",
     )
     timezone: str = Field("UTC", description="IANA time zone for the digest's days and send time.")
@@ -198,6 +199,13 @@ class Config(Section):
     @property
     def base_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def data_dir(self) -> Path:
+        """Where a relative SQLite database lives: $RECOVERYBOT_DATA_DIR (set by the Docker image and
+        the systemd unit to a writable folder), else next to the config file."""
+        env = os.environ.get(ENV_DATA_DIR)
+        return Path(env) if env else self.base_dir
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

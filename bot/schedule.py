@@ -268,7 +268,7 @@ class Daemon:
             log.error("config reload failed; still running on the previous config: %s", exc)
             return False
         old = self.config
-        if resolve_url(new.bot.database, new.base_dir) != resolve_url(old.bot.database, old.base_dir):
+        if resolve_url(new.bot.database, new.data_dir) != resolve_url(old.bot.database, old.data_dir):
             log.error("config reload refused: [bot] database changed (%s -> %s); restart the daemon for that; "
                       "still running on the previous config", mask_url(old.bot.database), mask_url(new.bot.database))
             return False
@@ -466,8 +466,8 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
     root = logging.getLogger()
     if root.level > logging.DEBUG:  # `-v` wins over the config's level
         root.setLevel(config.bot.log_level.upper())
-    store = open_store(config.bot.database, config.base_dir, upgrade=False)
-    lock = InstanceLock(config.bot.database, config.base_dir, store.engine)
+    store = open_store(config.bot.database, config.data_dir, upgrade=False)
+    lock = InstanceLock(config.bot.database, config.data_dir, store.engine)
     try:
         lock.acquire()
     except RecoveryBotError:

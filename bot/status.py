@@ -133,7 +133,7 @@ def _plain(value: Any) -> Any:
 # --- gathering -------------------------------------------------------------------------------
 
 
-def gather(config: Config, store: Store, *, now: datetime | None = None) -> Status:
+def gather(config: Config, store: Store, *, now: datetime | None = None, expect_daemon: bool = True) -> Status:
     """Read the state of everything from the store."""
     from bot.schedule import plan
 
@@ -170,7 +170,7 @@ def gather(config: Config, store: Store, *, now: datetime | None = None) -> Stat
 
     status = Status(checked_at=now, daemon=_daemon(beat, now), jobs=jobs, last_digest=last_digest,
                     currency=config.bot.currency)
-    if not status.daemon.running:
+    if not status.daemon.running and expect_daemon:
         when = status.daemon.heartbeat_at
         if status.daemon.stopped_at is not None:
             why = f" (stopped {_ago(status.daemon.stopped_at, now)})"

@@ -200,3 +200,21 @@ def test_database_url_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     path = write(tmp_path, f'[bot]\ndatabase = "sqlite:///{tmp_path}/missing/bot.db"\n')
     assert main(["--config", str(path), "status"]) == 1
     assert "folder" in capsys.readouterr().err
+
+
+def test_data_dir_env_moves_a_relative_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker/systemd mount the config read-only; RECOVERYBOT_DATA_DIR puts the database elsewhere."""
+    from bot.store import open_store
+
+    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
+    config_dir.mkdir()
+    data_dir.mkdir()
+    path = config_dir / "config.toml"
+    path.write_text('[bot]\ndatabase = "sqlite:///bot.db"\n', encoding="utf-8")
+    monkeypatch.setenv("RECOVERYBOT_DATA_DIR", str(data_dir))
+    config = cfg.load(path)
+    assert config.data_dir == data_dir
+    open_store(config.bot.database, config.data_dir).dispose()
+    assert (data_dir / "bot.db").exists() and not (config_dir / "bot.db").exists()
+    monkeypatch.delenv("RECOVERYBOT_DATA_DIR")
+    assert cfg.load(path).data_dir == config_dir

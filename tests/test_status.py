@@ -148,3 +148,21 @@ def test_a_source_the_live_daemon_stopped_running_is_late(setup: tuple[Config, S
     status = gather(config, store, now=NOW)
     assert status.sources[0].health == "late"
     assert status.problems == ["source shop has not run since 2026-05-04 06:30 UTC (schedule: every 30m)"]
+
+
+def test_no_daemon_mode_for_cron_driven_shops(tmp_path: Path) -> None:
+    """Shops that run `recoverybot cycle` from cron ask status not to expect a daemon."""
+    from bot import config as cfg
+    from bot.status import gather
+    from bot.store import open_store
+
+    path = tmp_path / "config.toml"
+    path.write_text(f'[bot]\ndatabase = "sqlite:///{tmp_path}/s.db"\n', encoding="utf-8")
+    config = cfg.load(path)
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        assert not gather(config, store).healthy  # nothing runs it
+        relaxed = gather(config, store, expect_daemon=False)
+        assert relaxed.healthy and not relaxed.problems
+    finally:
+        store.dispose()

@@ -32,7 +32,7 @@ def run_demo(*, workdir: Path | None = None, out: TextIO, preview: Path = Path("
             config_path.write_text(demo_config_text(shop, folder), encoding="utf-8")
             config = cfg.load(config_path)
             out.write(f"demo shop {config.bot.shop_name!r} serving on {shop.base_url}\n")
-            store = open_store(config.bot.database, config.base_dir)
+            store = open_store(config.bot.database, config.data_dir)
             try:
                 report = run_cycle(config, store, progress=make_progress(out))
                 for line in report.lines():
