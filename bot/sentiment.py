@@ -29,7 +29,8 @@ from typing import TextIO
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.scoring import lexical
-from bot.scoring.domain import Hit, PhraseMatcher
+from bot.scoring.domain import SENTENCE_BREAKS, Hit, PhraseMatcher
+from bot.scoring.phrases import SOFT_CUES
 from bot.scoring.tokens import Split, split_text
 
 __all__ = [
@@ -178,6 +179,33 @@ def _best(hits: Iterable[Hit]) -> dict[str, float]:
     return out
 
 
+def _in_context(hits: list[Hit], tokens: Sequence[str]) -> list[Hit]:
+    """Drop hits that their neighbours explain away.
+
+    A part found broken in the sentence that says the parcel arrived damaged was broken on the
+    way ("arrived with the lid cracked" is damaged, not defective); a symptom that praise covers
+    ("hums quietly") is no symptom.
+    """
+    arrival = [h for h in hits if h.kind == "damaged" and h.weight >= 3.0]
+    soft = [h for h in hits if h.cue in SOFT_CUES]
+    if not arrival and not soft:
+        return hits
+    drop: set[int] = set()
+    if arrival:
+        sentence = [0] * (len(tokens) + 1)
+        n = 0
+        for i, tok in enumerate(tokens):
+            sentence[i] = n
+            if tok in SENTENCE_BREAKS:
+                n += 1
+        damaged_sentences = {sentence[h.start] for h in arrival}
+        drop.update(id(h) for h in hits if h.kind == "defective" and sentence[h.start] in damaged_sentences)
+    if soft:
+        praise = [h for h in hits if h.kind == "pos"]
+        drop.update(id(h) for h in soft if any(p.start < h.end and h.start < p.end for p in praise))
+    return [h for h in hits if id(h) not in drop]
+
+
 # ----------------------------------------------------------------------------- the scorer
 
 class Scorer:
@@ -247,12 +275,15 @@ class Scorer:
             letters = _LETTER_RE.findall(stripped[:2000])
         sp = split_text(stripped)
         tokens = sp.domain
-        if self._foreign(tokens, letters):
+        if tokens and tokens[-1] not in SENTENCE_BREAKS:
+            # The end of the text ends a sentence: "... and then nothing" matches like "... nothing."
+            tokens = [*tokens, "."]
+        if self._foreign(tokens, letters, self._matcher.vocab):
             return self._rating_only(rating, cues + ["text does not look like English; not scored"])
 
         tb, vd, vmean = self._lexical(stripped, sp)
         hits = self._matcher.scan(tokens)
-        asserted = [h for h in hits if h.asserted]
+        asserted = _in_context([h for h in hits if h.asserted], tokens)
         ev = _best(asserted)
         issues = {k: v for k, v in ev.items() if k in _ISSUE_KINDS}
         remedy = {k: v for k, v in issues.items() if _ISSUE_KINDS[k] in REMEDY_WORTHY}
@@ -349,7 +380,7 @@ class Scorer:
         )
 
     @staticmethod
-    def _foreign(tokens: Sequence[str], letters: Sequence[str]) -> bool:
+    def _foreign(tokens: Sequence[str], letters: Sequence[str], vocab: frozenset[str] | set[str] = frozenset()) -> bool:
         # Mostly non-Latin script, or Latin-script words that neither lexicon nor our list of
         # English function words knows: scoring them would only produce noise.
         if letters and not all(c.isascii() for c in letters[:200]):
@@ -361,9 +392,9 @@ class Scorer:
             return False
         need = 0.15 * len(words)
         known = 0
-        tb, vd, en = lexical.TB_LEXICON, lexical.VADER_LEXICON, _ENGLISH
+        tb, vd, en, dom = lexical.TB_LEXICON, lexical.VADER_LEXICON, _ENGLISH, vocab
         for w in words:
-            if w in en or w in tb or w in vd:
+            if w in en or w in tb or w in vd or w in dom:
                 known += 1
                 if known >= need:
                     return False

@@ -254,3 +254,46 @@ def test_one_word_sarcasm_after_a_payment_problem(scorer: Scorer) -> None:
 def test_general_structures_name_the_issue(scorer: Scorer, text: str, issue: Issue) -> None:
     a = scorer.assess(text, rating=2)
     assert a.unhappy and a.issue is issue
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        ("Six weeks in, the right ear cup started crackling and now the hinge creaks and the dial is stuck.",
+         Issue.DEFECTIVE),
+        ("The chuck stopped gripping the bits halfway through the first project.", Issue.DEFECTIVE),
+        ("The replacement unit also does exactly the same thing, so it's going back under warranty.",
+         Issue.DEFECTIVE),
+        ("@shop 3 weeks and nothing. tracking hasn't moved since monday", Issue.NOT_DELIVERED),
+        ("Payment taken, order confirmed, and then nothing", Issue.NOT_DELIVERED),
+        ("The box had no power cable and no remote, only the unit.", Issue.MISSING_PARTS),
+        ("Instead of the black 256GB model I ordered, I got a silver 64GB one.", Issue.WRONG_ITEM),
+        ("The honey jar arrived with the lid cracked and honey all over the other items.", Issue.DAMAGED),
+    ],
+)
+def test_parts_and_failures_generalise(scorer: Scorer, text: str, issue: Issue) -> None:
+    a = scorer.assess(text)
+    assert a.unhappy and a.issue is issue, a.cues
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dropped it twice on tiles and the screen didn't crack; the hinge has never once loosened. Impressed.",
+        "My old kettle died after ten years so I bought this one. Boils fast, very pleased.",
+        "Bought this after my previous router kept dropping out. This one has been rock solid.",
+        "The fan hums quietly at night, which I like. Oscillates smoothly, remote works from across the room.",
+        "Ordered on Monday and received it on Tuesday. Perfect condition, exactly as described.",
+        "Box was a little dented but the kettle inside was perfect and works great.",
+    ],
+)
+def test_parts_mentioned_in_happy_reviews_are_not_complaints(scorer: Scorer, text: str) -> None:
+    a = scorer.assess(text)
+    assert not a.unhappy, a.cues
+
+
+def test_optional_last_letter_and_short_plain_english() -> None:
+    # "pixels?" matches "pixel" and "pixels"; a short text of lexicon words is English.
+    assert assess("One dead pixel right in the middle.").issue is Issue.DEFECTIVE
+    a = assess("Frozen fish arrived fully thawed and smelling off.", rating=1)
+    assert a.issue is Issue.DAMAGED and not any("English" in c for c in a.cues)

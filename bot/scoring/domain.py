@@ -4,7 +4,7 @@ Patterns from :mod:`bot.scoring.phrases` are compiled into one token automaton (
 determinised NFA whose transitions are cached), so a review costs a dictionary step per token
 whatever the number of phrases (a regex alternation of a few thousand phrases, or trying each
 pattern in turn, costs milliseconds per review; the automaton costs tens of microseconds). Wildcards: ``\\d+`` (a number), ``[\\w-]+`` (any one word) and ``.{0,N}?``
-(a gap of up to six tokens).
+(a gap of up to N tokens, at most six).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.scoring.phrases import HYPOTHETICAL, NEAR_ONLY, NEGATORS, PHRASES
+from bot.scoring.phrases import FORMER, HYPOTHETICAL, NEAR_ONLY, NEGATORS, PHRASES, SPAN_NEGATED
 
 __all__ = ["Hit", "PhraseMatcher", "normalize", "tokenize"]
 
@@ -60,10 +60,11 @@ class Slot:
     alts: Alts
     wildcard: str  # "", _NUM, _WORD or _GAP
     optional: bool
+    gap: int = 0  # for _GAP: the most tokens it may skip
 
 
 _WILDCARDS = (("\\d+", _NUM), ("[\\w-]+", _WORD))
-_GAP_RE = re.compile(r"\.\{0,\d+\}\??")
+_GAP_RE = re.compile(r"\.\{0,(\d+)\}\??")
 
 
 def _expand_alts(body: str) -> list[str]:
@@ -142,10 +143,15 @@ _COMMON = frozenset(
 )
 
 
+# "pixels?", "an?": a regex-style optional last letter, written as an alternative group.
+_OPT_LETTER_RE = re.compile(r"(?<![\\\w])([a-z0-9']*[a-z0-9])([a-z])\?")
+
+
 def compile_pattern(pattern: str) -> list[Slot]:
     """Parse one phrase pattern into slots."""
     # " ?" after a group is a leftover regex idiom for an optional space: spaces are free here.
     s = pattern.lower().replace(" ?", " ")
+    s = _OPT_LETTER_RE.sub(lambda m: f"({m.group(1)}{m.group(2)}|{m.group(1)})", s)
     slots: list[Slot] = []
     i = 0
     lit: list[str] = []
@@ -166,7 +172,7 @@ def compile_pattern(pattern: str) -> list[Slot]:
             m = _GAP_RE.match(s, i)
             if m:
                 flush()
-                slots.append(Slot({}, _GAP, False))
+                slots.append(Slot({}, _GAP, False, min(int(m.group(1)), _GAP_MAX)))
                 i = m.end()
                 continue
             ch = s[i]
@@ -233,7 +239,7 @@ def match_slots(tokens: Sequence[str], slots: Sequence[Slot], si: int, j: int) -
         best = match_slots(tokens, slots, si + 1, j)
     if slot.wildcard == _GAP:
         k = j
-        while k <= n and k - j <= _GAP_MAX:
+        while k <= n and k - j <= slot.gap:
             best = max(best, match_slots(tokens, slots, si + 1, k))
             if k < n and tokens[k] in SENTENCE_BREAKS:
                 break
@@ -307,11 +313,11 @@ class _Nfa:
             if slot.optional:
                 self.eps[cur].append(nxt)
             if slot.wildcard == _GAP:
-                gaps = [self.state() for _ in range(_GAP_MAX + 1)]
+                gaps = [self.state() for _ in range(slot.gap + 1)]
                 self.eps[cur].append(gaps[0])
                 for k, g in enumerate(gaps):
                     self.eps[g].append(nxt)
-                    if k < _GAP_MAX:
+                    if k < slot.gap:
                         self.any[g].append(gaps[k + 1])
             elif slot.wildcard:
                 self.edge(cur, slot.wildcard, nxt)
@@ -369,6 +375,9 @@ class PhraseMatcher:
                 self.patterns.append((rid, slots))
                 starts.append(nfa.add(slots, rid))
         self._nfa = nfa
+        # Words the lexicon names: a short text made of them is English even if the lexicons
+        # behind TextBlob and VADER know none of them ("frozen fish arrived fully thawed").
+        self.vocab: frozenset[str] = frozenset(t for t in nfa.vocab if t[:1].isalpha())
         self._root = nfa.closure(starts)
         self._keys: dict[str, str] = {}
         self._reset()
@@ -470,7 +479,16 @@ class PhraseMatcher:
                 if i < covered:
                     continue
                 covered = spans[i]
-                hits.append(Hit(kind, weight, cue, i, covered, _negated(tokens, i), _hypothetical(tokens, i)))
+                negated = _negated(tokens, i)
+                hypothetical = _hypothetical(tokens, i)
+                if cue in SPAN_NEGATED:
+                    # "the screen has never cracked": the gap of a part-and-failure phrase may hold
+                    # the negation.
+                    negated = negated or not NEGATORS.isdisjoint(tokens[i:covered])
+                if kind == "defective":
+                    # "my old kettle died" is about the product this one replaced.
+                    hypothetical = hypothetical or _former(tokens, i)
+                hits.append(Hit(kind, weight, cue, i, covered, negated, hypothetical))
         hits.sort(key=lambda h: h.start)
         return hits
 
@@ -485,6 +503,17 @@ def _negated(tokens: Sequence[str], start: int) -> bool:
             # "not only did it break", "no wonder it broke" assert the failure.
             nxt = tokens[k + 1] if k + 1 < len(tokens) else ""
             return nxt not in ("only", "wonder", "doubt", "surprise", "joke", "kidding", "lie")
+    return False
+
+
+def _former(tokens: Sequence[str], start: int) -> bool:
+    # "my old kettle died", "replaced my previous earbuds whose left bud stopped": same sentence.
+    for k in range(start - 1, max(-1, start - 6), -1):
+        tok = tokens[k]
+        if tok in SENTENCE_BREAKS or tok == "but":
+            return False
+        if tok in FORMER:
+            return True
     return False
 
 

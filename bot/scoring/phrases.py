@@ -130,7 +130,6 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(damaged|broken|smashed|crushed|cracked|dented|destroyed|lost|opened|mishandled|shattered) (in|during) (transit|shipping|shipment|delivery|the post|the mail|postage|the courier|transport|the van|handling)",
         "(transit|shipping|delivery|courier|postage|post office|postman|mailman|driver) damage", "shipping damage", "transit damage",
         "(broken|cracked|smashed|shattered|damaged|dented|crushed|leaking|spilled|spilt) (on|upon) (arrival|delivery|receipt|opening|unboxing)",
-        "(box|package|parcel|packaging|packet|carton|envelope|bag|case|outer box|shipping box) (was |were |arrived |came |is |all )?(completely |totally |badly |clearly |visibly |all )?(damaged|crushed|smashed|torn|ripped|soaked|wet|destroyed|battered|dented|open|opened|ripped open|torn open|broken|mangled|caved in|squashed|falling apart|split open|had been opened)",
         "(glass|screen|bottle|bottles|jar|jars|mirror|lid|bowl|bowls|plate|plates|mug|mugs|cup|cups|vase|frame|panel|display|ceramic|top|corner|case|casing|leg|lens|box|tin|can|cans|eggs|cake|cookies|biscuits|chocolates|flowers|plant|pot) (was |were |is |are |arrived |came )?(all |completely |totally |badly )?(cracked|smashed|shattered|broken|chipped|dented|crushed|squashed|leaking|melted|wilted|dead|bent|split|burst|mangled|in pieces) (when|on|in the box|in the package|upon|out of the box|on arrival|when it arrived|when they arrived|when delivered|in transit|during shipping|during delivery)",
         "(was|were) (thrown|dropped|kicked|tossed|left in the rain|left out in the rain) (by|over|at|on)",
         "(threw|thrown|tossed|chucked|kicked|dropped) (my |the |our )?(parcel|package|box|delivery) (over|at|onto|on|down|into)",
@@ -143,6 +142,10 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(expired|out of date|past (its|the) (best before|use by|expiry|expiration)( date)?|mouldy|moldy|rotten|gone off|spoiled|spoilt|stale on arrival)",
         "(covered in|full of) (scratches|dents|marks|stains|hair|dust|fingerprints)",
         "(seal|seals|safety seal|the seal) (was |were )?(broken|open|opened|missing|tampered)", "tampered with",
+    ]),
+    # The outer box alone: the goods inside may be fine ("box was crushed but the mug is fine").
+    ("damaged", 2.0, "packaging damaged", [
+        "(box|package|parcel|packaging|packet|carton|envelope|bag|case|outer box|shipping box) (was |were |arrived |came |is |all )?(completely |totally |badly |clearly |visibly |all )?(damaged|crushed|smashed|torn|ripped|soaked|wet|destroyed|battered|dented|open|opened|ripped open|torn open|broken|mangled|caved in|squashed|falling apart|split open|had been opened)",
     ]),
     # ---------------------------------------------------------------- missing parts
     ("missing_parts", 3.0, "parts missing", [
@@ -177,9 +180,9 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(not|isn't|isnt|wasn't|wasnt|was not|is not|nothing like|nowhere near) what i (ordered|bought|paid for|purchased|asked for|selected|chose)",
         "(not|isn't|isnt|wasn't|wasnt|was not|is not) the (item|product|one|model|colour|color|size|book|thing|version) i (ordered|bought|paid for|purchased|selected|chose)",
         "(sent|received|got|shipped|delivered|arrived|gave|came with|packed) (me )?(someone else's|someone elses|somebody else's|another customer's|another person's|the wrong person's) (order|item|parcel|package)",
-        "(ordered|bought|asked for|paid for|purchased|selected|chose|wanted) (a |an |the |two |some |one )?[\\w-]+ (and|but) (received|got|they sent|was sent|were sent|you sent|it came|it was|i got|i received|came|arrived|what arrived|what came|instead got|they shipped|ended up with|it turned out|got sent) (a |an |the |some |two )?[\\w-]+",
-        "(ordered|bought|asked for|paid for|purchased|selected|chose) (a |an |the |two |some |one )?[\\w-]+ [\\w-]+ (and|but) (received|got|they sent|was sent|were sent|you sent|it came|i got|i received|came|arrived|what arrived|what came|instead got|they shipped|ended up with)",
-        "(ordered|bought|asked for|paid for|purchased|picked|chose|selected|wanted) .{0,6} (and|but) (received|got|they sent|was sent|were sent|you sent|i got|i received|instead got|what arrived|what came|it came|they shipped|ended up with|got sent|receive)",
+        "(ordered|bought|asked for|paid for|purchased|selected|chose|wanted) (a |an |the |two |some |one )?[\\w-]+ (and|but) (received|got|they sent|was sent|were sent|you sent|it came|i got|i received|came|arrived|what arrived|what came|instead got|they shipped|ended up with|got sent) (me |us )?(a|an|the|some|two|three|one|black|white|grey|gray|blue|red|green|pink|beige|navy|brown|yellow|purple|orange|small|medium|large|single|double|king|queen|size|men's|women's|kids|kid's|child's|\\d+)",
+        "(ordered|bought|asked for|paid for|purchased|selected|chose) (a |an |the |two |some |one )?[\\w-]+ [\\w-]+ (and|but) (received|got|they sent|was sent|were sent|you sent|it came|i got|i received|came|arrived|what arrived|what came|instead got|they shipped|ended up with) (me |us )?(a|an|the|some|two|three|one|black|white|grey|gray|blue|red|green|pink|beige|navy|brown|yellow|purple|orange|small|medium|large|single|double|king|queen|size|men's|women's|kids|kid's|child's|\\d+)",
+        "(ordered|bought|asked for|paid for|purchased|picked|chose|selected|wanted) .{0,6} (and|but) (received|got|they sent|was sent|were sent|you sent|i got|i received|instead got|what arrived|what came|it came|they shipped|ended up with|got sent|receive) (me |us )?(a|an|the|some|two|three|one|black|white|grey|gray|blue|red|green|pink|beige|navy|brown|yellow|purple|orange|small|medium|large|single|double|king|queen|size|men's|women's|kids|kid's|child's|\\d+)",
         "(ordered|bought|asked for|paid for|purchased) .{0,5} (got|received) (a|an|the|some|two|three|men's|women's|kids)", "what (arrived|came|turned up|was delivered|they sent) was (a|an|the|some|two|three)",
         "(received|got|sent|shipped|delivered|arrived|came) (a |an |the |some |two |me )?[\\w-]+ instead of", "(received|got|sent|shipped|delivered|arrived|came) (a |an |the |some |two |me )?[\\w-]+ [\\w-]+ instead of",
         "instead of (the|my|a|an) [\\w-]+ i (ordered|bought|paid for|asked for|wanted)",
@@ -548,3 +551,159 @@ PHRASES += [
         "(arrived|came) (in one piece|intact|undamaged|safely|in perfect condition|well packed|well wrapped|a day early|early)",
     ]),
 ]
+
+
+# Part x failure: a named component and a failure verb within a short window ("the right cup
+# started crackling", "the chuck stopped gripping"). Whole devices (phone, laptop, tv) are left
+# out on purpose: "my phone died" is usually a flat battery in a post about something else.
+_COMP = ("(battery|batteries|screen|display|panel|touchscreen|touch screen|button|buttons|key|keys|keyboard|spacebar"
+         "|space bar|trackpad|touchpad|scroll wheel|hinge|hinges|zipper|zip|strap|band|buckle|clasp|charger|port"
+         "|charging port|usb port|jack|headphone jack|cable|cord|plug|speaker|speakers|mic|microphone|camera|webcam"
+         "|lens|sensor|fan|fans|motor|pump|seal|gasket|valve|handle|wheel|wheels|sole|soles|seam|seams|stitching"
+         "|heel|earbud|earbuds|bud|buds|earpiece|ear cup|cup|headband|remote|controller|joystick|trigger|dial|knob"
+         "|switch|timer|thermostat|heating element|element|bulb|bulbs|led|leds|backlight|wifi|wi-fi|bluetooth"
+         "|connection|signal|firmware|software|router|modem|ssd|hard drive|drive|memory card|printer|scanner|nozzle"
+         "|filter|hose|blade|blades|chuck|spokes|spoke|frame|chain|brake|brakes|gears|pedal|tyre|tire|spring|springs"
+         "|compressor|door|drawer|tap|sprayer|flask|kettle|toaster|lamp|unit|device|lid|case|platter|tray|latch|lock"
+         "|mount|bracket|leg|legs|clip|rivet|eyelet|lining|light|lights|torch|flashlight|projector|soundbar|subwoofer"
+         "|amplifier|receiver|dongle|adapter|power supply|power bank|powerbank|drone|propeller|propellers|vacuum"
+         "|blender|hairdryer|hair dryer|straightener|toothbrush|shaver|trimmer|charging pad|dock|stylus|cartridge"
+         "|keypad|pin|axle|nib|bristles|spout|dimmer|ear cups)")
+# Failure verbs holding no negator (the whole span is checked for one: "the hinge never broke").
+_FAIL_HARD = ("(died|dies|dead|broke|breaks|cracked|cracks|snapped|snaps|failed|fails|stopped|stops|quit|froze"
+              "|freezes|frozen|crashed|crashes|flickers|flickered|flickering|leaks|leaking|leaked|peeling|peeled|peels"
+              "|flaking|flaked|flakes|came off|fell off|came apart|fell apart|came undone|came loose|came away"
+              "|keeps disconnecting|keeps dropping|keeps cutting out|keeps turning off|keeps restarting|keeps freezing"
+              "|keeps crashing|keeps falling off|keeps coming off|keeps jamming|cuts out|cutting out|cut out|drops out"
+              "|dropping out|disconnects|overheats|overheating|overheated|burned out|burnt out|shorted|fried|jammed"
+              "|jams|went black|went blank|goes black|goes blank|went dark|shuts off|shuts down|switches off"
+              "|unresponsive|stopped responding|bricked|swollen|swelled|bulging|frayed|fraying|ripped|tore|torn|bent"
+              "|warped|rusted|corroded|melted|smoking|sparked|sparking|trips|tripped|gave out|gave way|packed up"
+              "|conked out|malfunctioned|malfunctions|shattered|pops out|popped out|falls off|fell out|falls out"
+              "|went offline|goes offline|is offline|keeps going offline|turn themselves on|turns itself on"
+              "|turns itself off|turn themselves off|keeps splitting|splitting open|splits open|keeps popping open"
+              "|keeps coming undone|keeps breaking|keeps slipping|keeps sticking)")
+# Symptoms also used descriptively ("hums quietly"): weaker, so praise and hedges can outweigh them.
+_FAIL_SOFT = ("(crackles|crackling|crackle|hums|humming|buzzes|buzzing|hisses|hissing|rattles|rattling|squeaks"
+              "|squeaking|squeals|squealing|grinds|grinding|whines|whining|randomly|intermittently|stuck|sticks"
+              "|sticking|drains|draining|lags|lagging|glitches|glitching|wobbles|wobbly|drifts|drifting|double clicks"
+              "|double-clicks|double clicking|double types|ghost touches|loses connection|lost connection"
+              "|loses signal|runs fast|runs slow|skips|stutters|stuttering|chipped|dims)")
+_CANT = ("(won't|wont|will not|doesn't|doesnt|does not|didn't|didnt|did not|can't|cant|cannot|no longer|isn't|isnt"
+         "|is not|wasn't|wasnt|was not|aren't|are not|refuses to|refused to|stopped|has stopped|never)")
+_CAN = ("(work|works|working|turn on|turning on|charge|charging|connect|connecting|pair|pairing|respond|responding"
+        "|register|registering|stay|stay shut|stay closed|stay down|stay up|stay on|stay in|hold|holding|change"
+        "|changes|changing|click|clicking|close|open|lock|spin|spinning|heat|heating|cool|cooling|light up|power on"
+        "|sync|read|reading|detect|detecting|grip|gripping|latch|stick|seal|function|functioning|boot|load|recognise"
+        "|recognize|show|display|move|rotate|retract|extend|inflate|pick up|play|playing|hold a charge|do anything"
+        "|adjust|tighten|engage|fire|cut|suck|stop|switch|scroll|focus|track|tracking)")
+# Words shortly before a failure that make it another product's: "my old kettle died".
+FORMER: frozenset[str] = frozenset({"old", "previous", "former", "prior", "ex", "predecessor"})
+_PLACE = "(order|parcel|package|stuff|delivery|shipment|item|items|purchase|gift|groceries|furniture|sofa|table|bed|refund)"
+PHRASES += [
+    ("defective", 3.0, "part failed", [f"{_COMP} .{{0,3}} {_FAIL_HARD}"]),
+    ("defective", 2.5, "part misbehaves", [f"{_COMP} .{{0,3}} {_FAIL_SOFT}"]),
+    ("defective", 3.0, "part will not work", [
+        f"{_COMP} [just|still|now|also|sometimes|often|simply|completely|even|then|suddenly|randomly] {_CANT} [even|properly|reliably] {_CAN}",
+        f"{_COMP} [just|still|now|also] (picks up|records|shows|displays|plays|outputs|detects|reads) nothing",
+        f"{_COMP} (is|are|was|were) (not|no longer) (working|charging|responding|connecting|registering|turning on)",
+    ]),
+    ("defective", 3.0, "fault symptom", [
+        "(constant|loud|annoying|horrible|awful|high pitched|high-pitched|weird|strange|terrible|electrical|persistent) (hum|buzz|hiss|whine|crackle|crackling|rattle|clicking|ticking|squeal|humming|buzzing|hissing|static|popping)",
+        "(humming|buzzing|crackling|hissing|crackle|hum|hiss|buzz|static) (since|from|out of|right out of|constantly|all the time|even with|even when|nonstop|non-stop) (day one|the start|the box|nothing|the volume|it's off|switched off)?",
+        "(green|pink|purple|white|black|vertical|horizontal|coloured|colored) (line|lines|bar|bars|stripe|stripes|band|bands) (on|across|down|in) (the )?(screen|display|panel|picture|image|bottom|top|middle|left|right)",
+        "(green|pink|purple|vertical|horizontal) line (since|after|on|across|down)", "(dead|stuck|bright|hot) pixel",
+        "(stuck|loops|looping|hangs|frozen) on the (boot|logo|loading|home|start|startup|splash) (screen|logo|page)?",
+        "(error|fault) (light|code|message) (every|each|whenever|keeps|comes on|flashes|flashing)",
+        "(legs|leg|sides|feet|drawers) (are|were|is) (different|uneven|not the same) (lengths|length|heights|height|sizes)",
+        "(charges|charged|works|worked|only works|only charges) .{0,3} (intermittently|on and off|at an angle|if i hold|when i hold|if you wiggle|when i wiggle|if held)",
+        "(rma|rma'd|rmaed|warranty replacement|warranty claim|warranty repair|sent it for repair|back for repair|back to the manufacturer|back under warranty|going back under warranty|return it under warranty)",
+        "(replacement|second one|new one|exchange|replacement unit|second unit|the new one|the replacement) .{0,4} (same problem|same issue|same fault|same thing|exactly the same|did the same|does the same|doing the same|also died|also failed|also broke|died too|broke too|failed too)",
+        "(first|second|both|two) (one|unit|units|pair) (died|failed|broke|did the same|had the same)",
+        "(can't|cannot|can not|couldn't|could not) (be )?(paired|charged|connected|turned on|switched on|fixed|reset|updated)",
+        "(no|not any) (sound|audio|picture|image|signal|power|lights|response|display|output) (from|out of|at all|comes out|whatsoever)",
+        "(turns|turned|switches|switched) (itself |themselves )?(on and off|off and on) (by|on|at|randomly|at night)",
+        "(randomly|constantly|keeps) (reboots|rebooting|restarts|restarting|resets|resetting|disconnects|disconnecting)",
+    ]),
+    ("defective", 2.5, "part worked loose", [
+        f"{_COMP} (has )?(got|gets|getting|became|has become|come|came|went|is getting|are getting|has gone|went all) (really |very |a bit |so )?(loose|wobbly|stiff|sticky|crunchy|mushy)",
+        "(held|hold|holding|wiggle|wiggled|wiggling|propped) (it )?at (an|a certain|the right|a weird|a particular) angle", "loose connection",
+        "(cuts|cutting|cut|drops|dropping|goes|going|fades|fading|flickers|flickering) in and out",
+        "(went|goes|has gone|turned|going) (completely|totally|suddenly|randomly) (silent|black|blank|dead|dark|quiet)",
+        "mind of (its|their) own", "(turns|turned|switches|switched) (itself|themselves) (on|off)",
+    ]),
+    ("pos", 2.0, "still fine", [
+        "(still|and still|still going|still) (works|working|going strong|runs|running|fine|alive|perfect|in one piece|like new|as good as new)",
+        "(hums|whirs|buzzes|clicks|ticks) (quietly|softly|gently|pleasantly|nicely|faintly)", "(quiet|soft|gentle|low|faint|pleasant|satisfying) (hum|whir|buzz|click|clicks|ticking)",
+    ]),
+    ("defective", 2.5, "did not hold up", [
+        "(was|were) (replaced|swapped|exchanged) (under|on|via) (warranty|guarantee)", "(broke|snapped|cracked|tore|ripped|split|failed|died) (the )?(second|third|first|2nd|3rd) (time|day|use|wear|wash|ride|walk|run)",
+        "(turned|turns|blew|blown) inside out", "(spokes|spoke|rib|ribs) (snapped|broke|bent)",
+        "(stitching|seam|seams|thread|threads|hem|strap|straps) .{0,4} (came|come|coming|has come|have come) (undone|apart|loose|away|unstitched|unravelled|unraveled)",
+        "(flaking|shedding|crumbling|disintegrating|peeling) (and|after|within|off|all over|everywhere|bits)",
+    ]),
+    ("not_delivered", 3.0, "delivery never came", [
+        "(payment|money) (was )?(taken|gone|debited|charged) .{0,4} (then|and then|but|and) (nothing|no sign|no order|no parcel|no package|silence|no delivery|no word)",
+        "(weeks|days|months|later|ago|paid|ordered|confirmed|shipped|dispatched) .{0,3} (and then|then|and still|still|and) (absolutely )?nothing (.|!|,|yet|still|since|at all|from|lol|smh|\\?)",
+        "(tracking|tracker|status|app|order|link|parcel|package) .{0,4} (label created|pre-transit|awaiting collection|awaiting dispatch|not yet shipped|information received)",
+        "(says|said|shows|showed|showing|marked|claims|claimed|confirmed|states|stated) .{0,5} (delivered|handed to resident|handed over|left in a safe place|signed for)",
+        "(says|said) otherwise", "nobody (came|knocked|rang|turned up|showed up)", "nothing was (left|delivered)",
+        "(tracking|parcel|package|order|status) (hasn't|hasnt|has not|hadn't|not|never|didn't|didnt|did not) (moved|updated|changed|budged|shipped|left)",
+        "(\\d+|two|three|four|five|six|seven|eight|nine|ten|several|many) (days|weeks|months) (and|later|on|since|now) (still )?(nothing|no sign|no parcel|no package|still waiting|no word|no order)",
+        "(next day|next-day|express|priority|24 hour|24-hour|guaranteed|2 day|two day|2-day|tracked) (delivery|shipping|postage) .{0,6} (days|day \\d+|weeks|still|nothing|never|later)",
+        f"(where's|wheres|where is|where are|where tf is|where the hell is) (my|our|the) {_PLACE}",
+        "(has yet to|have yet to|hasn't|hasnt|has not|still hasn't|still has not|haven't|have not) (turned up|shown up|materialised|materialized|turn up|show up)",
+    ]),
+    ("damaged", 3.0, "arrived spoiled or broken", [
+        f"{_ARRIVE} (fully|completely|totally|half|partly|partially|slightly|already|all|badly|very|pretty) (thawed|defrosted|melted|crushed|broken|smashed|dented|cracked|squashed|dead|wilted|rotten|off|spoiled|spoilt|warm|soggy|leaking|open|opened|torn|ripped|bent|scratched)",
+        "(was|were|is|are) (half |already |completely |totally |all )?(dead|wilted|smashed|shattered|broken|cracked|crushed|melted|thawed|leaking|rotten|mouldy|moldy|spoiled|spoilt|bent|dented|scratched|squashed|torn|ripped|warped|soaked) when (it|they|the parcel|the package|the box|the delivery|my order|i) (came|arrived|got here|was delivered|were delivered|turned up|opened|unboxed|unpacked)",
+        "(opened|unboxed|unpacked|unwrapped) (it|the box|the package|the parcel|my order|my package|them)? ?(to find|and found|and it was|and they were|and there was) .{0,4} (cracked|broken|smashed|shattered|crushed|dented|scratched|torn|leaking|leaked|in pieces|bent|split|melted|damaged|a crack|a dent|a tear|a hole)",
+    ]),
+    ("missing_parts", 3.5, "fewer than ordered", [
+        f"(pack|box|set|bag|tin|case|bundle|multi-pack|multipack|crate) of {_NUMW} .{{0,3}} (only|just) (had|has|contained|contains|came with|included|includes|arrived with|got|received) {_NUMW}",
+        f"(ordered|bought|paid for|purchased|charged for) .{{0,5}} (only|just) (got|received|came|arrived|showed up|turned up|delivered|sent) {_NUMW}",
+        f"(ordered|bought|paid for|purchased) (the |a )?(pack|set|box|bundle|case|bag) of {_NUMW} (and|but|,) (only )?(received|got|they sent|came) (only )?{_NUMW}",
+        "half (the|my|of the|of my|our) (order|box|items|delivery|shopping|stuff|pieces|groceries|parcel|kit) (was |were |is |are )?(missing|not there|didn't come|never came|absent|gone|left out)",
+    ]),
+    ("missing_parts", 3.0, "part not in the box", [
+        "(is|was|are|were|came|arrived|box|kit|set|package|parcel|order|bag) missing (the|its|a|an|both|all|all the|two|three|one|some|any) [\\w-]+",
+        "(no|without|missing) [\\w-]+ [\\w-]+ (included|in the box|inside|in the package|in the bag|in the parcel|came with it)",
+        f"(kit|box|set|package|parcel|order|pack|bag|bundle) (has|had|contained|contains|came with|comes with) no {_PART}",
+        "(there was|there were|came with|contained|had|has) no [\\w-]+ [[\\w-]+] (and|or|,) no [\\w-]+",
+        "(box|packaging|manual|guide|page|listing|quick start|instructions|invoice|picture) (lists|listed|shows|showed|says|said) .{0,5} (included|in the box|as included|but|,) .{0,3} (not|isn't|wasn't|no|missing|none)",
+        "(one|two|three|four|some|several|a few|both) [\\w-]+ (missing|were missing|was missing|are missing|not included|absent)",
+    ]),
+    ("wrong_item", 3.5, "got other than ordered", [
+        "(instead of|rather than) (the|my|a|an|what) .{0,6} (i|we) (ordered|orderd|bought|paid for|asked for|chose|picked|selected|wanted)",
+        "(got|received|recieved|sent me|they sent|came|arrived) (a|an|the|some) .{0,5} (although|though|even though|whereas|when|but|,|;) (i|we) (clearly |specifically |definitely |had )?(ordered|orderd|paid for|asked for|chose|picked|selected|requested)",
+        "(ordered|orderd|bought|paid for|asked for|chose|picked|selected|wanted) .{0,5} (,|;|-) (they |you |i |we )?(got|received|recieved|sent|shipped|delivered|send)( me| us)? (a|an|the|some|black|white|grey|gray|blue|red|green|pink|beige|navy|brown|yellow|purple|orange|small|medium|large|xs|s|m|l|xl|xxl|single|double|king|queen|size|men's|women's|kids)",
+        "(came with|with|got|received|sent|shipped|delivered|included|packed) (the|a|an) (wrong|incorrect) [\\w-]+",
+        "(wrong|different|another) (model number|sku|variant|colourway|colorway) (on|inside|in the box|sticker|label)",
+    ]),
+    ("fit_size", 3.0, "size is off", [
+        "(runs|run|running|ran|fits|fit|come|comes|came|sized|cut) (so|super|crazy|ridiculously|absurdly|insanely|stupidly|seriously|massively) (small|big|large|tight|narrow|short|long|wide|loose)",
+        "(fits|fit|fitted) like (a|an|the) (xs|xxs|s|m|l|xl|xxl|small|medium|large|child's|childs|kids|toddler|tent|sack|crop top)",
+        "the size of a (canoe|boat|tent|house|car|bus|tank|bedsheet|surfboard|shoebox|postage stamp|stamp|handkerchief|napkin|teacup)",
+        "(doll|child|toddler|baby|kid|hamster|barbie|giant) (sized|size)", "(for|fits|fit) a (chihuahua|hamster|doll|barbie|toddler|giant|small child|small dog)",
+        "(size|sizes|sizing) (up|down) (twice|two sizes|2 sizes|three sizes)", "had to (size|go) (up|down)",
+        "(xs|xxs|s|m|l|xl|xxl|\\d+) (is|was|fits|fit) (more )?like (a|an)? ?(xs|xxs|s|m|l|xl|xxl|\\d+|small|medium|large)",
+        "(waist|legs|sleeves|straps|cups|band|shoulders|length|arms|collar|neck|toe box|hood) (is|are|was|were) (about |around |like |at least )?(\\d+ ?(cm|inches|inch|in)|a mile|miles|way|far|much|ridiculously|hilariously) (too )?(long|short|big|small|tight|loose|wide|narrow)",
+    ]),
+    ("not_as_described", 3.0, "other than advertised", [
+        "not the [\\w-]+ [[\\w-]+] (in|from|on|shown in|pictured in) the (photos|photo|pictures|picture|listing|ad|advert|video)",
+        "(a different|not the) product (from|to|than) what (was|is) (advertised|described|listed|shown|pictured)",
+    ]),
+    ("price_value", 2.0, "price", [
+        "(prices|price|price tag|cost) (went up|have gone up|has gone up|gone up|doubled|tripled|jumped|hiked|increased) (\\d+|again|overnight|by)",
+    ]),
+    ("service", 2.5, "support failed", [
+        "(on hold|waiting|waited) .{0,4} then (hung up|the call drops|the call dropped|disconnected|cut off|the line went dead)",
+        "(hung up on me|call drops|call dropped|disconnected me|cut me off) (every time|again|after|twice)",
+        "(refund|money|reimbursement) (was )?promised .{0,4} (ago|still|nothing|weeks|days|months)",
+    ]),
+]
+
+# Cues whose whole span is checked for a negator ("the hinge has never broken").
+SPAN_NEGATED: frozenset[str] = frozenset({"part failed", "part misbehaves"})
+# Symptoms that nearby praise explains away ("hums quietly").
+SOFT_CUES: frozenset[str] = frozenset({"part misbehaves"})
