@@ -10,7 +10,8 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -47,8 +48,22 @@ def _default(info: FieldInfo) -> str:
 
 
 def _type(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("NoneType", "none")
+    """A word staff understand: string, integer, number, boolean, URL, list of ..., table, or choices."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return "URL" if args[0] is str and any("url" in str(m).lower() for m in args[1:]) else _type(args[0])
+    if origin is Literal:
+        return " \\| ".join(f"`{json.dumps(a)}`" for a in args)
+    if origin in (Union, UnionType):
+        kinds = [_type(a) for a in args if a is not type(None)]
+        return " or ".join(kinds)
+    if origin in (tuple, list):
+        inner = [a for a in args if a is not Ellipsis]
+        return f"list of {_type(inner[0])}" if inner else "list"
+    if origin is dict or annotation is dict:
+        return "table"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str]]:

@@ -10,7 +10,7 @@ import importlib
 
 from connectors.base import Connector, RawMention
 
-__all__ = ["Connector", "RawMention", "registry", "KINDS"]
+__all__ = ["KINDS", "Connector", "RawMention", "registry"]
 
 # kind -> "module:Class". Keep sorted; every entry needs a test (tests/test_meta.py checks).
 KINDS: dict[str, str] = {

@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from bot.errors import ParseError, SourceError
-from connectors.base import CollectContext, Options, RawMention, normalise_rating
+from connectors.base import BaseUrl, CollectContext, Options, RawMention, normalise_rating
 from connectors.schema_org import parse_datetime
 
 
@@ -26,7 +25,7 @@ class AppStoreOptions(Options):
     app_id: str = Field(description="The app's numeric id (from its App Store address: .../id<digits>).")
     countries: tuple[str, ...] = Field(("us",), min_length=1, description="Two-letter store countries to read, e.g. ['us', 'gb'].")
     max_pages: int = Field(10, ge=1, le=10, description="At most this many pages (of 50) per country per run; Apple serves 10.")
-    base_url: str = Field("https://itunes.apple.com", description="Address of Apple's feed service.")
+    base_url: BaseUrl = Field("https://itunes.apple.com", description="Address of Apple's feed service.")
 
     @field_validator("app_id", mode="before")
     @classmethod
@@ -44,12 +43,6 @@ class AppStoreOptions(Options):
                 raise ValueError(f"{code!r} is not a two-letter country code")
         return tuple(c.lower() for c in value)
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
 
 def _label(node: Any) -> str | None:

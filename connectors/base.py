@@ -6,9 +6,10 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from bot.errors import SourceError
@@ -61,6 +62,23 @@ def normalise_rating(value: Any, best: Any = 5, worst: Any = 1) -> float | None:
     if high <= low or not low <= rating <= high:
         return None
     return round(1 + 4 * (rating - low) / (high - low), 2)
+
+
+def _page_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL like 'https://shop.example/page'")
+    return value
+
+
+def _base_url(value: str) -> str:
+    return _page_url(value).rstrip("/")
+
+
+# Option types for connectors: a page URL is kept as written (a trailing slash may matter to the
+# site); a base URL of an API or site has its trailing slash removed so paths can be appended.
+PageUrl = Annotated[str, AfterValidator(_page_url)]
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
 
 
 class Options(BaseModel):

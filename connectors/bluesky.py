@@ -14,13 +14,12 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from bot.errors import FetchError, ParseError
 from bot.fetch import Page
-from connectors.base import CollectContext, RawMention
+from connectors.base import BaseUrl, CollectContext, RawMention
 from connectors.brand import BrandConfig, BrandOptions, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.bluesky")
@@ -33,7 +32,7 @@ class BlueskyOptions(BrandOptions):
     app_password_env: str = Field(
         description="Env var holding an app password of that account (Settings > App passwords), never the main one."
     )
-    service: str = Field("https://bsky.social", description="The account's PDS; it proxies search to the AppView.")
+    service: BaseUrl = Field("https://bsky.social", description="The account's PDS; it proxies search to the AppView.")
     search: tuple[str, ...] | None = Field(
         None, description="Search queries. Default: the [brand] keywords and handles."
     )
@@ -41,13 +40,6 @@ class BlueskyOptions(BrandOptions):
     limit: int = Field(100, ge=1, le=100, description="Posts per request (at most 100).")
     max_pages: int = Field(5, ge=1, le=100, description="At most this many requests per query per run.")
     rate_reserve: int = Field(5, ge=0, description="Stop for this run when fewer requests than this are left.")
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
     @field_validator("handle")
     @classmethod

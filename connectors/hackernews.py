@@ -12,12 +12,11 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bot.errors import ParseError
-from connectors.base import CollectContext, RawMention
+from connectors.base import BaseUrl, CollectContext, RawMention
 from connectors.brand import BrandConfig, BrandOptions, html_to_text, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.hackernews")
@@ -32,16 +31,10 @@ class HackerNewsOptions(BrandOptions):
     tags: tuple[Literal["story", "comment", "ask_hn", "show_hn"], ...] = Field(
         ("story", "comment"), min_length=1, description="Which items: any of story, comment, ask_hn, show_hn."
     )
-    api_url: str = Field("https://hn.algolia.com/api/v1", description="The Algolia HN API base URL.")
+    api_url: BaseUrl = Field("https://hn.algolia.com/api/v1", description="The Algolia HN API base URL.")
     hits_per_page: int = Field(100, ge=1, le=1000, description="Hits per request.")
     max_pages: int = Field(5, ge=1, le=100, description="At most this many requests per query per run.")
 
-    @field_validator("api_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
 
 class HackerNewsConnector:

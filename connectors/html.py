@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup, Tag
 from pydantic import Field, field_validator
 
 from bot.errors import ParseError, SourceError
-from connectors.base import CollectContext, Options, RawMention, content_id, normalise_rating
+from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
 from connectors.brand import html_to_text
 from connectors.schema_org import parse_datetime
 
@@ -26,7 +26,7 @@ from connectors.schema_org import parse_datetime
 class HtmlOptions(Options):
     """Keys of a `kind = "html"` source: the pages and the CSS selectors that find reviews."""
 
-    urls: tuple[str, ...] = Field(min_length=1, description="First review page of each product (or of the shop).")
+    urls: tuple[PageUrl, ...] = Field(min_length=1, description="First review page of each product (or of the shop).")
     item: str = Field(description="CSS selector of one review, e.g. '.review' or 'li[itemprop=review]'.")
     text: str = Field(description="CSS selector, inside a review, of its body text.")
     author: str | None = Field(None, description="CSS selector, inside a review, of the author's name.")
@@ -47,14 +47,6 @@ class HtmlOptions(Options):
     product_sku: str | None = Field(None, description="CSS selector, on the page, of the SKU (text or 'content' attribute).")
     next_page: str | None = Field(None, description="CSS selector of the link to the next (older) page of reviews.")
     max_pages: int = Field(20, ge=1, le=1000, description="At most this many pages followed per URL per run.")
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for url in value:
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise ValueError(f"{url!r} is not an http(s) URL")
-        return value
 
     @field_validator("item", "text", "author", "title", "rating", "date", "permalink", "product_name",
                      "product_sku", "next_page")

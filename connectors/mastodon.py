@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from bot.errors import ParseError
 from bot.fetch import Page
-from connectors.base import CollectContext, RawMention
+from connectors.base import BaseUrl, CollectContext, RawMention
 from connectors.brand import BrandConfig, BrandOptions, html_to_text, rate_limited, social_brand
 
 log = logging.getLogger("recoverybot.connectors.mastodon")
@@ -29,7 +29,7 @@ log = logging.getLogger("recoverybot.connectors.mastodon")
 class MastodonOptions(BrandOptions):
     """Keys of a `kind = "mastodon"` source."""
 
-    instance: str = Field(description="Base URL of the instance, e.g. 'https://mastodon.social'.")
+    instance: BaseUrl = Field(description="Base URL of the instance, e.g. 'https://mastodon.social'.")
     hashtags: tuple[str, ...] = Field((), description="Hashtags whose public timelines are read (without '#').")
     search: tuple[str, ...] | None = Field(
         None,
@@ -42,13 +42,6 @@ class MastodonOptions(BrandOptions):
     limit: int = Field(40, ge=1, le=40, description="Statuses per request (Mastodon allows at most 40).")
     max_pages: int = Field(5, ge=1, le=100, description="At most this many requests per stream per run.")
     rate_reserve: int = Field(5, ge=0, description="Stop for this run when fewer requests than this are left.")
-
-    @field_validator("instance")
-    @classmethod
-    def _instance(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
-            raise ValueError(f"{value!r} is not an instance URL like 'https://mastodon.social'")
-        return value.rstrip("/")
 
     @field_validator("hashtags")
     @classmethod

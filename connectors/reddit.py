@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
 from bot.errors import FetchError, ParseError
-from connectors.base import CollectContext, RawMention
+from connectors.base import BaseUrl, CollectContext, RawMention
 from connectors.brand import BrandConfig, BrandOptions, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.reddit")
@@ -41,9 +41,9 @@ class RedditOptions(BrandOptions):
     )
     client_id_env: str | None = Field(None, description="Env var with a Reddit app's client id (optional OAuth).")
     client_secret_env: str | None = Field(None, description="Env var with that app's client secret.")
-    base_url: str = Field("https://www.reddit.com", description="Where listings are read without OAuth.")
-    oauth_url: str = Field("https://oauth.reddit.com", description="Where listings are read with OAuth.")
-    token_url: str = Field("https://www.reddit.com/api/v1/access_token", description="OAuth token endpoint.")
+    base_url: BaseUrl = Field("https://www.reddit.com", description="Where listings are read without OAuth.")
+    oauth_url: BaseUrl = Field("https://oauth.reddit.com", description="Where listings are read with OAuth.")
+    token_url: BaseUrl = Field("https://www.reddit.com/api/v1/access_token", description="OAuth token endpoint.")
     limit: int = Field(100, ge=1, le=100, description="Posts per request (Reddit allows at most 100).")
     max_pages: int = Field(3, ge=1, le=50, description="At most this many requests per listing per run.")
     rate_reserve: float = Field(1, ge=0, description="Stop for this run when fewer requests than this are left.")
@@ -57,12 +57,6 @@ class RedditOptions(BrandOptions):
                 raise ValueError(f"{sub!r} is not a subreddit name")
         return out
 
-    @field_validator("base_url", "oauth_url", "token_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
 
 class RedditConnector:

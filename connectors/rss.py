@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import feedparser
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bot.errors import ParseError, SourceError
-from connectors.base import CollectContext, RawMention, content_id
+from connectors.base import CollectContext, PageUrl, RawMention, content_id
 from connectors.brand import BrandConfig, BrandOptions, html_to_text, social_brand
 
 log = logging.getLogger("recoverybot.connectors.rss")
@@ -30,7 +30,7 @@ log = logging.getLogger("recoverybot.connectors.rss")
 class RssOptions(BrandOptions):
     """Keys of a `kind = "rss"` source."""
 
-    urls: tuple[str, ...] = Field(min_length=1, description="Feed URLs (RSS 2.0 or Atom), e.g. a Google Alerts feed.")
+    urls: tuple[PageUrl, ...] = Field(min_length=1, description="Feed URLs (RSS 2.0 or Atom), e.g. a Google Alerts feed.")
     brand_filter: bool = Field(
         True,
         description="Keep only entries that name the brand ([brand] keywords/handles). Set false for feeds "
@@ -38,13 +38,6 @@ class RssOptions(BrandOptions):
     )
     max_entries: int = Field(500, ge=1, le=10_000, description="At most this many entries read per feed per run.")
 
-    @field_validator("urls")
-    @classmethod
-    def _http(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for url in value:
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise ValueError(f"{url!r} is not an http(s) URL")
-        return value
 
 
 class RssConnector:

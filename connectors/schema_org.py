@@ -24,25 +24,19 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from pydantic import Field, field_validator, model_validator
 
 from bot.errors import ParseError, SourceError
-from connectors.base import CollectContext, Options, RawMention, content_id, normalise_rating
-
-
-def _http_url(url: str) -> str:
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    return url
+from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
 
 
 class SchemaOrgOptions(Options):
     """Keys of a `kind = "schema_org"` source: the product pages to read."""
 
-    urls: tuple[str, ...] = Field((), description="Product page URLs to read reviews from.")
-    sitemap: str | None = Field(None, description="A sitemap (or sitemap index) URL listing product pages.")
+    urls: tuple[PageUrl, ...] = Field((), description="Product page URLs to read reviews from.")
+    sitemap: PageUrl | None = Field(None, description="A sitemap (or sitemap index) URL listing product pages.")
     sitemap_match: str = Field(
         "/products?/",
         description="Regular expression a sitemap URL must match to be read (default: product pages).",
@@ -52,18 +46,6 @@ class SchemaOrgOptions(Options):
     revisit_hours: float = Field(
         24, ge=0, description="A sitemap page whose <lastmod> did not change is still checked (conditional GET) "
         "when last read longer ago than this, as review widgets may not touch <lastmod>.")
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for url in value:
-            _http_url(url)
-        return value
-
-    @field_validator("sitemap")
-    @classmethod
-    def _sitemap(cls, value: str | None) -> str | None:
-        return _http_url(value) if value is not None else None
 
     @field_validator("sitemap_match")
     @classmethod
@@ -348,7 +330,7 @@ def extract_microdata(text: str) -> list[Any]:
 
     try:
         root = lxml_html.fromstring(text)
-    except Exception:  # noqa: BLE001 - lxml raises several kinds on hopeless markup; nothing to read then
+    except Exception:
         return []
     items: list[Any] = []
     for element in root.iter():

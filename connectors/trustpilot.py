@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bot.errors import ParseError
-from connectors.base import CollectContext, Options, RawMention, normalise_rating
+from connectors.base import BaseUrl, CollectContext, Options, RawMention, normalise_rating
 from connectors.schema_org import extract_jsonld, parse_datetime, reviews_from_nodes
 
 _NEXT_DATA = re.compile(r"<script[^>]*\bid=[\"']__NEXT_DATA__[\"'][^>]*>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
@@ -28,16 +28,10 @@ class TrustpilotOptions(Options):
     """Keys of a `kind = "trustpilot"` source."""
 
     business: str = Field(description="The business's Trustpilot name, usually its domain: 'shop.example'.")
-    base_url: str = Field("https://www.trustpilot.com", description="Trustpilot's address (a country site like https://uk.trustpilot.com works too).")
+    base_url: BaseUrl = Field("https://www.trustpilot.com", description="Trustpilot's address (a country site like https://uk.trustpilot.com works too).")
     languages: str = Field("all", description="Review languages to read: 'all' or a code like 'en'.")
     max_pages: int = Field(10, ge=1, le=100, description="At most this many pages per run (anonymous visitors get 10).")
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
 
 class TrustpilotConnector:

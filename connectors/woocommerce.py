@@ -15,12 +15,11 @@ import base64
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bot.errors import ParseError
-from connectors.base import CollectContext, Options, RawMention, normalise_rating
+from connectors.base import BaseUrl, CollectContext, Options, RawMention, normalise_rating
 from connectors.brand import html_to_text
 from connectors.schema_org import parse_datetime
 
@@ -30,7 +29,7 @@ OVERLAP = timedelta(minutes=5)
 class WooCommerceOptions(Options):
     """Keys of a `kind = "woocommerce"` source."""
 
-    url: str = Field(description="The shop's address, e.g. 'https://shop.example' (the API is under /wp-json/wc/v3).")
+    url: BaseUrl = Field(description="The shop's address, e.g. 'https://shop.example' (the API is under /wp-json/wc/v3).")
     consumer_key_env: str = Field("WOOCOMMERCE_CONSUMER_KEY", description="Environment variable holding the REST API consumer key (read-only key is enough).")
     consumer_secret_env: str = Field("WOOCOMMERCE_CONSUMER_SECRET", description="Environment variable holding the REST API consumer secret.")
     per_page: int = Field(100, ge=1, le=100, description="Reviews per request (WooCommerce allows at most 100).")
@@ -40,13 +39,6 @@ class WooCommerceOptions(Options):
     emails: Literal["verified", "all", "none"] = Field(
         "verified", description="Keep the reviewer's email: only for verified owners, always, or never.")
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
 
 class WooCommerceConnector:
