@@ -229,6 +229,7 @@ def test_email_adapter_mails_the_warehouse_through_smtp(tmp_path: Path, opened: 
     assert msg["Subject"] == "[recoverybot] replacement for order K-100"
     body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Remedy: replacement (case #1)" in body and "sku: FAN-01" in body and "Hello Cora," in body
+    assert "Mention: https://shop.example/d0 by - on shop" in body
     attachment = next(msg.iter_attachments())
     assert json.loads(attachment.get_content())["idempotency_key"] == "rb-case1-0-replacement"
 
