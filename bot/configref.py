@@ -77,7 +77,10 @@ def rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, s
             table = f"{key}[]" if is_list else key
             yield from rows(inner, table)
             continue
-        yield key, _type(info.annotation), _default(info), (info.description or "").replace("|", "\\|")
+        # pydantic moves a top-level Annotated's validators into metadata (e.g. BaseUrl).
+        url = info.annotation is str and any("url" in str(m).lower() for m in info.metadata)
+        typ = "URL" if url else _type(info.annotation)
+        yield key, typ, _default(info), (info.description or "").replace("|", "\\|")
 
 
 def reference() -> str:
