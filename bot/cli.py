@@ -347,15 +347,25 @@ def cmd_orders(args: argparse.Namespace) -> int:
     config = _load(args)
     store = _open(config)
     try:
+        summary: orders.SyncSummary | orders.ImportSummary
         if args.orders_command == "sync":
             summary = orders.sync(config, store)
         else:
             summary = orders.import_file(store, Path(args.file), config.orders)
+        for line in summary.lines():
+            print(line)
+        _rematch(config, store)
     finally:
         store.dispose()
-    for line in summary.lines():
-        print(line)
     return EXIT_OK if summary.ok else EXIT_FAIL
+
+
+def _rematch(config: Any, store: Any) -> None:
+    """New orders or handle links may name the buyer of a waiting case: match and decide again now."""
+    from bot.cases import process
+
+    for line in process(store, config).lines():
+        print(line)
 
 
 def cmd_customers(args: argparse.Namespace) -> int:
@@ -366,9 +376,10 @@ def cmd_customers(args: argparse.Namespace) -> int:
     try:
         with store.session() as session:
             link_handle(session, args.handle, args.email)
+        print(f"linked {args.handle} to {mask_email(args.email)}")
+        _rematch(config, store)
     finally:
         store.dispose()
-    print(f"linked {args.handle} to {mask_email(args.email)}")
     return EXIT_OK
 
 

@@ -140,3 +140,16 @@ def test_approving_an_unknown_case_is_a_usage_error(demo_dir: Path, capsys: pyte
     config = str(demo_dir / "state" / "config.toml")
     assert main(["--config", config, "approve", "99999"]) == 2
     assert "99999" in capsys.readouterr().err
+
+
+def test_linking_a_handle_rematches_waiting_cases_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state"
+    assert main(["demo", "--workdir", str(state), "--preview", str(tmp_path / "d.html")]) == 0
+    config = str(state / "config.toml")
+    capsys.readouterr()
+    # @gadget_grump has no order; say it is Daniel Okafor (a real demo buyer) and the case is looked at again.
+    assert main(["--config", config, "customers", "link", "@gadget_grump", "daniel.okafor@example.com"]) == 0
+    out = capsys.readouterr().out
+    assert "linked @gadget_grump to d***@example.com" in out
+    assert "cases:" in out  # the re-match ran and said what it did
+    assert main(["--config", config, "customers", "link", "@nobody", "nobody@example.com"]) == 2
