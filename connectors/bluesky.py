@@ -172,7 +172,8 @@ class BlueskyConnector:
         text = str(record.get("text") or "").strip()
         if not isinstance(uri, str) or not uri.startswith("at://") or not text:
             return None  # deleted, or an image without words
-        author = post.get("author") if isinstance(post.get("author"), dict) else {}
+        found = post.get("author")
+        author: dict[str, Any] = found if isinstance(found, dict) else {}
         handle = str(author.get("handle") or "") or None
         if handle == "handle.invalid":
             handle = None

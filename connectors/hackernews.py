@@ -108,7 +108,8 @@ class HackerNewsConnector:
 
     def _mention(self, hit: dict[str, Any]) -> RawMention | None:
         object_id = str(hit.get("objectID") or "")
-        tags = hit.get("_tags") if isinstance(hit.get("_tags"), list) else []
+        found = hit.get("_tags")
+        tags: list[Any] = found if isinstance(found, list) else []
         is_comment = "comment" in tags or hit.get("comment_text") is not None
         if is_comment:
             text = html_to_text(hit.get("comment_text"))

@@ -185,7 +185,8 @@ class MastodonConnector:
         text = html_to_text(status.get("content"))
         if not text:
             return None
-        account = status.get("account") if isinstance(status.get("account"), dict) else {}
+        found = status.get("account")
+        account: dict[str, Any] = found if isinstance(found, dict) else {}
         acct = str(account.get("acct") or account.get("username") or "").strip()
         handle = None
         if acct:
