@@ -168,7 +168,8 @@ class BlueskyConnector:
 
     def _mention(self, post: dict[str, Any]) -> RawMention | None:
         uri = post.get("uri")
-        record = post.get("record") if isinstance(post.get("record"), dict) else {}
+        found_record = post.get("record")
+        record: dict[str, Any] = found_record if isinstance(found_record, dict) else {}
         text = str(record.get("text") or "").strip()
         if not isinstance(uri, str) or not uri.startswith("at://") or not text:
             return None  # deleted, or an image without words
