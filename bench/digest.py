@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import digest
-from bot.config import Config
-from bot.store import (
+from bot import digest  # noqa: E402 - after the sys.path line above
+from bot.config import Config  # noqa: E402
+from bot.store import (  # noqa: E402
     Assessment,
     BudgetPeriod,
     Case,

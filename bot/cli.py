@@ -123,7 +123,7 @@ def since_arg(text: str) -> datetime:
 def _open_text(path: str) -> TextIO:
     """A text file for reading; undecodable bytes become U+FFFD instead of a crash."""
     try:
-        return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the caller
+        return open(path, encoding="utf-8", errors="replace")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 

@@ -426,9 +426,9 @@ def locate(text: str, dotted: str) -> int | None:
                 section_line = number
             continue
         found = _KEYLINE.match(line)
-        if found and found.group(1).strip("\"'") == key and current == section:
-            if section_index is None or counts.get(current) == section_index:
-                return number
+        if (found and found.group(1).strip("\"'") == key and current == section
+                and (section_index is None or counts.get(current) == section_index)):
+            return number
     return section_line
 
 

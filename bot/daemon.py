@@ -156,7 +156,7 @@ class InstanceLock:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY})
                 self._conn.commit()
-            except Exception:  # noqa: BLE001 - closing the connection releases it anyway
+            except Exception:
                 pass
             finally:
                 self._conn.close()
@@ -250,7 +250,7 @@ class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string is logging's problem, not ours
+        except Exception:
             return True
         clean = self.redact(message)
         if clean != message:

@@ -509,7 +509,7 @@ def _as_validators(found: Any) -> Validators:
     if isinstance(found, Mapping):
         return {k: v for k, v in found.items() if v}
     names = ("etag", "last-modified", "content-hash")
-    return {name: value for name, value in zip(names, found) if value}
+    return {name: value for name, value in zip(names, found, strict=False) if value}
 
 
 def _status_hint(status: int) -> str | None:

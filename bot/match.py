@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.errors import RecoveryBotError, UsageError
+from bot.errors import UsageError
 from bot.store import Customer, CustomerHandle, Mention, Order, OrderLine, utcnow
 
 
@@ -249,7 +249,7 @@ def product_similarity(mention: Mention, line: OrderLine) -> tuple[float, str]:
     if mention.product_url and line.product_url:
         a, b = _url_key(mention.product_url), _url_key(line.product_url)
         # Same path on the same host, or the same path when one side has no host.
-        if a and b and (a == b or a.split("/", 1)[-1] == b.split("/", 1)[-1] and "/" in a and "/" in b):
+        if a and b and (a == b or (a.split("/", 1)[-1] == b.split("/", 1)[-1] and "/" in a and "/" in b)):
             return 1.0, f"bought the product at {line.product_url} in this order"
     if mention.product_name and line.name:
         ratio = _name_ratio(mention.product_name, line.name)

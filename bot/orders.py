@@ -932,7 +932,7 @@ def shopify_order(node: dict[str, Any]) -> ParsedOrder | None:
         raise ValueError("no createdAt")
     name = customer.get("displayName") or " ".join(
         p for p in (customer.get("firstName"), customer.get("lastName")) if p) or None
-    fulfilment = _SHOPIFY_FULFILMENT.get(str(node.get("displayFulfillmentStatus") or ""), None)
+    fulfilment = _SHOPIFY_FULFILMENT.get(str(node.get("displayFulfillmentStatus") or ""))
     if node.get("cancelledAt"):
         fulfilment = "cancelled"
     tracking: str | None = None

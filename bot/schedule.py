@@ -541,7 +541,7 @@ def _flush_logs() -> None:
     for handler in logging.getLogger().handlers:
         try:
             handler.flush()
-        except Exception:  # noqa: BLE001 - exiting anyway
+        except Exception:
             pass
     sys.stdout.flush()
     sys.stderr.flush()

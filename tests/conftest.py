@@ -23,7 +23,7 @@ def _pg_admin() -> object | None:
         with engine.connect() as conn:
             conn.execute(text("select 1"))
         return engine
-    except Exception:  # noqa: BLE001 - any failure means "no server here"
+    except Exception:
         return None
 
 

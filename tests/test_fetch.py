@@ -204,7 +204,7 @@ def test_per_host_concurrency_bounds_parallel_requests() -> None:
     with LocalServer(default=slow) as srv, fetcher(per_host_concurrency=2, concurrency=8,
                                                     respect_robots=False) as fetch:
         urls = [srv.url(f"/p/{i}") for i in range(8)]
-        got = {url: page for url, page in fetch.get_many(urls, source="s")}
+        got = dict(fetch.get_many(urls, source="s"))
     assert sorted(p.text for p in got.values() if not isinstance(p, Exception)) == sorted(f"/p/{i}" for i in range(8))
     assert peak == 2
 

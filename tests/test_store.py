@@ -25,9 +25,10 @@ from bot.store import (
 
 
 def mention(**over: object) -> Mention:
-    fields: dict[str, object] = dict(
-        source="shop", source_kind="schema_org", external_id="r1", text="It broke.", fingerprint=fingerprint("It broke.")
-    )
+    fields: dict[str, object] = {
+        "source": "shop", "source_kind": "schema_org", "external_id": "r1", "text": "It broke.",
+        "fingerprint": fingerprint("It broke."),
+    }
     fields.update(over)
     return Mention(**fields)
 

@@ -229,7 +229,7 @@ api_url = "{hn.url('/api/v1')}"
                 "forum-feed": 1, "fediverse": 2, "reddit": 1, "bluesky": 1, "hn": 1}
 
         # the second cycle asked only for newer items
-        assert [r.arg("min_id") for r in masto.requests if r.path.startswith("/api")][0] == "113900000000000010"
+        assert next(r.arg("min_id") for r in masto.requests if r.path.startswith("/api")) == "113900000000000010"
         assert [r.arg("after") for r in red.requests if r.path.endswith("new.json")] == [None]
         assert [r.arg("since") for r in sky.requests if r.path.endswith("searchPosts")] == ["2025-03-06T14:20:00.000000Z"]
         assert [r.arg("numericFilters") for r in hn.requests if r.path.endswith("search_by_date")] == [

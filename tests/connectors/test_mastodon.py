@@ -134,7 +134,7 @@ def test_search_sends_bearer_token_and_min_id(monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("TEST_MASTODON_TOKEN", "s3cret-token")
         found = ctx.run(MastodonConnector("fedi", options))
         assert [m.external_id[-2:] for m in found] == ["21", "06"]
-        first = [r for r in srv.requests if r.path == "/api/v2/search"][0]
+        first = next(r for r in srv.requests if r.path == "/api/v2/search")
         assert first.headers["authorization"] == "Bearer s3cret-token"
         assert first.arg("q") == "Tidewell" and first.arg("type") == "statuses" and first.arg("min_id") is None
         srv.reset()

@@ -187,7 +187,7 @@ def test_a_redirected_broken_page_is_read_again_next_time(store: Store) -> None:
         srv.reset()
         again = collect(config(urls=[srv.url("/old"), srv.url("/good")]), store)
         assert "no schema.org" in again.results[0].errors[0]
-        assert "if-none-match" not in [r for r in srv.requests if r.path == "/old"][0].headers
+        assert "if-none-match" not in next(r for r in srv.requests if r.path == "/old").headers
 
 
 def test_every_page_failing_fails_the_source_but_keeps_what_is_stored(store: Store) -> None:

@@ -1,7 +1,7 @@
 """first schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 01:03:23.089012
 """
 
@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('budget_period',
     sa.Column('period', sa.String(length=20), nullable=False),
     sa.Column('reserved', sa.Numeric(precision=12, scale=2), nullable=False),
@@ -222,11 +222,11 @@ def upgrade() -> None:
     with op.batch_alter_table('remedy', schema=None) as batch_op:
         batch_op.create_index('ix_remedy_status', ['status'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('remedy', schema=None) as batch_op:
         batch_op.drop_index('ix_remedy_status')
 
@@ -252,4 +252,4 @@ def downgrade() -> None:
     op.drop_table('digest')
     op.drop_table('customer')
     op.drop_table('budget_period')
-    
+
