@@ -29,6 +29,7 @@ from typing import TextIO
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.scoring import lexical
+from bot.scoring import model as issue_model
 from bot.scoring.domain import SENTENCE_BREAKS, Hit, PhraseMatcher
 from bot.scoring.phrases import SOFT_CUES
 from bot.scoring.tokens import Split, split_text
@@ -75,6 +76,15 @@ _PRIORITY: tuple[Issue, ...] = (
     Issue.NOT_AS_DESCRIBED, Issue.FIT_SIZE, Issue.POOR_QUALITY, Issue.SERVICE, Issue.PRICE_VALUE,
 )
 _ISSUE_KINDS = {i.value: i for i in _PRIORITY}
+# The model overrides the issue the rules named only when their evidence is below this weight
+# (a single ordinary phrase weighs 2-3; several or a decisive one weigh more).
+MODEL_RULES_WIN_WEIGHT = 5.0
+# A text the rules call happy is flagged on the model's word only from this probability, and only
+# when the rules were within this margin of flagging it (precision: a false alarm ships goods).
+MODEL_RESCUE_PROBABILITY = 0.8
+# The model may turn 'other' (or quality/service/price) into a fixable issue only from this probability.
+MODEL_NEW_REMEDY_PROBABILITY = 0.8
+MODEL_RESCUE_MARGIN = 3.0
 _SOFT_AT_HIGH_STARS = frozenset({Issue.FIT_SIZE.value, Issue.NOT_AS_DESCRIBED.value})
 
 
@@ -129,6 +139,13 @@ class ScoringConfig(BaseModel):
         default_factory=list, description="Extra single words that count as negative (VADER valence -2).")
     extra_positive_words: list[str] = Field(
         default_factory=list, description="Extra single words that count as positive (VADER valence +2).")
+    model: bool = Field(
+        default=True, description="Use the bundled learned model (naive Bayes over words, trained on our own "
+        "labelled lines) to name the issue when the phrase rules are weak, and to catch clearly unhappy texts "
+        "the rules miss. The rules' strong evidence always wins.")
+    model_min_probability: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="The model names the issue only when it gives it at least "
+        "this probability.")
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -211,8 +228,10 @@ def _in_context(hits: list[Hit], tokens: Sequence[str]) -> list[Hit]:
 class Scorer:
     """Combines lexical polarity, the domain phrase layer and the rating into an Assessment."""
 
-    def __init__(self, config: ScoringConfig | None = None) -> None:
+    def __init__(self, config: ScoringConfig | None = None, *, model: issue_model.IssueModel | None = None) -> None:
         self.config = config or ScoringConfig()
+        # An explicit model (cross-validation, tests) wins; else the bundled one when configured.
+        self._model = model if model is not None else (issue_model.load() if self.config.model else None)
         extra: list[tuple[str, float, str, Sequence[str]]] = []
         for kind, phrases in self.config.extra_phrases.items():
             if kind not in _ISSUE_KINDS and kind not in ("neg", "pos"):
@@ -340,6 +359,22 @@ class Scorer:
         unhappy = z > 0.0
         p_unhappy = _sigmoid(1.3 * z)
 
+        # The learned model reads the wording as a whole; it is consulted only where it can change
+        # the verdict: an unhappy text (to name the issue) or a borderline starless/3-star one.
+        model = self._model
+        m_top: tuple[str, float] | None = None
+        if model is not None and (unhappy or (z > -MODEL_RESCUE_MARGIN and (
+                rating is None or cfg.unhappy_max_rating < rating < cfg.happy_min_rating))):
+            feats = issue_model.features(tokens, rating)
+            if not unhappy:
+                pu = model.unhappy_prob(feats)
+                if pu >= MODEL_RESCUE_PROBABILITY:
+                    unhappy = True
+                    p_unhappy = 0.5 + 0.5 * (pu - MODEL_RESCUE_PROBABILITY) / (1.0 - MODEL_RESCUE_PROBABILITY)
+                    cues.append(f"model: unhappy {pu:.2f}")
+            if unhappy:
+                m_top = model.issue_probs(feats)[0]
+
         # Issue: the strongest asserted fixable problem, then quality/service/price, else other.
         issue = Issue.NONE
         issue_conf = 1.0
@@ -356,6 +391,18 @@ class Scorer:
                 issue_conf = 0.7
             else:
                 issue_conf = 0.6
+        if m_top is not None:
+            label, prob = m_top
+            cues.append(f"model: {label} {prob:.2f}")
+            # How sure the rules are of the issue they named: their phrase weight, 0 for 'other'.
+            rule_weight = 0.0 if issue is Issue.OTHER else ev.get(issue.value, 0.0)
+            # Turning an unfixable complaint into a fixable one ships goods: it needs more certainty.
+            need = cfg.model_min_probability
+            if issue not in REMEDY_WORTHY and _ISSUE_KINDS.get(label) in REMEDY_WORTHY:
+                need = max(need, MODEL_NEW_REMEDY_PROBABILITY)
+            if label != issue.value and prob >= need and rule_weight < MODEL_RULES_WIN_WEIGHT:
+                issue = Issue(label)
+                issue_conf = min(0.95, prob)
 
         confidence = (p_unhappy * issue_conf) if unhappy else 1.0 - p_unhappy
         sentiment = max(-1.0, min(1.0, 0.5 * tb + 0.5 * vmean if rating is None else

@@ -297,3 +297,54 @@ def test_optional_last_letter_and_short_plain_english() -> None:
     assert assess("One dead pixel right in the middle.").issue is Issue.DEFECTIVE
     a = assess("Frozen fish arrived fully thawed and smelling off.", rating=1)
     assert a.issue is Issue.DAMAGED and not any("English" in c for c in a.cues)
+
+
+# ----------------------------------------------------------------------------- the learned model
+
+def _train_script() -> object:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "train_scoring.py"
+    spec = importlib.util.spec_from_file_location("train_scoring", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_model_weights_are_what_the_training_script_writes() -> None:
+    from bot.scoring.model_weights import WEIGHTS
+
+    train = _train_script()
+    lines = train.read_lines()  # type: ignore[attr-defined]
+    assert train.train(lines) == WEIGHTS  # type: ignore[attr-defined]
+    # Counting, not fitting: training twice gives the same bytes.
+    assert train.train(lines) == train.train(lines)  # type: ignore[attr-defined]
+
+
+def test_model_loads_offline_and_is_deterministic() -> None:
+    from bot.scoring import model as issue_model
+
+    m = issue_model.load()
+    assert m is issue_model.load()
+    assert set(m.labels) == {i.value for i in Issue if i is not Issue.NONE}
+    feats = issue_model.features(split_text("ordered two lamps, only one showed up").domain)
+    assert m.issue_probs(feats) == m.issue_probs(frozenset(feats))
+    assert sum(p for _, p in m.issue_probs(feats)) == pytest.approx(1.0)
+    assert 0.0 <= m.unhappy_prob(feats) <= 1.0
+    with pytest.raises(ValueError, match="unknown line kind"):
+        issue_model.parse_weights("labels\t-\ta b\nbogus\tx\t1\n")
+
+
+def test_model_names_the_issue_the_rules_leave_as_other() -> None:
+    on, off = Scorer(), Scorer(ScoringConfig(model=False))
+    text = "Ordered 3 pairs of socks in the multi-pack, only got 2. Invoice says 3."
+    assert off.assess(text, 2).issue is Issue.OTHER
+    a = on.assess(text, 2)
+    assert a.issue is Issue.MISSING_PARTS
+    assert any(c.startswith("model: missing_parts ") for c in a.cues)
+    assert not any(c.startswith("model:") for c in off.assess(text, 2).cues)
+    # Strong rule evidence wins, and happy texts never consult the model.
+    assert on.assess("It arrived with the screen smashed and the box crushed.").issue is Issue.DAMAGED
+    assert not any(c.startswith("model:") for c in on.assess("Love it, works great, five stars.").cues)
+    assert on.assess(text, 2) == Scorer().assess(text, 2)
