@@ -3,7 +3,7 @@
 Builds 10,000 reviews of ~800 characters by stitching sentences from the labelled dev set
 (deterministic seed), then times both in the same run and prints reviews/s and the ratio.
 
-    python bench/score.py [--n 10000]
+    python bench/score.py [--n 10000] [--no-model]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from textblob import TextBlob
 
-from bot.sentiment import Scorer
+from bot.sentiment import Scorer, ScoringConfig
 
 DEV = Path(__file__).resolve().parent.parent / "tests" / "data" / "scoring_dev.jsonl"
 
@@ -42,9 +42,10 @@ def make_reviews(n: int, size: int = 800, seed: int = 0) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--no-model", action="store_true", help="rules alone ([scoring] model = false)")
     args = ap.parse_args()
     reviews = make_reviews(args.n)
-    scorer = Scorer()
+    scorer = Scorer(ScoringConfig(model=not args.no_model))
     scorer.assess(reviews[0])  # warm-up: lazy lexicons, first-call caches
     _ = TextBlob(reviews[0]).sentiment.polarity
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.scoring.model import IssueModel, features, parse_weights  # noqa: E402
+from bot.scoring.model import IssueModel, feature_text, features, parse_weights  # noqa: E402
 from bot.scoring.tokens import split_text  # noqa: E402
 from bot.sentiment import EvalReport, Issue, Scorer, ScoringConfig, evaluate  # noqa: E402
 
@@ -63,7 +63,9 @@ def _doc(obj: dict[str, object]) -> set[str]:
         text = f"{title.strip()}.\n{text}"
     rating = obj.get("rating")
     tokens = split_text(text).domain
-    return features(tokens, float(rating) if isinstance(rating, (int, float)) else None)
+    feats = features(tokens, float(rating) if isinstance(rating, (int, float)) else None)
+    # Pairs with a break on one side are no bigram (at run time they simply find no weight).
+    return {feature_text(f) for f in feats if isinstance(f, str) or (f[0] and f[1])}
 
 
 def train(lines: Sequence[str]) -> str:
@@ -95,8 +97,8 @@ def train(lines: Sequence[str]) -> str:
     lines_out = ["labels\t-\t" + " ".join(LABELS)]
     total = sum(n_per.values())
     prior = [math.log((n_per[lab] + 1) / (total + len(LABELS))) for lab in LABELS]
-    lines_out.append("prior\t-\t" + " ".join(f"{p:.4f}" for p in prior))
-    lines_out.append(f"uprior\t-\t{math.log((u_n[True] + 1) / (u_n[False] + 1)):.4f}")
+    lines_out.append("prior\t-\t" + " ".join(f"{p:.2f}" for p in prior))
+    lines_out.append(f"uprior\t-\t{math.log((u_n[True] + 1) / (u_n[False] + 1)):.2f}")
     lines_out.append(f"temp\t-\t{TEMPERATURE:g}")
     denom = {lab: sum(per[lab].values()) + ALPHA * len(vocab) for lab in LABELS}
     for w in vocab:

@@ -363,6 +363,8 @@ class Scorer:
         # the verdict: an unhappy text (to name the issue) or a borderline starless/3-star one.
         model = self._model
         m_top: tuple[str, float] | None = None
+        # The weight of the phrase evidence behind the issue the rules will name (0 for 'other').
+        issue_rule_weight = strongest_fault if remedy and strongest_fault >= cfg.issue_min_weight else any_issue
         if model is not None and (unhappy or (z > -MODEL_RESCUE_MARGIN and (
                 rating is None or cfg.unhappy_max_rating < rating < cfg.happy_min_rating))):
             feats = issue_model.features(tokens, rating)
@@ -372,7 +374,8 @@ class Scorer:
                     unhappy = True
                     p_unhappy = 0.5 + 0.5 * (pu - MODEL_RESCUE_PROBABILITY) / (1.0 - MODEL_RESCUE_PROBABILITY)
                     cues.append(f"model: unhappy {pu:.2f}")
-            if unhappy:
+            # Where the rules' evidence is strong the model could not change the issue: skip it.
+            if unhappy and issue_rule_weight < MODEL_RULES_WIN_WEIGHT:
                 m_top = model.issue_probs(feats)[0]
 
         # Issue: the strongest asserted fixable problem, then quality/service/price, else other.
@@ -394,13 +397,11 @@ class Scorer:
         if m_top is not None:
             label, prob = m_top
             cues.append(f"model: {label} {prob:.2f}")
-            # How sure the rules are of the issue they named: their phrase weight, 0 for 'other'.
-            rule_weight = 0.0 if issue is Issue.OTHER else ev.get(issue.value, 0.0)
             # Turning an unfixable complaint into a fixable one ships goods: it needs more certainty.
             need = cfg.model_min_probability
             if issue not in REMEDY_WORTHY and _ISSUE_KINDS.get(label) in REMEDY_WORTHY:
                 need = max(need, MODEL_NEW_REMEDY_PROBABILITY)
-            if label != issue.value and prob >= need and rule_weight < MODEL_RULES_WIN_WEIGHT:
+            if label != issue.value and prob >= need:
                 issue = Issue(label)
                 issue_conf = min(0.95, prob)
 
