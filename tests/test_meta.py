@@ -63,3 +63,14 @@ def test_sample_policy_rules_are_the_built_in_ones() -> None:
         return data
 
     assert [effect(r) for r in rules] == [effect(r) for r in DEFAULT_RULES]
+
+
+def test_every_data_file_of_the_package_is_declared_package_data() -> None:
+    """A plain `pip install` ships only .py files plus what package-data names (notes, demo, migrations)."""
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bot"]
+    declared = {path for pattern in patterns for path in (ROOT / "bot").glob(pattern) if path.is_file()}
+    data = {p for p in (ROOT / "bot").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
+            and "__pycache__" not in p.parts}
+    assert data <= declared, sorted(str(p.relative_to(ROOT)) for p in data - declared)
