@@ -504,21 +504,25 @@ def _fields(obj: dict[str, object]) -> tuple[str, float | None, str | None]:
 def score_stream(lines: Iterable[str], out: TextIO, scorer: Scorer) -> int:
     """Score JSON lines one at a time (constant memory); returns the number of bad lines.
 
-    Each input line yields exactly one output line, in order: the input object with the
-    Assessment fields added, or ``{"line": N, "error": "..."}`` (plus its ``id`` if readable).
-    Blank lines are errors too, so output line N always answers input line N.
+    Each non-blank input line yields exactly one output line, in order: the input object with the
+    Assessment fields added, or ``{"id": ..., "line": N, "error": "..."}`` where N is the physical
+    input line number and ``id`` is present whenever the line parsed as an object holding one.
+    Blank or whitespace-only lines (a trailing newline, a spacer) are skipped silently: they
+    produce no output and are not errors.
     """
     bad = 0
     for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         obj, err = _parse_line(line)
-        result: dict[str, object]
+        result: dict[str, object] = {}
         if obj is not None:
             try:
                 text, rating, title = _fields(obj)
                 result = dict(obj)
                 result.update(scorer.assess(text, rating, title).as_dict())
-            except ValueError as exc:
-                err = str(exc)
+            except (ValueError, TypeError) as exc:
+                err = str(exc) or type(exc).__name__
         if err is not None:
             bad += 1
             result = {"line": n, "error": err}

@@ -176,19 +176,26 @@ def test_score_stream_errors_per_line_in_order(scorer: Scorer) -> None:
     lines = [
         json.dumps({"id": "a", "text": "It stopped working after a week.", "rating": 2}),
         "{not json",
+        "",
+        "   \t\r\n",
         json.dumps({"id": "c", "text": "Great!", "rating": 9}),
         json.dumps({"id": "d"}),
+        json.dumps({"id": 7, "text": "fine", "title": "ok", "rating": "five"}),
+        "\n",
         json.dumps({"id": "e", "text": "Love it, works perfectly."}),
     ]
     out = io.StringIO()
     bad = score_stream(lines, out, scorer)
     rows = [json.loads(x) for x in out.getvalue().splitlines()]
-    assert bad == 3 and len(rows) == 5
+    # Blank lines give no output and are no errors; error lines keep their physical line number.
+    assert bad == 4 and len(rows) == 6
     assert rows[0]["id"] == "a" and rows[0]["unhappy"] is True and rows[0]["issue"] == "defective"
-    assert rows[1]["line"] == 2 and "invalid JSON" in rows[1]["error"]
-    assert rows[2] == {"id": "c", "line": 3, "error": "rating must be between 1 and 5, got 9"}
-    assert rows[3]["id"] == "d" and "text" in rows[3]["error"]
-    assert rows[4]["unhappy"] is False
+    assert rows[1] == {"line": 2, "error": rows[1]["error"]} and "invalid JSON" in rows[1]["error"]
+    assert rows[2] == {"id": "c", "line": 5, "error": "rating must be between 1 and 5, got 9"}
+    assert rows[3]["id"] == "d" and rows[3]["line"] == 6 and "text" in rows[3]["error"]
+    assert rows[4]["id"] == 7 and rows[4]["line"] == 7 and "rating" in rows[4]["error"]
+    assert rows[5]["id"] == "e" and rows[5]["unhappy"] is False
+    assert all("id" in r for r in rows if "error" in r and r["line"] != 2)
 
 
 def test_evaluate_dev_set(scorer: Scorer) -> None:
