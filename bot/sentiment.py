@@ -85,6 +85,10 @@ MODEL_RESCUE_PROBABILITY = 0.8
 # The model may turn 'other' (or quality/service/price) into a fixable issue only from this probability.
 MODEL_NEW_REMEDY_PROBABILITY = 0.8
 MODEL_RESCUE_MARGIN = 3.0
+# No rescue for a text with praise, no complaint and lexical polarity above this.
+RESCUE_MAX_LEX = 0.3
+# How much a fault put right later in the text leans the verdict to happy.
+FIXED_RELIEF = 1.0
 _SOFT_AT_HIGH_STARS = frozenset({Issue.FIT_SIZE.value, Issue.NOT_AS_DESCRIBED.value})
 
 
@@ -223,6 +227,65 @@ def _in_context(hits: list[Hit], tokens: Sequence[str]) -> list[Hit]:
     return [h for h in hits if id(h) not in drop]
 
 
+_FAULT_KINDS = frozenset(i.value for i in REMEDY_WORTHY)
+# Failures of material rather than function: with quality words around them ("flimsy", "cheap
+# plastic") they describe poor quality, which no replacement of the same item would fix.
+_MATERIAL_CUES = frozenset({"came off", "part broke or came off", "did not hold up", "finish wears off"})
+_MATERIAL_WORDS = frozenset({
+    "split", "splits", "cracked", "cracks", "snapped", "tore", "torn", "ripped", "rips", "peeled", "peeling",
+    "flaking", "flaked", "frayed", "fraying", "bubbled", "bubbling", "fell", "apart", "scratched", "faded",
+})
+
+
+def _resolve(hits: list[Hit]) -> tuple[list[Hit], bool]:
+    """Drop the faults that a fix reported later in the text put right.
+
+    "The first one died, the seller swapped it and the new one is perfect": the death needs no
+    remedy. A fault reported at or after the last fix ("the replacement arrived cracked"), or a
+    fix that did not hold ("the new one did the same"), keeps every fault. Complaints before the
+    fix (general ones, "worked great until") go with the faults; service, quality and price
+    complaints stay, since a slow or grudging fix is still a service problem.
+    """
+    fixes = [h for h in hits if h.kind == "fixed"]
+    if not fixes:
+        return hits, False
+    first = min(h.start for h in fixes)
+    last = max(h.start for h in fixes)
+    faults = [h for h in hits if h.kind in _FAULT_KINDS]
+    # A fault reported after the last fix is a new problem ("the replacement arrived cracked");
+    # one inside the fix's own words is what was fixed ("they sent the missing bolt").
+    end = max(h.end for h in fixes if h.start == last)
+    if not faults or any(h.start >= last and h.end > end for h in faults):
+        return hits, False
+    if any(h.kind == "relapse" and h.start >= first for h in hits):
+        return hits, False
+    return [h for h in hits if not (h.kind in _FAULT_KINDS or (h.kind in ("neg", "turn") and h.start < last))], True
+
+
+_INSULTS = frozenset({"trash", "rubbish", "junk", "garbage", "crap", "cheap", "tat", "piece", "of", "pile", "a", "total"})
+
+
+def _worn(hits: list[Hit], tokens: Sequence[str]) -> bool:
+    """Material wear described with quality words: poor quality rather than a defect.
+
+    True when a finish wears off ("paint flaking"), or when every defect phrase describes
+    material giving way (none a function failing) and a descriptive quality complaint stands
+    apart from it ("flimsiest", "cheap plastic"; a bare "trash" is only an insult).
+    """
+    if any(h.cue == "finish wears off" for h in hits):
+        return True
+    defects = [h for h in hits if h.kind == "defective"]
+    if not defects:
+        return False
+    for h in defects:
+        if h.cue not in _MATERIAL_CUES and _MATERIAL_WORDS.isdisjoint(tokens[h.start:h.end]):
+            return False
+    return any(
+        h.kind == "poor_quality" and not _INSULTS.issuperset(tokens[h.start:h.end])
+        and not any(d.start < h.end and h.start < d.end for d in defects)
+        for h in hits)
+
+
 # ----------------------------------------------------------------------------- the scorer
 
 class Scorer:
@@ -302,9 +365,23 @@ class Scorer:
 
         tb, vd, vmean = self._lexical(stripped, sp)
         hits = self._matcher.scan(tokens)
-        asserted = _in_context([h for h in hits if h.asserted], tokens)
+        asserted, fixed = _resolve(_in_context([h for h in hits if h.asserted], tokens))
         ev = _best(asserted)
         issues = {k: v for k, v in ev.items() if k in _ISSUE_KINDS}
+        if fixed:
+            cues.append("fault already put right: no remedy needed")
+        worn = _worn(asserted, tokens)
+        if worn and "defective" in issues:
+            # "Flimsy, the corners split after two weeks": poor quality, not a one-off defect.
+            del issues["defective"]
+            cues.append("material wear with quality complaints: poor quality")
+        arrived = ev.get("arrived", 0.0) > 0.0
+        if arrived and "not_delivered" in issues:
+            last_arrival = max(h.start for h in asserted if h.kind == "arrived")
+            if all(h.start < last_arrival for h in asserted if h.kind == "not_delivered"):
+                # It came in the end: the wait is a service complaint, not a missing parcel.
+                issues["service"] = max(issues.get("service", 0.0), issues.pop("not_delivered"))
+                cues.append("delivery was late, not lost: service")
         remedy = {k: v for k, v in issues.items() if _ISSUE_KINDS[k] in REMEDY_WORTHY}
         neg = ev.get("neg", 0.0)
         pos = ev.get("pos", 0.0)
@@ -334,6 +411,10 @@ class Scorer:
         z += 0.5 * min(neg, 4.0) - 0.45 * min(pos, 4.0)
         z += 0.5 * min(turn, 2.0) + 0.6 * min(sarcasm, 2.0)
         z -= 0.6 * min(resolved, 2.0) + 0.5 * min(hedge, 2.0)
+        if fixed and not issues.get("service"):
+            # What remains of a put-right fault is mostly the words describing it (unless the
+            # buyer complains about how the fix went: then it is a service complaint).
+            z -= FIXED_RELIEF
 
         if rating is not None:
             stars = float(rating)
@@ -368,7 +449,11 @@ class Scorer:
         if model is not None and (unhappy or (z > -MODEL_RESCUE_MARGIN and (
                 rating is None or cfg.unhappy_max_rating < rating < cfg.happy_min_rating))):
             feats = issue_model.features(tokens, rating)
-            if not unhappy:
+            # The model's rescue is for complaints the rules cannot read, not for clearly happy
+            # texts: a put-right fault, or praise with at most a hedged quibble, stays happy.
+            happy_shape = fixed or (pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0
+                                    and strongest_fault == 0.0 and (hedge > 0.0 or lex > RESCUE_MAX_LEX))
+            if not unhappy and not happy_shape:
                 pu = model.unhappy_prob(feats)
                 if pu >= MODEL_RESCUE_PROBABILITY:
                     unhappy = True
@@ -401,6 +486,10 @@ class Scorer:
             need = cfg.model_min_probability
             if issue not in REMEDY_WORTHY and _ISSUE_KINDS.get(label) in REMEDY_WORTHY:
                 need = max(need, MODEL_NEW_REMEDY_PROBABILITY)
+            if _ISSUE_KINDS.get(label) in REMEDY_WORTHY and (
+                    fixed or (arrived and label == "not_delivered") or (worn and label == "defective")
+                    or (hedge > 0.0 and pos > 0.0 and not remedy)):
+                need = 2.0  # the rules saw the fault put right, or the parcel arrive: never
             if label != issue.value and prob >= need:
                 issue = Issue(label)
                 issue_conf = min(0.95, prob)

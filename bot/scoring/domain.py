@@ -479,7 +479,7 @@ class PhraseMatcher:
                 if i < covered:
                     continue
                 covered = spans[i]
-                negated = _negated(tokens, i)
+                negated = _negated(tokens, i, kind in _FIX_KINDS)
                 hypothetical = _hypothetical(tokens, i)
                 if cue in SPAN_NEGATED:
                     # "the screen has never cracked": the gap of a part-and-failure phrase may hold
@@ -493,13 +493,24 @@ class PhraseMatcher:
         return hits
 
 
-def _negated(tokens: Sequence[str], start: int) -> bool:
+# Pseudo-kinds of a fix: "instead the shop sent a new one", "a free replacement arrived" assert it.
+_FIX_KINDS = frozenset({"fixed", "resolved"})
+_SOFT_NEGATORS = frozenset({"instead", "free"})
+# "last" marks a former product ("my last pair snapped"), not a time ("last week it snapped").
+_NOT_FORMER_AFTER_LAST = frozenset({
+    "week", "weekend", "night", "month", "year", "time", "day", "days", "weeks", "months", "years", "minute",
+    "summer", "winter", "spring", "autumn", "fall", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday", "christmas", "update", "few", "couple", "two", "three", "hour", "hours", "one's",
+})
+
+
+def _negated(tokens: Sequence[str], start: int, fix: bool = False) -> bool:
     # A negator up to three words before the phrase, inside the same clause.
     for k in range(start - 1, max(-1, start - 4), -1):
         tok = tokens[k]
         if tok in CLAUSE_BREAKS:
             return False
-        if tok in NEGATORS:
+        if tok in NEGATORS and not (fix and tok in _SOFT_NEGATORS):
             # "not only did it break", "no wonder it broke" assert the failure.
             nxt = tokens[k + 1] if k + 1 < len(tokens) else ""
             return nxt not in ("only", "wonder", "doubt", "surprise", "joke", "kidding", "lie")
@@ -513,6 +524,8 @@ def _former(tokens: Sequence[str], start: int) -> bool:
         if tok in SENTENCE_BREAKS or tok == "but":
             return False
         if tok in FORMER:
+            return True
+        if tok == "last" and k + 1 < len(tokens) and tokens[k + 1] not in _NOT_FORMER_AFTER_LAST and k + 1 < start:
             return True
     return False
 
