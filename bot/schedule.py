@@ -195,6 +195,15 @@ def _busy(data: Any) -> bool:
     return isinstance(data, int) and not isinstance(data, bool) and data > 0
 
 
+def _idle(kind: str, summary: dict[str, Any]) -> bool:
+    """A run that changed nothing logs at DEBUG: months of "0 new" lines would bury what matters."""
+    if kind == "collect":
+        return not any(int(r.get("new") or 0) for r in summary.get("results") or [] if isinstance(r, dict))
+    if kind == "orders":
+        return not (int(summary.get("created") or 0) or int(summary.get("updated") or 0))
+    return kind in ("process", "dispatch") and not _busy(summary)
+
+
 class Daemon:
     """The scheduler and the jobs of one running daemon.
 
@@ -373,7 +382,7 @@ class Daemon:
             except Exception:
                 log.exception("%s failed unexpectedly; it runs again at its next time", job_id)
                 return
-            quiet = kind in ("process", "dispatch") and ok and not _busy(summary)
+            quiet = ok and _idle(kind, summary)
             lines = [str(line).strip() for line in summary.get("lines") or []]
             log.log(logging.DEBUG if quiet else logging.INFO, "%s %s in %.1fs%s", job_id,
                     "done" if ok else "finished with errors", time.monotonic() - started,

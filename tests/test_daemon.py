@@ -377,3 +377,16 @@ def test_log_lines_carry_job_and_source_and_hide_secrets(caplog: pytest.LogCaptu
     assert (inside.job, inside.source, inside.context) == ("collect", "shop", " [collect shop]")  # type: ignore[attr-defined]
     assert inside.getMessage() == "fetch https://u:***@api.example/x failed with token ***"
     assert outside.job is None and outside.context == ""  # type: ignore[attr-defined]
+
+
+def test_runs_that_change_nothing_log_quietly() -> None:
+    """Months of '0 new' lines would bury what matters in the log."""
+    from bot.schedule import _idle
+
+    assert _idle("collect", {"results": [{"name": "shop", "new": 0}, {"name": "social", "new": 0}]})
+    assert not _idle("collect", {"results": [{"name": "shop", "new": 3}]})
+    assert _idle("orders", {"created": 0, "updated": 0, "unchanged": 27})
+    assert not _idle("orders", {"created": 0, "updated": 1})
+    assert _idle("dispatch", {"dispatched": 0})
+    assert not _idle("dispatch", {"dispatched": 2})
+    assert not _idle("digest", {})
