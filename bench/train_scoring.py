@@ -4,9 +4,9 @@
     python bench/train_scoring.py cv [--k 5]     # k-fold on the training lines: rules alone vs rules+model
     python bench/train_scoring.py eval FILE      # per-set figures on a labelled file, without and with the model
 
-Training lines: tests/data/scoring_dev.jsonl and the check sets that are no longer blind
-(scoring_check.jsonl, scoring_check2.jsonl, scoring_check3.jsonl). Never public datasets. The
-newest check set (scoring_check4.jsonl) is never trained on: it judges whether the model helps.
+Training lines: tests/data/scoring_dev.jsonl, scoring_dev2.jsonl and the check sets that are no longer blind
+(scoring_check.jsonl to scoring_check4.jsonl). Never public datasets. scoring_check5.jsonl is kept
+out (its misses guided scoring_dev2.jsonl); the newest, scoring_check6.jsonl, is never trained on.
 
 Naive Bayes is counted, not fitted: no randomness, no iteration order effects, so the same lines
 always give the same weights (a test retrains and compares).
@@ -31,7 +31,10 @@ from bot.scoring.tokens import split_text  # noqa: E402
 from bot.sentiment import EvalReport, Issue, Scorer, ScoringConfig, evaluate  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
-TRAIN_FILES = ("scoring_dev.jsonl", "scoring_check.jsonl", "scoring_check2.jsonl", "scoring_check3.jsonl")
+TRAIN_FILES = (
+    "scoring_dev.jsonl", "scoring_dev2.jsonl", "scoring_check.jsonl", "scoring_check2.jsonl", "scoring_check3.jsonl",
+    "scoring_check4.jsonl",
+)
 OUT = ROOT / "bot" / "scoring" / "model_weights.py"
 LABELS = tuple(i.value for i in Issue if i is not Issue.NONE)
 
