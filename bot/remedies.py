@@ -339,7 +339,7 @@ class Adapter(Protocol):
 
 
 class CsvOptions(AdapterOptions):
-    path: str = Field("remedies.csv", description="csv: the warehouse file (relative to the config) rows are appended to.")
+    path: str = Field("remedies.csv", description="csv: the warehouse file rows are appended to (relative: in $RECOVERYBOT_DATA_DIR, else next to the config).")
 
 
 # The mention columns come last so files written before they existed keep their columns (rows are
@@ -361,7 +361,7 @@ class CsvAdapter:
 
     def __init__(self, name: str, options: CsvOptions, deps: Deps) -> None:
         self.name = name
-        self.path = deps.config.base_dir / options.path
+        self.path = deps.config.data_dir / options.path  # an output: on the writable data folder
 
     def deliver(self, job: Job) -> str | None:
         params = job.params
