@@ -105,6 +105,17 @@ def reference() -> str:
         out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for key, typ, default, doc in rows(cls.Options, ""):
             out.append(f"| `{key}` | {typ} | {default} | {doc} |")
+    from bot.remedies import ADAPTERS
+
+    out += ["", "### Fulfilment adapters", "", "Every `[[fulfilment]]` table has `name` and `kind`; the other keys belong to the kind:"]
+    for kind, adapter in sorted(ADAPTERS.items()):
+        summary = (adapter.__doc__ or "").strip().splitlines()
+        out += ["", f"#### kind = \"{kind}\"", ""]
+        if summary:
+            out += [summary[0], ""]
+        out += ["| key | type | default | meaning |", "|---|---|---|---|"]
+        for key, typ, default, doc in rows(adapter.Options, ""):
+            out.append(f"| `{key}` | {typ} | {default} | {doc} |")
     return "\n".join(out) + "\n"
 
 

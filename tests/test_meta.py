@@ -22,6 +22,10 @@ def test_every_config_key_has_a_description() -> None:
     missing = [key for key, _type, _default, doc in rows(Config, "") if not doc]
     for kind, cls in registry().items():
         missing += [f"{kind}.{key}" for key, _t, _d, doc in rows(cls.Options, "") if not doc]
+    from bot.remedies import ADAPTERS
+
+    for kind, adapter in ADAPTERS.items():
+        missing += [f"fulfilment {kind}.{key}" for key, _t, _d, doc in rows(adapter.Options, "") if not doc]
     assert not missing, f"keys without a description: {missing}"
 
 
