@@ -398,9 +398,14 @@ def read_csv(text: str, config: OrdersConfig, path: str = "orders.csv") -> tuple
     if "sku" not in index and "product_name" not in index:
         missing.append("sku or product_name")
     if missing:
+        hint = "map your export's headers in [orders] columns, e.g. order_number = \"Order ID\""
+        if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+            # One column that holds the separators of another dialect: the delimiter is wrong.
+            sep = next(sep for sep in ";\t|" if sep in header[0])
+            hint = f"the file looks {'tab' if sep == chr(9) else repr(sep)}-separated: set [orders] delimiter = {sep!r}"
         raise OrderSyncError(
             f"{path}: line 1: missing column(s) {', '.join(missing)} (header: {', '.join(header)})",
-            hint="map your export's headers in [orders] columns, e.g. order_number = \"Order ID\"",
+            hint=hint,
         )
     orders: dict[str, ParsedOrder] = {}
     errors: list[str] = []

@@ -128,6 +128,11 @@ def test_missing_columns_and_unknown_mapping_are_clear_errors(store: Store, tmp_
         OrdersConfig(kind="csv", columns={"order_no": "Order"})
     with pytest.raises(OrderSyncError, match="cannot read orders file"):
         import_file(store, tmp_path / "absent.csv", OrdersConfig(kind="csv"))
+    semicolons = tmp_path / "export.csv"
+    semicolons.write_text("order_number;order_date;customer_email;sku\n1;2026-01-01;a@b.c;X\n", encoding="utf-8")
+    with pytest.raises(OrderSyncError) as err:
+        import_file(store, semicolons, OrdersConfig(kind="csv"))
+    assert "delimiter = ';'" in str(err.value)
 
 
 def test_csv_sync_is_incremental(store: Store, tmp_path: Path) -> None:
