@@ -444,6 +444,8 @@ class Part:
 def enabled_parts(config: Config) -> Iterator[Part]:
     """What this config switches on, for `check` and the start-up log."""
     yield Part("store", True, _mask_db(config.bot.database))
+    if not config.sources:
+        yield Part("sources", False, "none configured: add [[sources]] tables to collect anything")
     for source in config.sources:
         when = f"cron {source.cron}" if source.cron else f"every {source.every or config.schedule.collect_every}"
         yield Part(f"source {source.name}", source.enabled, f"{source.kind}, {when}")
