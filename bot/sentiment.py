@@ -85,6 +85,10 @@ MODEL_RESCUE_PROBABILITY = 0.8
 # The model may turn 'other' (or quality/service/price) into a fixable issue only from this probability.
 MODEL_NEW_REMEDY_PROBABILITY = 0.8
 MODEL_RESCUE_MARGIN = 3.0
+# For a long starless review whose words lean positive (lexical polarity above the second figure),
+# the rescue needs this probability.
+MODEL_RESCUE_LONG_PROBABILITY = 0.95
+RESCUE_LONG_MAX_LEX = 0.1
 # No rescue for a text with praise, no complaint and lexical polarity above this.
 RESCUE_MAX_LEX = 0.3
 # How much a fault put right later in the text leans the verdict to happy.
@@ -286,6 +290,52 @@ def _worn(hits: list[Hit], tokens: Sequence[str]) -> bool:
         for h in hits)
 
 
+# A starless review at least this long is judged by how it ends as well as by what it mentions.
+LONG_MIN_WORDS = 25
+# How much a happy closing verdict of a long starless review leans it to happy.
+VERDICT_RELIEF = 2.0
+# A fix is no verdict ("they swapped it, the fault followed the camera"): only praise counts.
+_CLOSE_POS = frozenset({"pos", "verdict", "hedge"})
+_CLOSE_NEG = frozenset({"neg", "sarcasm", "turn", "relapse", "ask", *(i.value for i in _PRIORITY)})
+
+
+def _happy_close(hits: list[Hit], tokens: Sequence[str], v_last: float) -> bool:
+    """True when a long review ends on a happy verdict and asks for nothing.
+
+    Long reviews mention problems in passing (a former product, a fault put right, a worry that
+    came to nothing, a gripe the buyer can live with); the closing lines say what the buyer makes of
+    it all ("Does exactly what I need", "Would buy again"). A last line with a complaint or a request
+    for a remedy ("I'd like it replaced") is no happy close, whatever came before it.
+    """
+    # Starts of the last two sentences (scanning back) and of the second one (scanning forward).
+    starts: list[int] = []
+    end = len(tokens)
+    for i in range(len(tokens) - 1, -1, -1):
+        if tokens[i] in SENTENCE_BREAKS:
+            if i + 1 < end:
+                starts.append(i + 1)
+                if len(starts) == 2:
+                    break
+            end = i
+    if len(starts) < 2:
+        return False  # fewer than three sentences
+    last, prev = starts
+    second = next(i + 1 for i, tok in enumerate(tokens) if tok in SENTENCE_BREAKS)
+    last_kinds = {h.kind for h in hits if h.start >= last}
+    prev_kinds = {h.kind for h in hits if prev <= h.start < last}
+    if not _CLOSE_NEG.isdisjoint(last_kinds) or "ask" in prev_kinds:
+        return False
+    if not _CLOSE_POS.isdisjoint(last_kinds):
+        return True
+    if v_last < 0.0:
+        return False
+    # A neutral last line: the line before it, or an opening verdict ("Solid SSD."), decides.
+    first_kinds = {h.kind for h in hits if h.start < second}
+    praised = any(h.kind in _CLOSE_POS for h in hits)
+    return (v_last >= 0.5 and praised) or any(
+        not _CLOSE_POS.isdisjoint(kinds) and _CLOSE_NEG.isdisjoint(kinds) for kinds in (prev_kinds, first_kinds))
+
+
 # ----------------------------------------------------------------------------- the scorer
 
 class Scorer:
@@ -312,8 +362,8 @@ class Scorer:
 
     # -- signals ---------------------------------------------------------------------------------
 
-    def _lexical(self, text: str, sp: Split) -> tuple[float, float, float]:
-        """(TextBlob polarity, VADER compound, VADER mean of sentence compounds)."""
+    def _lexical(self, text: str, sp: Split) -> tuple[float, float, float, float]:
+        """(TextBlob polarity, VADER compound, VADER mean of sentence compounds, last sentence's compound)."""
         tb = lexical.textblob_polarity(sp.textblob)
         words = sp.vader
         vals = lexical.vader_valences(words, self._vader_lex)
@@ -331,7 +381,7 @@ class Scorer:
             if rest:
                 sents.append(norm(rest))
         vmean = sum(sents) / len(sents) if sents else 0.0
-        return tb, vd, vmean
+        return tb, vd, vmean, (sents[-1] if sents else 0.0)
 
     def assess(self, text: str, rating: float | None = None, title: str | None = None) -> Assessment:
         """Score one review or post. ``rating`` is 1..5 stars (None when the source has none)."""
@@ -363,9 +413,10 @@ class Scorer:
         if self._foreign(tokens, letters, self._matcher.vocab):
             return self._rating_only(rating, cues + ["text does not look like English; not scored"])
 
-        tb, vd, vmean = self._lexical(stripped, sp)
+        tb, vd, vmean, v_last = self._lexical(stripped, sp)
         hits = self._matcher.scan(tokens)
-        asserted, fixed = _resolve(_in_context([h for h in hits if h.asserted], tokens))
+        in_context = _in_context([h for h in hits if h.asserted], tokens)
+        asserted, fixed = _resolve(in_context)
         ev = _best(asserted)
         issues = {k: v for k, v in ev.items() if k in _ISSUE_KINDS}
         if fixed:
@@ -411,6 +462,13 @@ class Scorer:
         z += 0.5 * min(neg, 4.0) - 0.45 * min(pos, 4.0)
         z += 0.5 * min(turn, 2.0) + 0.6 * min(sarcasm, 2.0)
         z -= 0.6 * min(resolved, 2.0) + 0.5 * min(hedge, 2.0)
+        long_starless = (rating is None and len(tokens) >= LONG_MIN_WORDS
+                         and sum(1 for t in tokens if t[0].isalpha()) >= LONG_MIN_WORDS)
+        # The verdict can only matter to a text the rules or the model might flag.
+        happy_close = long_starless and z > -MODEL_RESCUE_MARGIN and _happy_close(in_context, tokens, v_last)
+        if happy_close:
+            z -= VERDICT_RELIEF
+            cues.append("a long review that ends on a happy verdict")
         if fixed and not issues.get("service"):
             # What remains of a put-right fault is mostly the words describing it (unless the
             # buyer complains about how the fix went: then it is a service complaint).
@@ -451,11 +509,15 @@ class Scorer:
             feats = issue_model.features(tokens, rating)
             # The model's rescue is for complaints the rules cannot read, not for clearly happy
             # texts: a put-right fault, or praise with at most a hedged quibble, stays happy.
-            happy_shape = fixed or (pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0
+            happy_shape = fixed or happy_close or (pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0
                                     and strongest_fault == 0.0 and (hedge > 0.0 or lex > RESCUE_MAX_LEX))
             if not unhappy and not happy_shape:
                 pu = model.unhappy_prob(feats)
-                if pu >= MODEL_RESCUE_PROBABILITY:
+                # A long starless review gives the rules more to read: the model overrules them only
+                # when it is very sure and the words are not upbeat.
+                need_pu = (MODEL_RESCUE_LONG_PROBABILITY if long_starless and lex > RESCUE_LONG_MAX_LEX
+                           else MODEL_RESCUE_PROBABILITY)
+                if pu >= need_pu:
                     unhappy = True
                     p_unhappy = 0.5 + 0.5 * (pu - MODEL_RESCUE_PROBABILITY) / (1.0 - MODEL_RESCUE_PROBABILITY)
                     cues.append(f"model: unhappy {pu:.2f}")
@@ -487,7 +549,7 @@ class Scorer:
             if issue not in REMEDY_WORTHY and _ISSUE_KINDS.get(label) in REMEDY_WORTHY:
                 need = max(need, MODEL_NEW_REMEDY_PROBABILITY)
             if _ISSUE_KINDS.get(label) in REMEDY_WORTHY and (
-                    fixed or (arrived and label == "not_delivered") or (worn and label == "defective")
+                    fixed or happy_close or (arrived and label == "not_delivered") or (worn and label == "defective")
                     or (hedge > 0.0 and pos > 0.0 and not remedy)):
                 need = 2.0  # the rules saw the fault put right, or the parcel arrive: never
             if label != issue.value and prob >= need:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.scoring.phrases import FORMER, HYPOTHETICAL, NEAR_ONLY, NEGATORS, PHRASES, SPAN_NEGATED
+from bot.scoring.phrases import FORMER, HYPOTHETICAL, NEAR_ONLY, NEGATORS, OTHERS, PHRASES, SPAN_NEGATED
 
 __all__ = ["Hit", "PhraseMatcher", "normalize", "tokenize"]
 
@@ -517,13 +517,27 @@ def _negated(tokens: Sequence[str], start: int, fix: bool = False) -> bool:
     return False
 
 
+_OWNED = frozenset({"had", "owned", "used", "have", "bought", "got", "tried"})
+_BRAND = frozenset({"brand", "brands", "make", "maker", "manufacturer", "model", "company"})
+
+
 def _former(tokens: Sequence[str], start: int) -> bool:
-    # "my old kettle died", "replaced my previous earbuds whose left bud stopped": same sentence.
-    for k in range(start - 1, max(-1, start - 6), -1):
+    # "my old kettle died", "replaced my previous earbuds whose left bud stopped", "the pair I had
+    # before, which broke", "a cheap pair from another brand ... snapped", "my brother's one
+    # died": same sentence, a few words before the failure.
+    for k in range(start - 1, max(-1, start - 8), -1):
         tok = tokens[k]
         if tok in SENTENCE_BREAKS or tok == "but":
             return False
+        if tok in OTHERS:
+            return True
+        if start - k > 5:
+            continue
         if tok in FORMER:
+            return True
+        if tok == "before" and k > 0 and tokens[k - 1] in _OWNED:
+            return True
+        if tok in _BRAND and k > 0 and tokens[k - 1] in ("another", "other", "different"):
             return True
         if tok == "last" and k + 1 < len(tokens) and tokens[k + 1] not in _NOT_FORMER_AFTER_LAST and k + 1 < start:
             return True

@@ -280,7 +280,7 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "(terrible|awful|horrible|useless|non-existent|nonexistent|rubbish|crap|appalling|atrocious|abysmal|poor|bad|rude|unhelpful|pathetic|dreadful|worst|zero|no|nonexistent|incompetent|slow|unresponsive|lousy|shocking|disgraceful|disgusting) (customer |client )?(service|support|customer care|communication|response|after sales|aftersales|after-sales|staff|seller|vendor|company|agent|agents|rep|reps|representative|helpdesk|help desk)",
         "(no|zero|never got a|never got any|haven't had a|haven't had any|haven't received a|have not received a|still no|without a|without any) (response|reply|answer|replies|responses|help|call back|callback|contact|communication|follow up|follow-up|update|updates|acknowledgement|acknowledgment)",
         "(never|still haven't|still have not|hasn't|has not|haven't|have not|didn't|did not|won't|wont|refuse to|refused to|refuses to|ignore|ignored|ignoring|never once) (responded|respond|replied|reply|answered|answer|got back|get back|called back|call back|heard back|hear back|returned my|return my|acknowledged|read my|contacted|helped|help|bothered)",
-        "(ignored|ignoring|ghosted|ghosting|stonewalled|fobbed off|brushed off|hung up on|passed around|bounced around|transferred|kept transferring) (me|my|us|our)",
+        "(ignored|ignoring|ghosted|ghosting|stonewalled|fobbed off|brushed off|hung up on|passed around|bounced around|kept transferring) (me|my|us|our)", "transferred (me|us) (to|around|between|from|again|back)",
         "(on hold|waiting on the phone|waited on the phone|hold for|waiting in the queue|in a queue) (for )?(over |more than |nearly |almost |about )?(\\d+|an|one|two|three|forty|thirty|twenty|several|many) ?(minutes|mins|hours|hour|hrs)?",
         "(emailed|emailing|called|calling|rang|ringing|messaged|messaging|contacted|contacting|chased|chasing|complained|wrote|written|tweeted|dm'd|dmed|phoned) (them |the seller |support |customer service |the company |you |the shop |the store )?(\\d+|two|three|four|five|six|several|many|multiple|numerous|countless|so many|a dozen|dozens of|a few|ten|twenty) (times|emails|calls|messages)",
         "(still )?(waiting|waited|wait) (for|on) (a |my |the |our )?(refund|money back|reimbursement|credit|response|reply|callback|call back|replacement|exchange|answer)",
@@ -598,6 +598,11 @@ _CAN = ("(work|works|working|turn on|turning on|charge|charging|connect|connecti
         "|adjust|tighten|engage|fire|cut|suck|stop|switch|scroll|focus|track|tracking)")
 # Words shortly before a failure that make it another product's: "my old kettle died".
 FORMER: frozenset[str] = frozenset({"old", "older", "previous", "former", "prior", "ex", "predecessor"})
+# Someone else's unit ("my brother's one died twice"): not the product this buyer is reviewing.
+OTHERS: frozenset[str] = frozenset({
+    "brother's", "sister's", "friend's", "friends'", "colleague's", "coworker's", "co-worker's", "neighbour's",
+    "neighbor's", "flatmate's", "roommate's", "cousin's", "uncle's", "aunt's", "someone's", "somebody's",
+})
 _PLACE = "(order|parcel|package|stuff|delivery|shipment|item|items|purchase|gift|groceries|furniture|sofa|table|bed|refund)"
 PHRASES += [
     ("defective", 3.0, "part failed", [f"{_COMP} .{{0,3}} {_FAIL_HARD}"]),
@@ -720,6 +725,7 @@ PHRASES += [
     ("fixed", 3.0, "fault put right", [
         f"{_FIXER} .{{0,2}} (sent|posted|shipped|dispatched|mailed|couriered|sending|posted out|sent out) (me |us |out |over )?(a |an |another |the |my )?(brand new |new |second |free |fresh |working |spare |replacement )?{_FIX_NOUN}",
         f"{_FIXER} .{{0,2}} (sent|posted|shipped|mailed|emailed|couriered) (me |us |out |over )?(a |an |the |my )?(missing|spare|replacement) [\\w-]+",
+        f"{_FIXER} .{{0,2}} (sent|posted|shipped|mailed|couriered) (me |us |out |over )?the (right|correct|proper|black|white|grey|gray|silver|blue|red|green|pink|small|medium|large|bigger|smaller|other) (one|ones|size|colour|color|item|model|version|pair|set)",
         f"{_FIXER} .{{0,2}} (replaced|swapped|exchanged|refunded|reshipped|re-sent|resent|fixed|sorted|resolved|rectified|repaired|credited|fitted) (it|them|the|my|me|everything|that|this|a|an|out|in|with|immediately|quickly|straight|right|without|within|free|for|promptly)",
         f"{_FIXER} .{{0,2}} (issued|gave|offered and sent|processed) (me )?(a |my |the |full |a full |a partial )?(refund|replacement|new one|credit)",
         "(swapped|exchanged|reshipped) (it|them|the [\\w-]+|my [\\w-]+|that|the lot|everything)",
@@ -732,7 +738,8 @@ PHRASES += [
         "(update|firmware update|firmware|driver update|driver|software update|reset|factory reset|reboot|restart|re-pairing|setting|zone|new cable) (fixed|fixes|sorted|solved|cured|cleared up|resolved) (it|that|this|the problem|the issue|everything|things)",
         "(problem|issue|fault|glitch|bug|error) (disappeared|went away|is gone|has gone|vanished|never came back|hasn't come back|has not come back|never returned|hasn't returned)",
         "(haven't|have not|never) (seen|had) (the|that|this|a) (problem|issue|fault|glitch) (since|again)",
-        "(my|own) (fault|mistake) (entirely|completely|really)?", "(user|operator) error", "(turned|turns) out (to be )?(my fault|user error|my mistake|the cable|a setting|i|my router|the router|it was|it was just)",
+        "(my|own) (fault|mistake) (entirely|completely|really)?", "by mistake", "(mistakenly|accidentally) (ordered|bought|picked|chose|selected|clicked)", "(made|makes) all the difference", "did the trick",
+        "(hasn't|has not|hasnt|never) (happened|come back|returned|recurred) (again|since)", "(no|zero|not had any|haven't had any|not a single) (issues|problems|dropouts|drops|faults|glitches|crashes) (since|ever since|after that)", "(user|operator) error", "(turned|turns) out (to be )?(my fault|user error|my mistake|the cable|a setting|i|my router|the router|it was|it was just)",
         "after (fixing|changing|updating|resetting) (the|my) [\\w-]+ [setting|settings] .{0,2} (it's|its|it has|it|everything) (been|works|is|runs)",
     ]),
     ("relapse", 3.0, "fix did not hold", [
@@ -753,7 +760,7 @@ PHRASES += [
     ]),
     # Cosmetic wear of a finish: poor quality, not a fault a replacement would fix.
     ("poor_quality", 3.0, "finish wears off", [
-        "(paint|finish|coating|plating|print|decal|logo|varnish|lacquer|gold|colour|color|veneer|chrome|silver) .{0,6} (flaking|flaked|flakes|peeling|peeled|peels|chipping|chipped|chips|rubbing off|rubbed off|rubs off|wearing off|wore off|wears off|faded|fading|fades|bubbled|bubbling|tarnished|tarnishing)",
+        "(paint|finish|coating|plating|print|decal|logo|varnish|lacquer|gold|colour|color|veneer|chrome|silver|braiding|braid|sleeving) .{0,6} (fraying|frayed|flaking|flaked|flakes|peeling|peeled|peels|chipping|chipped|chips|rubbing off|rubbed off|rubs off|wearing off|wore off|wears off|faded|fading|fades|bubbled|bubbling|tarnished|tarnishing)",
         "(bubbled|bubbles|bubbling) up", "(pills|pilling|bobbles|bobbling) (after|within)",
     ]),
     ("sarcasm", 2.0, "sarcasm", [
@@ -786,4 +793,34 @@ PHRASES += [
         "(meant to|supposed to|should) (come|be) (in the box|included|with it|in the package) .{0,4} (wasn't|was not|isn't|is not|weren't|not|missing) (there|included|in it|in the box)?",
     ]),
     ("not_delivered", 3.0, "never arrived", ["(no|still no|zero) (delivery|parcel|package)[,.!]"]),
+]
+
+# ----------------------------------------------------------------------------- the closing verdict
+# How a long review ends is its verdict. ``verdict`` marks a happy closing line ("does exactly what
+# I need", "good upgrade", "no regrets"); ``ask`` marks a buyer asking for a remedy ("please
+# replace it", "I'd like a working pair"), which keeps a complaint a complaint however it ends.
+PHRASES += [
+    ("verdict", 2.0, "happy verdict", [
+        "does (exactly |just |everything |all )?(what|everything) (i|we|it) (need|needed|want|wanted|asked|says|said|promised|should)",
+        "does the (job|trick)", "(good|great|solid|worthwhile|nice|excellent|big|huge|massive|welcome|worthy) upgrade",
+        "(no|zero|not a single|not one) regrets?", "(glad|happy|pleased) (i|we) (bought|got|chose|went with|took|picked|ordered|tried)",
+        "(would|will|i'd|id|i will|we'd|we would) (happily |gladly |definitely |certainly )?(buy|get|order|choose|pick) (it |this |them |one |these )?again",
+        "(i'd|i would|would|i) (give|rate) (it|them|this) (a )?(4|four|5|five|8|eight|9|nine|10|ten)", "(4|four|5|five) (stars|out of (5|five)) from me",
+        "top marks", "(good|great|smart|solid|sound|wise|excellent) (buy|choice|purchase|value|investment|pick)", "recommended", "(a|real|definite) keeper",
+        "(i'd|i would|would|i|we|can|i can|happily|gladly) recommend", "(can|could) live with (that|it|this|them)", "(i'm|im|i am|we're|we are) keeping (it|them|this)",
+        "(love|loving|enjoying|enjoy) (it|them|this|these)", "(happy|pleased|satisfied|delighted|thrilled|impressed) with (it|them|this|the|my|our)",
+        "(very|really|so|more than|extremely|super|overall|quite|well) (glad|happy|pleased|satisfied|impressed|chuffed)",
+        "(glad|happy|pleased|satisfied|impressed|chuffed|delighted) (.|!)", "(great|good|excellent|brilliant|solid|lovely|nice|fantastic|superb|decent) (little )?(product|gadget|speaker|camera|kit|device|machine|monitor|keyboard|tablet|laptop|phone|buy|value|thing|unit|one)",
+        "(was|is|were|are|has been|have been) (just |absolutely |really |simply |honestly )?(perfect|excellent|brilliant|superb|spot on|faultless|flawless|fantastic|amazing|outstanding|great|lovely|gorgeous|wonderful) (.|!)",
+        "(well|definitely|totally|absolutely) worth (it|the money|the price|buying)", "(money|price) well spent", "(peace of mind|made (my|our) life easier)",
+    ]),
+    ("ask", 2.0, "asks for a remedy", [
+        "(please|pls|kindly) (replace|refund|exchange|repair|send|arrange|swap|sort|fix|advise|help)",
+        "(i'd|i would|id|we'd|we would) like (a|an|the|my|it|them|this|one|either|our) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back)",
+        "(i|we) (need|want|expect|would like|am expecting|are expecting) (a|an|the|my|it|them|this|either|our|one) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back|delivered)",
+        "(wouldn't|wouldnt|would not|won't|wont|will not|not|never) (buy|pick|choose|get|order|purchase) (it|this|them|one|these|that)? ?again",
+        "(needs|need) (to be )?(replacing|replaced|repairing|repaired|fixing|exchanging)", "(under|on) (the )?warranty",
+        "(i've|i have|we've|we have|i|we) (sent|returned|taken) (it|them|this|these) back", "(sending|returning|taking) (it|them|this|these) back",
+        "(i've|i have|we've|we have|i|we) returned (it|them|this|these)", "(refund|replacement|exchange|repair) (please|asap|urgently)",
+    ]),
 ]
