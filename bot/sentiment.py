@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.scoring import lexical
 from bot.scoring import model as issue_model
-from bot.scoring.domain import SENTENCE_BREAKS, Hit, PhraseMatcher
+from bot.scoring.domain import SENTENCE_BREAKS, Hit, PhraseMatcher, normalize
 from bot.scoring.phrases import SOFT_CUES
 from bot.scoring.tokens import Split, split_text
 
@@ -290,6 +290,50 @@ def _worn(hits: list[Hit], tokens: Sequence[str]) -> bool:
         for h in hits)
 
 
+# A claim in scare quotes followed by what really happened: "the 'xl' gloves barely fit", "the '4k'
+# camera records in 1080", "'next day' delivery, still nothing". The quoted words say which claim.
+_QUOTED_RE = re.compile(r"(?<![a-z0-9])['\"]([a-z0-9][a-z0-9 &+./-]{0,28}?)['\"](?![a-z0-9])")
+_SIZE_CLAIMS = frozenset(
+    "xxs xs s m l xl xxl xxxl 2xl 3xl small medium large petite tall plus size king super king queen double single"
+    " one size one size fits all fits all true to size regular fit slim fit oversized adult adults kids family size"
+    " universal fit".split(" "))
+_SIZE_WORDS = frozenset({"size", "sized", "fit", "fits", "xl", "xxl", "xs", "small", "medium", "large", "petite", "king",
+                         "queen", "double", "single", "tall", "oversized"})
+_SPEC_WORDS = frozenset({
+    "waterproof", "water", "resistant", "leather", "genuine", "real", "solid", "wood", "4k", "8k", "hd", "1080p", "noise",
+    "cancelling", "canceling", "wireless", "fast", "charging", "unbreakable", "proof", "scratch", "shatterproof",
+    "organic", "silver", "gold", "premium", "stainless", "steel", "non-stick", "nonstick", "lifetime", "heavy", "duty",
+    "durable", "bpa", "cotton", "wool", "cashmere", "silk", "handmade", "authentic", "original", "natural", "pure",
+    "brand", "new", "sterling", "quality", "luxury", "ergonomic", "smart", "compatible", "rechargeable", "windproof",
+    "breathable", "vegan", "fresh", "homemade", "100%", "hypoallergenic", "dishwasher", "safe", "warm", "thermal",
+})
+_DELIVERY_WORDS = frozenset({
+    "next", "day", "same", "express", "delivery", "delivered", "dispatched", "shipped", "shipping", "fast", "priority",
+    "tracked", "in", "stock", "out", "for", "2-day", "48h", "24h", "guaranteed", "arriving", "today", "tomorrow",
+})
+_ARRIVED_WORDS = frozenset({"came", "arrived", "turned", "showed", "got", "received", "arrive", "took"})
+
+
+def _quoted_claim(norm: str, tokens: Sequence[str]) -> tuple[str, str] | None:
+    """(issue, claim) for a claim in scare quotes in a complaint, else None."""
+    for m in _QUOTED_RE.finditer(norm):
+        claim = m.group(1).strip()
+        words = claim.split()
+        if not words or len(words) > 5:
+            continue
+        if claim in _SIZE_CLAIMS or (len(words) <= 3 and not _SIZE_WORDS.isdisjoint(words)
+                                     and _DELIVERY_WORDS.isdisjoint(words)):
+            return Issue.FIT_SIZE.value, claim
+        if all(w in _DELIVERY_WORDS for w in words):
+            arrived = not _ARRIVED_WORDS.isdisjoint(tokens)
+            return (Issue.SERVICE.value if arrived else Issue.NOT_DELIVERED.value), claim
+        if not _SPEC_WORDS.isdisjoint(words):
+            return Issue.NOT_AS_DESCRIBED.value, claim
+    return None
+
+
+# The weight of a claim in scare quotes ("the 'waterproof' jacket ...") as evidence of its issue.
+QUOTED_CLAIM_WEIGHT = 3.0
 # A starless review at least this long is judged by how it ends as well as by what it mentions.
 LONG_MIN_WORDS = 25
 # How much a happy closing verdict of a long starless review leans it to happy.
@@ -419,6 +463,15 @@ class Scorer:
         asserted, fixed = _resolve(in_context)
         ev = _best(asserted)
         issues = {k: v for k, v in ev.items() if k in _ISSUE_KINDS}
+        if ("'" in stripped or '"' in stripped or "\u2019" in stripped or "\u201d" in stripped) and (
+                rating is None or rating < cfg.happy_min_rating):
+            quoted = _quoted_claim(normalize(stripped), tokens)
+            # Scare quotes in a post with no praise: the claim is what the buyer says was untrue.
+            if quoted is not None and ev.get("pos", 0.0) == 0.0 and ev.get("verdict", 0.0) == 0.0:
+                kind, claim = quoted
+                issues[kind] = max(issues.get(kind, 0.0), QUOTED_CLAIM_WEIGHT)
+                ev["sarcasm"] = max(ev.get("sarcasm", 0.0), 1.0)
+                cues.append(f"claim in scare quotes: '{claim}'")
         if fixed:
             cues.append("fault already put right: no remedy needed")
         worn = _worn(asserted, tokens)
@@ -462,8 +515,7 @@ class Scorer:
         z += 0.5 * min(neg, 4.0) - 0.45 * min(pos, 4.0)
         z += 0.5 * min(turn, 2.0) + 0.6 * min(sarcasm, 2.0)
         z -= 0.6 * min(resolved, 2.0) + 0.5 * min(hedge, 2.0)
-        long_starless = (rating is None and len(tokens) >= LONG_MIN_WORDS
-                         and sum(1 for t in tokens if t[0].isalpha()) >= LONG_MIN_WORDS)
+        long_starless = rating is None and len(sp.vader) >= LONG_MIN_WORDS  # VADER's tokens are the words
         # The verdict can only matter to a text the rules or the model might flag.
         happy_close = long_starless and z > -MODEL_RESCUE_MARGIN and _happy_close(in_context, tokens, v_last)
         if happy_close:

@@ -824,3 +824,17 @@ PHRASES += [
         "(i've|i have|we've|we have|i|we) returned (it|them|this|these)", "(refund|replacement|exchange|repair) (please|asap|urgently)",
     ]),
 ]
+
+# Sarcastic thanks for a fault ("thanks for sending me someone else's shoes") and another person's
+# item, whatever it is.
+PHRASES += [
+    ("sarcasm", 2.0, "sarcasm", [
+        "(thanks|thank you|cheers|ty) (so much |a lot |again )?(for|4) (sending|shipping|delivering|giving|posting|selling) (me |us )?(the wrong|someone|somebody|a stranger's|another|a broken|a cracked|a damaged|a used|an empty|half|a dead|a faulty|a smashed|a dented|a ripped|a torn|an open|a tiny|nothing)",
+    ]),
+    ("damaged", 3.0, "sent broken", [
+        "(sending|sent|send|shipping|shipped|delivering|delivered|posting|posted) (me |us )?(a |an |the )?(broken|cracked|damaged|smashed|dented|shattered|crushed|snapped|leaking|soaked) [\\w-]+",
+    ]),
+    ("wrong_item", 3.5, "someone else's item", [
+        "(sending|sent|send|giving|gave|shipping|shipped|delivering|delivered|got|received|receive|get|posted) (me |us )?(someone else's|somebody else's|someone elses|somebody elses|another person's|another customer's|a stranger's) [\\w-]+",
+    ]),
+]
