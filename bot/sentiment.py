@@ -250,6 +250,11 @@ def _resolve(hits: list[Hit]) -> tuple[list[Hit], bool]:
     fix (general ones, "worked great until") go with the faults; service, quality and price
     complaints stay, since a slow or grudging fix is still a service problem.
     """
+    intact = [h.start for h in hits if h.kind == "intact"]
+    if intact:
+        # "The box was crushed but everything inside was fine": no damage, nothing missing.
+        last_ok = max(intact)
+        hits = [h for h in hits if not (h.kind in ("damaged", "missing_parts") and h.start < last_ok)]
     fixes = [h for h in hits if h.kind == "fixed"]
     if not fixes:
         return hits, False

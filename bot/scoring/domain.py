@@ -487,7 +487,7 @@ class PhraseMatcher:
                     negated = negated or not NEGATORS.isdisjoint(tokens[i:covered])
                 if kind == "defective":
                     # "my old kettle died" is about the product this one replaced.
-                    hypothetical = hypothetical or _former(tokens, i)
+                    hypothetical = hypothetical or _former(tokens, i, covered)
                 hits.append(Hit(kind, weight, cue, i, covered, negated, hypothetical))
         hits.sort(key=lambda h: h.start)
         return hits
@@ -519,17 +519,24 @@ def _negated(tokens: Sequence[str], start: int, fix: bool = False) -> bool:
 
 _OWNED = frozenset({"had", "owned", "used", "have", "bought", "got", "tried"})
 _BRAND = frozenset({"brand", "brands", "make", "maker", "manufacturer", "model", "company"})
+_AGES = frozenset({"years", "ages", "decade", "decades"})
 
 
-def _former(tokens: Sequence[str], start: int) -> bool:
+def _former(tokens: Sequence[str], start: int, end: int = -1) -> bool:
     # "my old kettle died", "replaced my previous earbuds whose left bud stopped", "the pair I had
-    # before, which broke", "a cheap pair from another brand ... snapped", "my brother's one
-    # died": same sentence, a few words before the failure.
+    # before, which broke", "one I owned years ago swelled up", "a cheap pair from another brand
+    # ... snapped", "bought to replace a kettle that leaked", "my brother's one died": same
+    # sentence, a few words before the failure (or inside its span: "the charger I had before melted").
+    for k in range(start + 1, end):
+        if tokens[k] == "before" and tokens[k - 1] in _OWNED:
+            return True
     for k in range(start - 1, max(-1, start - 8), -1):
         tok = tokens[k]
         if tok in SENTENCE_BREAKS or tok == "but":
             return False
-        if tok in OTHERS:
+        if tok in OTHERS or tok == "owned" or (tok == "ago" and k > 0 and tokens[k - 1] in _AGES):
+            return True
+        if tok == "replacing" or (tok == "replace" and k > 0 and tokens[k - 1] == "to"):
             return True
         if start - k > 5:
             continue

@@ -832,9 +832,21 @@ PHRASES += [
         "(thanks|thank you|cheers|ty) (so much |a lot |again )?(for|4) (sending|shipping|delivering|giving|posting|selling) (me |us )?(the wrong|someone|somebody|a stranger's|another|a broken|a cracked|a damaged|a used|an empty|half|a dead|a faulty|a smashed|a dented|a ripped|a torn|an open|a tiny|nothing)",
     ]),
     ("damaged", 3.0, "sent broken", [
-        "(sending|sent|send|shipping|shipped|delivering|delivered|posting|posted) (me |us )?(a |an |the )?(broken|cracked|damaged|smashed|dented|shattered|crushed|snapped|leaking|soaked) [\\w-]+",
+        "(sending|sent|send|shipping|shipped|delivering|delivered|posting|posted) (me |us )?(a |an |the )?(broken|cracked|damaged|smashed|dented|shattered|crushed|snapped|leaking|soaked|scratched|chipped|stained|ripped|torn) [\\w-]+",
     ]),
     ("wrong_item", 3.5, "someone else's item", [
         "(sending|sent|send|giving|gave|shipping|shipped|delivering|delivered|got|received|receive|get|posted) (me |us )?(someone else's|somebody else's|someone elses|somebody elses|another person's|another customer's|a stranger's) [\\w-]+",
+    ]),
+]
+
+# The contents came through a battered parcel unharmed ("everything inside was there and
+# undamaged"): the damage or shortage reported before it needs no remedy.
+PHRASES += [
+    ("intact", 3.0, "contents unharmed", [
+        "(everything|contents|the contents|everything inside|all of it|what was inside|[\\w-]+ inside) (was|were|is|are) (all )?(there|present|fine|intact|undamaged|unharmed|unscathed|perfect|okay|ok|in perfect condition|in one piece|safe|untouched) ?(and )?(undamaged|intact|fine|unharmed|perfect)?",
+        "(nothing|none of it) (was |got |inside was )?(damaged|broken|missing|scratched|harmed)",
+    ]),
+    ("not_as_described", 3.0, "other than the listing", [
+        "(not|isn't|isnt|is not|wasn't|wasnt|was not|nothing like) what (the|their|your) (page|listing|description|website|site|product page|advert|ad|box|picture|pictures|photos|seller) (says|said|claims|claimed|shows|showed|promised|promises|stated|states|described)",
     ]),
 ]
