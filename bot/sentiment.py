@@ -204,6 +204,9 @@ def _best(hits: Iterable[Hit]) -> dict[str, float]:
     return out
 
 
+_EXCEPT = frozenset({"except", "apart", "other", "but", "minus", "bar", "save", "besides", "aside", "without"})
+
+
 def _in_context(hits: list[Hit], tokens: Sequence[str]) -> list[Hit]:
     """Drop hits that their neighbours explain away.
 
@@ -213,9 +216,10 @@ def _in_context(hits: list[Hit], tokens: Sequence[str]) -> list[Hit]:
     """
     arrival = [h for h in hits if h.kind == "damaged" and h.weight >= 3.0]
     soft = [h for h in hits if h.cue in SOFT_CUES]
+    # "Everything inside was there except the remote" reports a shortage, not a safe arrival.
+    drop: set[int] = {id(h) for h in hits if h.kind == "intact" and h.end < len(tokens) and tokens[h.end] in _EXCEPT}
     if not arrival and not soft:
-        return hits
-    drop: set[int] = set()
+        return [h for h in hits if id(h) not in drop] if drop else hits
     if arrival:
         sentence = [0] * (len(tokens) + 1)
         n = 0

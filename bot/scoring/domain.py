@@ -520,6 +520,7 @@ def _negated(tokens: Sequence[str], start: int, fix: bool = False) -> bool:
 _OWNED = frozenset({"had", "owned", "used", "have", "bought", "got", "tried"})
 _BRAND = frozenset({"brand", "brands", "make", "maker", "manufacturer", "model", "company"})
 _AGES = frozenset({"years", "ages", "decade", "decades"})
+_CURRENT = frozenset({"this", "these", "new", "mine", "replacement"})
 
 
 def _former(tokens: Sequence[str], start: int, end: int = -1) -> bool:
@@ -532,16 +533,17 @@ def _former(tokens: Sequence[str], start: int, end: int = -1) -> bool:
             return True
     for k in range(start - 1, max(-1, start - 8), -1):
         tok = tokens[k]
-        if tok in SENTENCE_BREAKS or tok == "but":
+        if tok in SENTENCE_BREAKS or tok == "but" or tok in _CURRENT:
+            # "I binned my old one and this new one died": the failure is nearer this product.
             return False
         if tok in OTHERS or tok == "owned" or (tok == "ago" and k > 0 and tokens[k - 1] in _AGES):
             return True
         if tok == "replacing" or (tok == "replace" and k > 0 and tokens[k - 1] == "to"):
             return True
-        if start - k > 5:
-            continue
         if tok in FORMER:
             return True
+        if start - k > 5:
+            continue
         if tok == "before" and k > 0 and tokens[k - 1] in _OWNED:
             return True
         if tok in _BRAND and k > 0 and tokens[k - 1] in ("another", "other", "different"):

@@ -846,7 +846,22 @@ PHRASES += [
         "(everything|contents|the contents|everything inside|all of it|what was inside|[\\w-]+ inside) (was|were|is|are) (all )?(there|present|fine|intact|undamaged|unharmed|unscathed|perfect|okay|ok|in perfect condition|in one piece|safe|untouched) ?(and )?(undamaged|intact|fine|unharmed|perfect)?",
         "(nothing|none of it) (was |got |inside was )?(damaged|broken|missing|scratched|harmed)",
     ]),
+    ("missing_parts", 3.0, "part not in the box", [
+        "(was|were|is|are) (all )?(there|included|in the box|present) (except|apart from|other than|but|bar|minus) (for )?(the|a|an|one|two|its|my) [\\w-]+",
+    ]),
     ("not_as_described", 3.0, "other than the listing", [
         "(not|isn't|isnt|is not|wasn't|wasnt|was not|nothing like) what (the|their|your) (page|listing|description|website|site|product page|advert|ad|box|picture|pictures|photos|seller) (says|said|claims|claimed|shows|showed|promised|promises|stated|states|described)",
+    ]),
+]
+
+# The buyer waves a flaw away ("the strap isn't important to me") or praises the product itself
+# apart from it ("the camera itself is fantastic").
+PHRASES += [
+    ("hedge", 1.0, "flaw waved away", [
+        "(isn't|isnt|is not|wasn't|wasnt|was not|not) (important|a problem|an issue|a big deal|a dealbreaker|a deal breaker|a deal-breaker|an issue for me|a problem for me) (to me|for me|for us|to us|really)?",
+        "(don't|dont|do not|didn't|didnt|did not) (really )?(care|mind) (about|that|much)", "(not|never) (bothered|fussed) (about|by)",
+    ]),
+    ("verdict", 2.0, "happy verdict", [
+        "itself (is|was|are|were) (fantastic|excellent|superb|brilliant|great|lovely|perfect|gorgeous|amazing|wonderful|beautiful|solid|spot on)",
     ]),
 ]
