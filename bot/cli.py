@@ -66,7 +66,9 @@ def setup_logging(level: str = "info", fmt: str = "text", stream: TextIO | None 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd, in tests
-    logging.getLogger("apscheduler").setLevel(logging.WARNING if level != "debug" else logging.DEBUG)
+    # APScheduler warns "skipped: maximum number of running instances" by design (max_instances=1
+    # is how a slow job avoids piling up); our own job log says what ran and what failed.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR if level != "debug" else logging.DEBUG)
 
 
 def sample_config() -> str:
@@ -455,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", metavar="FILE", help="write the HTML digest to FILE")
     p.add_argument("--send", action="store_true", help="send it by email now")
     p.add_argument("--force", action="store_true", help="send even if this period's digest was sent")
-    p.add_argument("--date", type=day_arg, help="the day to report (YYYY-MM-DD, local); default yesterday")
+    p.add_argument("--date", type=day_arg,
+                   help="the day to report (YYYY-MM-DD, local); default: today so far, or yesterday with --send")
     p = add("orders", cmd_orders, "import or sync orders")
     osub = p.add_subparsers(dest="orders_command", required=True)
     osub.add_parser("sync", help="sync orders from the configured [orders] source")

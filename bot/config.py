@@ -455,8 +455,14 @@ def enabled_parts(config: Config) -> Iterator[Part]:
     yield Part("policy", True, rules + (" (dry run: nothing is dispatched)" if config.bot.dry_run else ""))
     for adapter in config.fulfilment:
         yield Part(f"fulfilment {adapter.name}", True, adapter.kind)
-    yield Part("digest", bool(config.digest.smtp_host and config.digest.to),
-               f"to {', '.join(config.digest.to)} at {config.digest.send_at}" if config.digest.to else "no recipients")
+    digest = config.digest
+    if not digest.to:
+        why = "no recipients: set [digest] to"
+    elif not digest.smtp_host:
+        why = f"to {', '.join(digest.to)}, but no smtp_host: set [digest] smtp_host to send it"
+    else:
+        why = f"to {', '.join(digest.to)} at {digest.send_at} via {digest.smtp_host}"
+    yield Part("digest", bool(digest.smtp_host and digest.to), why)
 
 
 def secret_names(config: Config) -> Iterator[tuple[str, str]]:
@@ -488,6 +494,8 @@ def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) ->
             continue
         if key.startswith("orders.") and not _secret_used_by_orders(config, key):
             continue
+        if key == "digest.smtp_password_env" and not config.digest.smtp_user:
+            continue  # a relay without login never reads the password
         if not env.get(name):
             out.append((key, name))
     return out

@@ -79,6 +79,22 @@ class StoreError(RecoveryBotError):
     """The database cannot be opened, migrated or written."""
 
 
+def strip_credentials(url: str) -> str:
+    """A URL with any user:password@ replaced by ***@ (for logs, the store and the digest)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host_end = len(rest)
+    for stop in "/?#":
+        found = rest.find(stop)
+        if found != -1:
+            host_end = min(host_end, found)
+    netloc = rest[:host_end]
+    if "@" not in netloc:
+        return url
+    return f"{scheme}://***@{netloc.rsplit('@', 1)[1]}{rest[host_end:]}"
+
+
 class SourceError(RecoveryBotError):
     """A connector failed on one source; the cycle goes on with the others."""
 
@@ -87,6 +103,8 @@ class SourceError(RecoveryBotError):
     def __init__(
         self, message: str, *, source: str = "", url: str = "", hint: str | None = None
     ) -> None:
+        # Credentials in a source URL (http://user:pass@host/...) never reach logs or the digest.
+        url = strip_credentials(url)
         where = " ".join(part for part in (f"[{source}]" if source else "", url) if part)
         super().__init__(f"{where}: {message}" if where else message, hint=hint)
         self.source = source

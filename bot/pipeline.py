@@ -8,6 +8,7 @@ these plain functions; nothing here knows about timers.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,9 +33,15 @@ class Summary(Protocol):
 class ScoreSummary:
     scored: int = 0
     unhappy: int = 0
+    failed: int = 0  # texts the scorer raised on: stored neutral with the error as a cue
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
 
     def lines(self) -> list[str]:
-        return [f"scored {self.scored} new mentions, {self.unhappy} unhappy"]
+        line = f"scored {self.scored} new mentions, {self.unhappy} unhappy"
+        return [line + (f", {self.failed} could not be scored (see the log)" if self.failed else "")]
 
 
 @dataclass
@@ -60,7 +67,9 @@ class CycleReport:
     def lines(self) -> list[str]:
         out: list[str] = []
         for name, summary in self.stages.items():
-            out.extend(f"{name}: {line}" for line in summary.lines())
+            # Summaries that already start with their own name ("cases: ...") are not prefixed twice.
+            own = re.compile(rf"(?:{re.escape(name)}|decide)\b")
+            out.extend(line if own.match(line) else f"{name}: {line}" for line in summary.lines())
         out.extend(f"{name}: FAILED: {why}" for name, why in self.failures.items())
         return out
 
@@ -78,9 +87,9 @@ def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSum
                 .limit(batch)
             ).all()
             for mention in pending:
-                result = scorer.assess(mention.text, rating=mention.rating, title=mention.title)
-                session.add(
-                    Assessment(
+                try:
+                    result = scorer.assess(mention.text, rating=mention.rating, title=mention.title)
+                    row = Assessment(
                         mention_id=mention.id,
                         sentiment=result.sentiment,
                         unhappy=result.unhappy,
@@ -88,9 +97,14 @@ def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSum
                         confidence=result.confidence,
                         cues=list(result.cues),
                     )
-                )
+                except Exception as exc:  # noqa: BLE001 - one odd text must not block every later one
+                    log.exception("mention #%s (%s) could not be scored", mention.id, mention.source)
+                    row = Assessment(mention_id=mention.id, sentiment=0.0, unhappy=False, issue="none",
+                                     confidence=0.0, cues=[f"could not be scored: {type(exc).__name__}: {exc}"])
+                    summary.failed += 1
+                session.add(row)
                 summary.scored += 1
-                summary.unhappy += int(result.unhappy)
+                summary.unhappy += int(row.unhappy)
         if len(pending) < batch:
             return summary
 

@@ -181,7 +181,11 @@ def test_shop_api_orders_need_their_address(tmp_path: Path) -> None:
 def test_check_warns_about_unset_secret_variables(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RB_TEST_SMTP_PW", raising=False)
-    path = write(tmp_path, '[digest]\nto = ["ops@shop.example"]\nsmtp_host = "127.0.0.1"\n'
+    relay = write(tmp_path, '[digest]\nto = ["ops@shop.example"]\nsmtp_host = "127.0.0.1"\n'
+                            'smtp_password_env = "RB_TEST_SMTP_PW"\n')
+    assert main(["--config", str(relay), "check"]) == 0
+    assert "warning" not in capsys.readouterr().out  # no smtp_user: a relay never reads the password
+    path = write(tmp_path, '[digest]\nto = ["ops@shop.example"]\nsmtp_host = "127.0.0.1"\nsmtp_user = "bot"\n'
                            'smtp_password_env = "RB_TEST_SMTP_PW"\n')
     assert main(["--config", str(path), "check"]) == 0
     out = capsys.readouterr().out
