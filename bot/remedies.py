@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import os
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.errors import DispatchError, PolicyError
-from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Remedy, RemedyStatus, Store, utcnow
+from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Meta, Remedy, RemedyStatus, Store, utcnow
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -184,9 +185,29 @@ def release(session: Session, remedy: Remedy) -> None:
 # --- queueing --------------------------------------------------------------------------------
 
 
-def idempotency_key(case_id: int, index: int, kind: str) -> str:
-    """Derived only from the case, so re-deciding the same case after a crash gives the same key."""
-    return f"rb-case{case_id}-{index}-{kind}"
+INSTALL_ID = "install_id"
+
+
+def install_id(session: Session) -> str:
+    """This database's random id (made by migration 0002; made here if a row was lost)."""
+    row = session.get(Meta, INSTALL_ID)
+    if row is None:
+        nested = session.begin_nested()
+        try:
+            session.add(Meta(key=INSTALL_ID, value=secrets.token_hex(6)))
+            session.flush()
+            nested.commit()
+        except IntegrityError:
+            nested.rollback()  # another process made it first: use theirs
+        row = session.get(Meta, INSTALL_ID, populate_existing=True)
+        assert row is not None
+    return row.value
+
+
+def idempotency_key(install: str, case_id: int, index: int, kind: str) -> str:
+    """Derived from the case and this database's install id: re-deciding the same case after a
+    crash gives the same key, and a new database (reset, moved) never repeats an old one's keys."""
+    return f"rb-{install}-case{case_id}-{index}-{kind}"
 
 
 def pick_adapter(kind: str, config: Config) -> str | None:
@@ -200,7 +221,9 @@ def propose(session: Session, case: Case, planned: Sequence[Planned], note: str,
             now: datetime) -> list[Remedy]:
     """Insert remedies waiting for approval (no budget reserved until a person approves)."""
     start = _first_index(session, case)
-    rows = [_row(case, start + i, p, note, config, RemedyStatus.PROPOSED, now) for i, p in enumerate(planned)]
+    install = install_id(session)
+    rows = [_row(install, case, start + i, p, note, config, RemedyStatus.PROPOSED, now)
+            for i, p in enumerate(planned)]
     session.add_all(rows)
     session.flush()
     return rows
@@ -214,7 +237,9 @@ def queue(session: Session, case: Case, planned: Sequence[Planned], note: str, c
     PolicyError when the case already has these remedies (a duplicate run).
     """
     start = _first_index(session, case)
-    rows = [_row(case, start + i, p, note, config, RemedyStatus.QUEUED, now) for i, p in enumerate(planned)]
+    install = install_id(session)
+    rows = [_row(install, case, start + i, p, note, config, RemedyStatus.QUEUED, now)
+            for i, p in enumerate(planned)]
     return _commit_rows(session, rows, config, now)
 
 
@@ -256,11 +281,11 @@ def _first_index(session: Session, case: Case) -> int:
     return int(session.scalar(select(func.count()).select_from(Remedy).where(Remedy.case_id == case.id)) or 0)
 
 
-def _row(case: Case, index: int, planned: Planned, note: str, config: Config, status: RemedyStatus,
+def _row(install: str, case: Case, index: int, planned: Planned, note: str, config: Config, status: RemedyStatus,
          now: datetime) -> Remedy:
     return Remedy(
         case_id=case.id, kind=planned.kind, params=dict(planned.params), amount=planned.amount,
-        currency=config.bot.currency, note=note, idempotency_key=idempotency_key(case.id, index, planned.kind),
+        currency=config.bot.currency, note=note, idempotency_key=idempotency_key(install, case.id, index, planned.kind),
         status=status.value, adapter=pick_adapter(planned.kind, config), attempts=0, created_at=now,
     )
 
@@ -1000,5 +1025,5 @@ def _record(store: Store, remedy_id: int, adapter: str | None, error: DispatchEr
 
 __all__ = [
     "ADAPTERS", "Adapter", "BudgetExceeded", "DispatchSummary", "FulfilmentConfig", "Job", "dispatch_due",
-    "idempotency_key", "propose", "queue", "queue_proposed", "release", "reserve", "sign",
+    "idempotency_key", "install_id", "propose", "queue", "queue_proposed", "release", "reserve", "sign",
 ]

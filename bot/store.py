@@ -371,6 +371,15 @@ class RunLog(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class Meta(Base):
+    """Facts about this database itself, by key (``install_id``: made once by migration 0002)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 def fingerprint(text: str) -> str:
     """A hash of the normalised text: copies of one complaint on several sources share it."""
     normal = " ".join("".join(ch.lower() if ch.isalnum() else " " for ch in text).split())

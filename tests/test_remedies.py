@@ -22,7 +22,7 @@ from bot.cases import approve, list_cases, process
 from bot.config import Config, loads
 from bot.errors import ConfigError, SecretMissing
 from bot.mailer import Mailer
-from bot.remedies import dispatch_due, sign
+from bot.remedies import dispatch_due, idempotency_key, install_id, sign
 from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Request, Route
@@ -79,6 +79,12 @@ def make(tmp_path: Path, opened: list[Store], fulfilment: str, policy: str = "")
     return store, config
 
 
+def key(store: Store, case_id: int, index: int, kind: str) -> str:
+    """The idempotency key the outbox gives this remedy in this database."""
+    with store.session() as s:
+        return idempotency_key(install_id(s), case_id, index, kind)
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -99,7 +105,7 @@ def test_csv_appends_one_row_per_remedy_once(tmp_path: Path, opened: list[Store]
     rows = read_csv(tmp_path / "out" / "warehouse.csv")
     assert [r["order_number"] for r in rows] == ["K-100", "K-101"]
     assert rows[0]["kind"] == "replacement" and rows[0]["sku"] == "FAN-01" and rows[0]["amount"] == "17.00"
-    assert rows[0]["note"].startswith("Hello Cora,") and rows[0]["idempotency_key"] == "rb-case1-0-replacement"
+    assert rows[0]["note"].startswith("Hello Cora,") and rows[0]["idempotency_key"] == key(store, 1, 0, "replacement")
     # At-least-once: the same remedy delivered again (a crash after the write) adds no second row.
     with store.session() as s:
         s.query(Remedy).update({"status": "queued", "next_attempt_at": None})
@@ -129,7 +135,7 @@ def test_webhook_signs_body_and_retries_with_backoff_then_succeeds(tmp_path: Pat
         assert dispatch(store, config, at=NOW + timedelta(seconds=200)).dispatched == 1
         assert len(srv.requests) == 3
         keys = {r.headers["idempotency-key"] for r in srv.requests}
-        assert keys == {"rb-case1-0-replacement"}
+        assert keys == {key(store, 1, 0, "replacement")}
         last = srv.requests[-1]
         assert last.headers["x-recoverybot-signature"] == sign("s3cret-for-tests", last.body)
         assert last.headers["x-shop"] == "kestrel"
@@ -225,13 +231,13 @@ def test_email_adapter_mails_the_warehouse_through_smtp(tmp_path: Path, opened: 
     [(rcpts, data)] = sink.messages
     assert rcpts == ["warehouse@kestrel.example"]
     msg = email.message_from_bytes(data, policy=email.policy.default)
-    assert msg["Message-ID"] == "<rb-case1-0-replacement@kestrel.example>"
+    assert msg["Message-ID"] == f"<{key(store, 1, 0, 'replacement')}@kestrel.example>"
     assert msg["Subject"] == "[recoverybot] replacement for order K-100"
     body = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Remedy: replacement (case #1)" in body and "sku: FAN-01" in body and "Hello Cora," in body
     assert "Mention: https://shop.example/d0 by - on shop" in body
     attachment = next(msg.iter_attachments())
-    assert json.loads(attachment.get_content())["idempotency_key"] == "rb-case1-0-replacement"
+    assert json.loads(attachment.get_content())["idempotency_key"] == key(store, 1, 0, "replacement")
 
 
 # --- shop APIs -----------------------------------------------------------------------------------
@@ -271,14 +277,14 @@ def test_woocommerce_replacement_order_and_refund(tmp_path: Path, opened: list[S
         order = json.loads(next(r for r in posts if r.path == "/wp-json/wc/v3/orders").body)
         assert order["line_items"] == [{"product_id": 77, "quantity": 1, "subtotal": "0.00", "total": "0.00"}]
         assert order["customer_id"] == 42 and order["shipping"]["city"] == "Leeds"
-        assert {"key": "_recoverybot_idempotency_key", "value": "rb-case1-0-replacement"} in order["meta_data"]
+        assert {"key": "_recoverybot_idempotency_key", "value": key(store, 1, 0, "replacement")} in order["meta_data"]
         refund = json.loads(next(r for r in posts if r.path.endswith("/refunds")).body)
         assert refund["amount"] == "17.99" and refund["api_refund"] is True
         auth = srv.requests[0].headers["authorization"]
         assert base64.b64decode(auth.split()[1]) == b"ck_test:cs_test"
         # WooCommerce honours no Idempotency-Key header: the key rides in the objects themselves.
-        assert refund["reason"] == "recoverybot rb-case2-0-refund"
-        assert {"key": "_recoverybot_idempotency_key", "value": "rb-case2-0-refund"} in refund["meta_data"]
+        assert refund["reason"] == "recoverybot " + key(store, 2, 0, "refund")
+        assert {"key": "_recoverybot_idempotency_key", "value": key(store, 2, 0, "refund")} in refund["meta_data"]
         # keep_item is not the shop API's job: it went to the csv adapter.
         kept = read_csv(tmp_path / "remedies.csv")
         assert [r["kind"] for r in kept] == ["keep_item"]
@@ -449,4 +455,31 @@ def test_csv_written_before_the_mention_columns_keeps_its_own_columns(tmp_path: 
     assert dispatch(store, config).dispatched == 1
     with (tmp_path / "remedies.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert all(len(r) == 14 for r in rows) and rows[-1][0] == "rb-case1-0-replacement"
+    assert all(len(r) == 14 for r in rows) and rows[-1][0] == key(store, 1, 0, "replacement")
+
+
+def test_two_fresh_databases_writing_one_csv_both_get_their_rows(tmp_path: Path, opened: list[Store]) -> None:
+    # A reset (or a move to PostgreSQL) starts case ids at 1 again: the install id keeps the keys apart.
+    out = tmp_path / "shared" / "warehouse.csv"
+    fulfilment = f'[[fulfilment]]\nname = "wh"\nkind = "csv"\npath = "{out}"'
+    keys = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        store, config = make(folder, opened, fulfilment)
+        seed_defective(store)
+        assert dispatch(store, config).dispatched == 1
+        keys.append(key(store, 1, 0, "replacement"))
+    rows = read_csv(out)
+    assert [r["idempotency_key"] for r in rows] == keys and keys[0] != keys[1]
+    assert all(k.startswith("rb-") and k.endswith("-case1-0-replacement") for k in keys)
+    assert "(already there)" not in str(rows)
+
+
+def test_the_install_id_is_made_once_with_the_database(tmp_path: Path, opened: list[Store]) -> None:
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"')
+    with store.session() as s:
+        first = install_id(s)
+    store.upgrade()  # opening again does not make a new one
+    with store.session() as s:
+        assert install_id(s) == first and len(first) == 12
