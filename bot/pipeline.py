@@ -97,7 +97,7 @@ def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSum
                         confidence=result.confidence,
                         cues=list(result.cues),
                     )
-                except Exception as exc:
+                except Exception as exc:  # one odd text must not block every later one
                     log.exception("mention #%s (%s) could not be scored", mention.id, mention.source)
                     row = Assessment(mention_id=mention.id, sentiment=0.0, unhappy=False, issue="none",
                                      confidence=0.0, cues=[f"could not be scored: {type(exc).__name__}: {exc}"])
