@@ -347,6 +347,9 @@ QUOTED_CLAIM_WEIGHT = 3.0
 LONG_MIN_WORDS = 25
 # How much a happy closing verdict of a long starless review leans it to happy.
 VERDICT_RELIEF = 2.0
+# Below this fault evidence (one ordinary phrase weighs 2-3), a long starless review with a happy
+# verdict names no fixable issue.
+VERDICT_FAULT_WEIGHT = 3.5
 # A fix is no verdict ("they swapped it, the fault followed the camera"): only praise counts.
 _CLOSE_POS = frozenset({"pos", "verdict", "hedge"})
 _CLOSE_NEG = frozenset({"neg", "sarcasm", "turn", "relapse", "ask", *(i.value for i in _PRIORITY)})
@@ -380,13 +383,13 @@ def _happy_close(hits: list[Hit], tokens: Sequence[str], v_last: float) -> bool:
         return False
     if not _CLOSE_POS.isdisjoint(last_kinds):
         return True
-    if v_last < 0.0:
+    if v_last < 0.0 or not _CLOSE_NEG.isdisjoint(prev_kinds):
         return False
     # A neutral last line: the line before it, or an opening verdict ("Solid SSD."), decides.
     first_kinds = {h.kind for h in hits if h.start < second}
     praised = any(h.kind in _CLOSE_POS for h in hits)
-    return (v_last >= 0.5 and praised) or any(
-        not _CLOSE_POS.isdisjoint(kinds) and _CLOSE_NEG.isdisjoint(kinds) for kinds in (prev_kinds, first_kinds))
+    return (v_last >= 0.5 and praised) or not _CLOSE_POS.isdisjoint(prev_kinds) or (
+        not _CLOSE_POS.isdisjoint(first_kinds) and _CLOSE_NEG.isdisjoint(first_kinds))
 
 
 # ----------------------------------------------------------------------------- the scorer
@@ -530,6 +533,14 @@ class Scorer:
         if happy_close:
             z -= VERDICT_RELIEF
             cues.append("a long review that ends on a happy verdict")
+            if 0.0 < strongest_fault < VERDICT_FAULT_WEIGHT:
+                # One ordinary fault phrase in a review that ends happily and asks for nothing is
+                # a passing remark (set up, worked around, lived with), not a case for a remedy.
+                for k in remedy:
+                    del issues[k]
+                remedy = {}
+                strongest_fault = 0.0
+                cues.append("a passing fault in a happy review: no remedy")
         if fixed and not issues.get("service"):
             # What remains of a put-right fault is mostly the words describing it (unless the
             # buyer complains about how the fix went: then it is a service complaint).

@@ -104,7 +104,7 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
         "not fit for purpose",
     ]),
     ("defective", 2.0, "came off", [
-        "(fell|came|snapped|broke|popped|peeled|ripped|tore) off", "came apart", "came unstitched", "came unglued", "came loose",
+        "(fell|came|snapped|broke|popped|peeled|tore) off", "came apart", "came unstitched", "came unglued", "came loose",
     ]),
     ("defective", 3.0, "part broke or came off", [
         f"{_SOFT_PART} (has |have |had |already |just |completely |literally )?{_BREAK}",
@@ -415,7 +415,7 @@ PHRASES += [
         "(lost|loses|losing|lose) (its |all |most )?(suction|power|pressure|signal|connection|charge|heat|grip)",
         "(trips|tripped|tripping|blows|blew|keeps tripping) the (fuse|breaker|circuit|electrics|power)",
         "(went|goes|has gone|turned) (silent|black|blank|dead|dark|quiet|offline)",
-        "(started|starts|began|begun|start) (to )?(leak|leaking|crackle|crackling|flicker|flickering|smoke|smoking|smell|smelling|buzz|buzzing|hum|humming|click|clicking|rattle|rattling|wobble|wobbling|peel|peeling|fray|fraying|fail|failing|die|dying|cut out|cutting out|lag|lagging|glitch|glitching|go black|going black)",
+        "(started|starts|began|begun|start) (to )?(leak|leaking|crackle|crackling|flicker|flickering|smoke|smoking|smell|smelling|buzz|buzzing|hum|humming|click|clicking|rattle|rattling|wobble|wobbling|peel|peeling|fray|fraying|fail|failing|die|dying|cut out|cutting out|lag|lagging|glitch|glitching|go black|going black|jam|jamming|stall|stalling|slip|slipping|grind|grinding|skip|skipping|freeze|freezing|crash|crashing|overheat|overheating|misfire|misfiring)",
         "(is|are|was|were|keeps|kept) (not )?(reacting|responding|registering|recognised|recognized) ?(to|at all|anymore|any more)?",
         "not (reacting|responding|registering)", "(dead|sticky|stuck|broken) (keys|buttons|key|button)",
         "(die|dies|died|break|breaks|broke|fail|fails|failed|crack|cracks|cracked|snap|snaps|snapped|rip|rips|ripped|tear|tears|tore|split|splits) (in|within|after) (a|one|two|three|\\d+|the first|a few|a couple of) (day|days|week|weeks|month|months|use|uses|wash|washes|wear|wears|run|runs|walk|walks|ride|rides)",
@@ -820,7 +820,7 @@ PHRASES += [
         "(i|we) (need|want|expect|would like|am expecting|are expecting) (a|an|the|my|it|them|this|either|our|one) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back|delivered)",
         "(wouldn't|wouldnt|would not|won't|wont|will not|not|never) (buy|pick|choose|get|order|purchase) (it|this|them|one|these|that)? ?again",
         "(needs|need) (to be )?(replacing|replaced|repairing|repaired|fixing|exchanging)", "(under|on) (the )?warranty",
-        "(i've|i have|we've|we have|i|we) (sent|returned|taken) (it|them|this|these) back", "(sending|returning|taking) (it|them|this|these) back",
+        "(i've|i have|we've|we have|i|we) (sent|returned|taken) (it|them|this|these) back", "(sending|returning|taking) (it|them|this|these) back", "(ship|send|post|return|take) (it|them|this|these) back",
         "(i've|i have|we've|we have|i|we) returned (it|them|this|these)", "(refund|replacement|exchange|repair) (please|asap|urgently)",
     ]),
 ]
