@@ -30,8 +30,8 @@ class WooCommerceOptions(Options):
     """Keys of a `kind = "woocommerce"` source."""
 
     url: BaseUrl = Field(description="The shop's address, e.g. 'https://shop.example' (the API is under /wp-json/wc/v3).")
-    consumer_key_env: str = Field("WOOCOMMERCE_CONSUMER_KEY", description="Environment variable holding the REST API consumer key (read-only key is enough).")
-    consumer_secret_env: str = Field("WOOCOMMERCE_CONSUMER_SECRET", description="Environment variable holding the REST API consumer secret.")
+    consumer_key_env: str = Field("RECOVERYBOT_WC_KEY", description="Environment variable holding the REST API consumer key (read-only key is enough).")
+    consumer_secret_env: str = Field("RECOVERYBOT_WC_SECRET", description="Environment variable holding the REST API consumer secret.")
     per_page: int = Field(100, ge=1, le=100, description="Reviews per request (WooCommerce allows at most 100).")
     max_pages: int = Field(50, ge=1, le=10_000, description="At most this many pages read per run.")
     status: Literal["approved", "hold", "spam", "all"] = Field("approved", description="Which reviews to read.")
