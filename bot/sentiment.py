@@ -268,7 +268,13 @@ def _resolve(hits: list[Hit]) -> tuple[list[Hit], bool]:
     # A fault reported after the last fix is a new problem ("the replacement arrived cracked");
     # one inside the fix's own words is what was fixed ("they sent the missing bolt").
     end = max(h.end for h in fixes if h.start == last)
-    if not faults or any(h.start >= last and h.end > end for h in faults):
+    if not faults:
+        # No named fault, only a good start gone bad before the fix ("some drops in the first
+        # week, but they stopped once I moved the router"): the fix answers it.
+        if not any(h.kind == "turn" and h.start < last for h in hits) or any(
+                h.kind == "relapse" and h.start >= first for h in hits):
+            return hits, False
+    elif any(h.start >= last and h.end > end for h in faults):
         return hits, False
     if any(h.kind == "relapse" and h.start >= first for h in hits):
         return hits, False
@@ -352,6 +358,7 @@ VERDICT_RELIEF = 2.0
 VERDICT_FAULT_WEIGHT = 3.5
 # A fix is no verdict ("they swapped it, the fault followed the camera"): only praise counts.
 _CLOSE_POS = frozenset({"pos", "verdict", "hedge"})
+_CONTRAST = frozenset({"but", "however", "though", "although", "yet"})
 _CLOSE_NEG = frozenset({"neg", "sarcasm", "turn", "relapse", "ask", *(i.value for i in _PRIORITY)})
 
 
@@ -377,6 +384,10 @@ def _happy_close(hits: list[Hit], tokens: Sequence[str], v_last: float) -> bool:
         return False  # fewer than three sentences
     last, prev = starts
     second = next(i + 1 for i, tok in enumerate(tokens) if tok in SENTENCE_BREAKS)
+    # "I love the sound, but I need these fixed": what follows the last "but" is the verdict.
+    contrast = max((i for i in range(last, len(tokens) - 1) if tokens[i] in _CONTRAST), default=-1)
+    if contrast >= 0:
+        last = contrast + 1
     last_kinds = {h.kind for h in hits if h.start >= last}
     prev_kinds = {h.kind for h in hits if prev <= h.start < last}
     if not _CLOSE_NEG.isdisjoint(last_kinds) or "ask" in prev_kinds:

@@ -69,7 +69,7 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
     ("defective", 3.0, "failed after a short time", [
         f"(died|broke|failed|quit|stopped|snapped|cracked|fell apart|gave out|gave up|burned out|burnt out|packed up|conked out|crapped out|went kaput|went out|malfunctioned|shorted out|fried|bricked) (after|within|in|inside|on day|on) (just |only |about |around |less than |under |barely |literally )?{_TIME}",
         "(died|broke|failed|quit|stopped working|fell apart) (already|on me|the first time|the second time|overnight|the next day|the same day|a day later|a week later|days later|weeks later|months later|shortly after|soon after|right after|after one charge|after the first charge|after first charge|after charging|after the update|after an update|after updating)",
-        f"(lasted|worked for|survived) (only |just |about |barely |less than )?{_TIME}",
+        f"(lasted|worked for) (only |just |about |barely |less than )?{_TIME}", f"survived (only |just |barely |less than ){_TIME}",
         "(died|failed|broke) (just )?(out|outside) of (the )?(warranty|return window)",
         "(battery|unit|device|motor|charger|screen|speaker|earbud|bulb|fan|it|mine|one|pump|fuse|board|power supply|adapter) (died|fried|failed|burned out|burnt out|blew|shorted|gave out|gave up|packed up|conked out)",
         "(left|right) (earbud|earpiece|ear bud|side|speaker|channel|headphone|airpod|one|bud) (stopped|died|quit|doesn't|doesnt|does not|won't|wont|cut|cuts|keeps cutting|is dead|went dead|has no sound|no sound|stopped working)",
@@ -84,7 +84,7 @@ PHRASES: list[tuple[str, float, str, list[str]]] = [
     ]),
     ("defective", 2.5, "keeps failing", [
         "(keeps|kept|constantly|randomly|always|continually|repeatedly) (disconnecting|dropping out|dropping the connection|dropping connection|crashing|restarting|rebooting|freezing|shutting off|shutting down|turning off|switching off|losing connection|losing signal|cutting out|cuts out|glitching|lagging|resetting|unpairing|beeping|flickering|leaking|jamming|tripping|failing|overheating|disconnects|crashes|freezes|reboots|restarts|shuts off|shuts down|turns off|drops)",
-        "(disconnects|drops|cuts out|shuts off|shuts down|turns off|reboots|restarts|freezes|crashes|resets) (constantly|randomly|all the time|every few minutes|every \\d+ minutes|every time|every day|repeatedly|on its own|by itself|for no reason|mid|during)",
+        "(disconnects|drops|cuts out|shuts off|shuts down|turns off|reboots|restarts|freezes|crashes|resets) (constantly|randomly|all the time|every few minutes|every \\d+ minutes|every few hours|every couple of hours|every \\d+ hours|every hour|every night|every evening|every morning|every few days|every time|every day|repeatedly|on its own|by itself|for no reason|mid|during)",
         "(screen|display) (flickers|flickering|went black|goes black|is black|stays black|cracked on its own|has lines|lines across|is blank|went blank|froze|freezes)",
         "(dead|stuck|bright) pixels?", "dead spot", "lines (on|across) the (screen|display)",
         "(won't|wont|will not|doesn't|does not) (hold|keep) (a |its )?charge", "battery (drains|dies|died|dropped|drops|lasts only|only lasts|barely lasts) (in|after|within|overnight|to zero|completely|in minutes|fast|quickly|very quickly|in an hour|in under)",
@@ -819,7 +819,8 @@ PHRASES += [
         "(i'd|i would|id|we'd|we would) like (a|an|the|my|it|them|this|one|either|our) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back)",
         "(i|we) (need|want|expect|would like|am expecting|are expecting) (a|an|the|my|it|them|this|either|our|one) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back|delivered)",
         "(wouldn't|wouldnt|would not|won't|wont|will not|not|never) (buy|pick|choose|get|order|purchase) (it|this|them|one|these|that)? ?again",
-        "(needs|need) (to be )?(replacing|replaced|repairing|repaired|fixing|exchanging)", "(under|on) (the )?warranty",
+        "(needs|need) (to be )?(replacing|replaced|repairing|repaired|fixing|fixed|exchanging|sorting|sorted|sorting out|sorted out|looking at|looked at)",
+        "(i|we) (need|want|expect|would like) (these|those|it|them|this|mine) (fixed|replaced|repaired|exchanged|refunded|sorted|swapped|sent back)", "(under|on) (the )?warranty",
         "(i've|i have|we've|we have|i|we) (sent|returned|taken) (it|them|this|these) back", "(sending|returning|taking) (it|them|this|these) back", "(ship|send|post|return|take) (it|them|this|these) back",
         "(i've|i have|we've|we have|i|we) returned (it|them|this|these)", "(refund|replacement|exchange|repair) (please|asap|urgently)",
     ]),
@@ -863,5 +864,14 @@ PHRASES += [
     ]),
     ("verdict", 2.0, "happy verdict", [
         "itself (is|was|are|were) (fantastic|excellent|superb|brilliant|great|lovely|perfect|gorgeous|amazing|wonderful|beautiful|solid|spot on)",
+    ]),
+]
+
+# A glitch that went away with a simple change ("the drops stopped once I moved the router", "new
+# batteries and it works") needs no remedy.
+PHRASES += [
+    ("fixed", 3.0, "fault put right", [
+        "(they|it|that|this|the problem|the issue|the drops|the dropouts|the noise|the rattle|the crashes|the freezing|the flicker|the buzzing) (stopped|went away|disappeared|cleared up|settled down|vanished) (once|when|after|as soon as|since)",
+        "(new|fresh|different|other|another|spare) (batteries|battery|cable|charger|fuse|plug|socket|outlet|lead|port|adapter) (and|,) (it|they|everything|all) (works|worked|work|is fine|are fine|came on|fired up|started|charges|charged|connects|connected)",
     ]),
 ]
