@@ -42,7 +42,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.errors import DispatchError, PolicyError
+from bot.errors import ConfigError, DigestError, DispatchError, PolicyError, RecoveryBotError, SecretMissing
 from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Meta, Remedy, RemedyStatus, Store, utcnow
 
 if TYPE_CHECKING:
@@ -520,7 +520,8 @@ class EmailAdapter:
     def __init__(self, name: str, options: EmailOptions, deps: Deps) -> None:
         self.name = name
         self.options = options
-        self.mailer = deps.mailer
+        # The mailer is made now, before any remedy is claimed: no SMTP server is a config problem.
+        self.mailer = deps.mailer()
         self.sender = options.sender or deps.config.digest.sender or deps.config.digest.smtp_user or "recoverybot@localhost"
 
     def deliver(self, job: Job) -> str | None:
@@ -551,7 +552,7 @@ class EmailAdapter:
         message.add_attachment(json.dumps(p, indent=2, sort_keys=True).encode("utf-8"),
                                maintype="application", subtype="json", filename=f"{job.idempotency_key}.json")
         try:
-            self.mailer().send(message)
+            self.mailer.send(message)
         except MailError as exc:
             raise DispatchError(f"email {self.name}: {exc.message}", retryable=exc.retryable, hint=exc.hint) from exc
         return ", ".join(self.options.to)
@@ -839,8 +840,6 @@ def _index_of(config: Config, name: str) -> int:
 
 def build_adapter(name: str, deps: Deps) -> Adapter:
     """The adapter of the [[fulfilment]] entry called `name` (SecretMissing when its secret is unset)."""
-    from bot.errors import ConfigError
-
     for entry in deps.config.fulfilment:
         if entry.name == name:
             cls = ADAPTERS[entry.kind]
@@ -948,6 +947,7 @@ def dispatch_due(
 
     deps = Deps(config=config, client=http, mailer=get_mailer)
     adapters: dict[str, Adapter] = {}
+    broken: dict[str, DispatchError] = {}
     names = {entry.name for entry in config.fulfilment}
     policy = config.policy
     try:
@@ -958,32 +958,59 @@ def dispatch_due(
                 remedy = session.get(Remedy, remedy_id)
                 assert remedy is not None
                 adapter_name = remedy.adapter or pick_adapter(remedy.kind, config)
-            if adapter_name is not None and adapter_name in names and adapter_name not in adapters:
-                # Built before the claim: a missing secret (SecretMissing, exit 2) leaves the outbox untouched.
-                adapters[adapter_name] = build_adapter(adapter_name, deps)
+                kind = remedy.kind
+            if (adapter_name is not None and adapter_name in names and adapter_name not in adapters
+                    and adapter_name not in broken):
+                # Built (with its mailer) before the claim: a missing secret (SecretMissing, exit 2)
+                # leaves the outbox untouched; any other config problem fails this adapter's remedies.
+                try:
+                    adapters[adapter_name] = build_adapter(adapter_name, deps)
+                except SecretMissing:
+                    raise
+                except RecoveryBotError as exc:
+                    broken[adapter_name] = _as_dispatch_error(exc, f"fulfilment {adapter_name!r}")
             if not _claim(store, remedy_id, now, policy.claim_seconds):
                 summary.skipped += 1
                 continue
-            with store.session() as session:
-                remedy = session.get(Remedy, remedy_id)
-                assert remedy is not None
-                job = _job(session, remedy)
             error: DispatchError | None = None
             reference: str | None = None
             try:
-                if adapter_name is None or adapter_name not in adapters:
-                    missing = f"handles {job.kind!r}" if adapter_name is None else f"is named {adapter_name!r}"
+                if adapter_name is None or adapter_name not in names:
+                    missing = f"handles {kind!r}" if adapter_name is None else f"is named {adapter_name!r}"
                     raise DispatchError(f"no [[fulfilment]] adapter {missing}", retryable=False,
                                         hint="add a [[fulfilment]] entry (csv, webhook, email...) for this kind")
+                if adapter_name in broken:
+                    raise broken[adapter_name]
+                with store.session() as session:
+                    claimed = session.get(Remedy, remedy_id)
+                    assert claimed is not None
+                    job = _job(session, claimed)
                 reference = adapters[adapter_name].deliver(job)
-            except DispatchError as exc:
-                error = exc
+            except Exception as exc:  # one bad remedy must never stop the others
+                error = _as_dispatch_error(exc, f"fulfilment {adapter_name!r}" if adapter_name else "dispatch")
+                if not isinstance(exc, RecoveryBotError):
+                    log.error("remedy #%s: unexpected error in %s", remedy_id, adapter_name, exc_info=exc)
             _record(store, remedy_id, adapter_name, error, reference, now, policy.max_attempts,
                     policy.retry_backoff, summary)
     finally:
         if own_client:
             http.close()
     return summary
+
+
+def _as_dispatch_error(exc: Exception, where: str) -> DispatchError:
+    """Any failure of one remedy as a DispatchError: adapters raise their own; a config problem
+    (no SMTP server, a bad key) fails at once, since retrying cannot fix it; anything unexpected
+    is retried (with its text recorded) until ``max_attempts``."""
+    if isinstance(exc, DispatchError):
+        return exc
+    if isinstance(exc, (ConfigError, DigestError)):
+        retryable = bool(getattr(exc, "retryable", False))  # a MailError knows; the rest cannot be retried
+        return DispatchError(f"{where}: {exc.message}", retryable=retryable, hint=exc.hint or None)
+    if isinstance(exc, RecoveryBotError):
+        return DispatchError(f"{where}: {exc.message}", hint=exc.hint or None)
+    return DispatchError(f"{where}: unexpected {type(exc).__name__}: {exc}",
+                         hint="a bug or an unexpected answer; it is retried, and the log has the traceback")
 
 
 def _record(store: Store, remedy_id: int, adapter: str | None, error: DispatchError | None, reference: str | None,

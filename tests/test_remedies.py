@@ -477,9 +477,60 @@ def test_two_fresh_databases_writing_one_csv_both_get_their_rows(tmp_path: Path,
 
 
 def test_the_install_id_is_made_once_with_the_database(tmp_path: Path, opened: list[Store]) -> None:
-    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"')
+    store, _config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"')
     with store.session() as s:
         first = install_id(s)
     store.upgrade()  # opening again does not make a new one
     with store.session() as s:
         assert install_id(s) == first and len(first) == 12
+
+
+# --- one bad remedy never jams the outbox ----------------------------------------------------------
+
+
+def test_email_adapter_without_smtp_fails_its_remedy_clearly_and_others_go_on(tmp_path: Path,
+                                                                             opened: list[Store]) -> None:
+    store, loaded = make(tmp_path, opened, '[[fulfilment]]\nname = "cs"\nkind = "email"\nto = ["cs@kestrel.example"]\n'
+                         'handles = ["replacement"]\n\n[[fulfilment]]\nname = "rest"\nkind = "csv"',
+                         )
+    # The load check refuses this; a config that never passed it (an older one) must still not jam.
+    config = loaded.model_copy(update={"digest": loaded.digest.model_copy(update={"smtp_host": None})})
+    _CONFIGS[id(store)] = config
+    seed_defective(store)
+    seed_wrong_item(store, config)
+    first = dispatch(store, config)
+    assert (first.dispatched, first.retrying, first.failed) == (2, 0, 1), first.errors
+    assert "fulfilment 'cs': no SMTP server configured" in first.errors[0]
+    with store.session() as s:
+        mailed = s.query(Remedy).filter_by(kind="replacement").one()
+        assert (mailed.status, mailed.attempts) == ("failed", 1)
+        assert mailed.last_error == "fulfilment 'cs': no SMTP server configured"
+    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["refund", "keep_item"]
+    later = dispatch(store, config, at=NOW + timedelta(hours=1))
+    assert (later.dispatched, later.retrying, later.failed) == (0, 0, 0)
+
+
+def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path, opened: list[Store],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_SHOPIFY_TOKEN", "shpat_test")
+    # A shop that answers a list where an object belongs: the adapter's .get() raises AttributeError.
+    routes: dict[str, Any] = {"/admin/api/2024-10/orders/7300/transactions.json": "[]",
+                              "/admin/api/2024-10/orders/7300/refunds.json": '{"refunds": []}'}
+    with LocalServer(routes) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "shop"\nkind = "shopify"\n'
+                             f'shop_url = "{srv.base}"\naccess_token_env = "RB_SHOPIFY_TOKEN"\n\n'
+                             '[[fulfilment]]\nname = "rest"\nkind = "csv"')
+        seed_wrong_item(store, config)
+        first = dispatch(store, config)
+        assert (first.dispatched, first.retrying, first.failed) == (1, 1, 0), first.errors
+        assert "unexpected AttributeError" in first.errors[0]
+        with store.session() as s:
+            refund = s.query(Remedy).filter_by(kind="refund").one()
+            assert refund.status == "queued" and refund.attempts == 1
+            assert refund.last_error is not None and "fulfilment 'shop': unexpected AttributeError" in refund.last_error
+        assert dispatch(store, config, at=NOW + timedelta(seconds=61)).retrying == 1
+        last = dispatch(store, config, at=NOW + timedelta(minutes=5))
+        assert last.failed == 1
+        case = next(c for c in list_cases(store) if c["remedies"][0]["kind"] == "refund")
+        assert case["status"] == "failed" and case["remedies"][0]["attempts"] == 3
+    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["keep_item"]
