@@ -697,9 +697,11 @@ def _gather(session: Session, config: Config, period: Period, now: datetime) -> 
 
     # Budget this month (the month of the digest's day).
     month = session.get(BudgetPeriod, f"month:{period.day:%Y-%m}")
+    # Before the month's first remedy there is no budget row yet: the cap is the configured one.
+    counts.budget_cap = Decimal(str(config.policy.monthly_budget))
     if month is not None:
         counts.budget_used = Decimal(month.reserved or 0)
-        counts.budget_cap = Decimal(month.cap) if month.cap else None
+        counts.budget_cap = Decimal(month.cap) if month.cap else counts.budget_cap
 
     # Earlier digests that did not go out.
     missed = [
@@ -975,6 +977,20 @@ def retry_at(first_attempt: datetime, attempts: int, first_wait: timedelta) -> d
     return first_attempt + total
 
 
+def _ran_by(store: Store, end: datetime) -> bool:
+    """Whether the bot had collected or run anything before `end` (aware)."""
+    from bot.store import Mention, RunLog
+
+    with store.session() as session:
+        first = [session.scalar(select(func.min(Mention.collected_at))),
+                 session.scalar(select(func.min(RunLog.started_at)))]
+    seen: list[datetime] = [when for when in first if when is not None]
+    if not seen:
+        return False
+    earliest = min(w if w.tzinfo else w.replace(tzinfo=UTC) for w in seen)
+    return earliest < end
+
+
 def send_due(store: Store, config: Config, *, mailer: Mailer | None = None,
              now: datetime | None = None) -> DigestReport | None:
     """For the daemon: send the last period due by `now` if not sent yet; retry a failed one.
@@ -989,6 +1005,8 @@ def send_due(store: Store, config: Config, *, mailer: Mailer | None = None,
     if not dc.smtp_host or not dc.to:
         return None
     day = due_day(now, config.zone, dc.send_time)
+    if not _ran_by(store, datetime.combine(day + timedelta(days=1), time(0), tzinfo=config.zone)):
+        return None  # the bot was installed after that day: nothing to report (not even "all quiet")
     with store.session() as session:
         row = session.get(Digest, day.isoformat())
         status, attempts, created = (row.status, row.attempts, row.created_at) if row else (None, 0, now)

@@ -37,6 +37,7 @@ from bot.store import (
     OrderLine,
     Remedy,
     RemedyStatus,
+    RunLog,
     SourceState,
     Store,
     fingerprint,
@@ -472,6 +473,10 @@ def test_failed_send_is_retried_with_backoff_and_reported_next_day(filled: Store
 
 def test_quiet_day_skipped_when_configured(store: Store, smtp: SmtpServer) -> None:
     config = make_config(quiet_days="skip", smtp_port=smtp.port)
+    # Installed after that day: nothing at all is sent for it, not even "all quiet".
+    assert digest.send_due(store, config, mailer=mailer_for(smtp), now=NOW) is None
+    with store.session() as s:
+        s.add(RunLog(job="daemon", started_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC)))
     report = digest.send_due(store, config, mailer=mailer_for(smtp), now=NOW)
     assert report is not None and report.status == "skipped" and smtp.messages == []
     assert digest.send_due(store, config, mailer=mailer_for(smtp), now=NOW) is None
