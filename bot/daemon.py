@@ -40,7 +40,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from bot.errors import AlreadyRunning, StoreError
-from bot.store import RunLog, Store, mask_url, resolve_url, utcnow
+from bot.store import HttpCache, RunLog, Store, mask_url, resolve_url, utcnow
 
 log = logging.getLogger("recoverybot.daemon")
 
@@ -358,6 +358,15 @@ def prune_runs(store: Store, keep: timedelta = RUNLOG_KEEP) -> int:
         result = session.execute(
             delete(RunLog).where(RunLog.started_at < cutoff, RunLog.id.not_in(latest_ids or {0}))
         )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def prune_http_cache(store: Store, keep: timedelta = timedelta(days=90)) -> int:
+    """Forget validators of URLs not fetched for ``keep`` (product pages removed from a sitemap,
+    old pagination URLs): a fetch after that is just a plain GET."""
+    cutoff = utcnow() - keep
+    with store.session() as session:
+        result = session.execute(delete(HttpCache).where(HttpCache.fetched_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -60,6 +60,7 @@ from bot.daemon import (
     Signals,
     install_log_filters,
     job_context,
+    prune_http_cache,
     prune_runs,
     record_run,
     secret_values,
@@ -511,6 +512,7 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
             if now - last_prune >= PRUNE_EVERY:
                 last_prune = now
                 _quietly(lambda: prune_runs(store), "prune run log")
+                _quietly(lambda: prune_http_cache(store), "prune http cache")
         timeout = float(parse_duration(daemon.config.schedule.stop_timeout))
         log.info("%s: stopping; waiting up to %.0fs for %s", signals.received or "stop", timeout,
                  ", ".join(daemon.running()) or "no running job")

@@ -390,3 +390,21 @@ def test_runs_that_change_nothing_log_quietly() -> None:
     assert _idle("dispatch", {"dispatched": 0})
     assert not _idle("dispatch", {"dispatched": 2})
     assert not _idle("digest", {})
+
+
+def test_http_validators_of_urls_gone_for_months_are_forgotten(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bot.daemon import prune_http_cache
+    from bot.store import HttpCache, open_store, utcnow
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        with store.session() as s:
+            s.add(HttpCache(url="https://shop.example/old", etag='"a"', fetched_at=utcnow() - timedelta(days=120)))
+            s.add(HttpCache(url="https://shop.example/new", etag='"b"', fetched_at=utcnow() - timedelta(days=2)))
+        assert prune_http_cache(store) == 1
+        with store.session() as s:
+            assert [row.url for row in s.query(HttpCache)] == ["https://shop.example/new"]
+    finally:
+        store.dispose()
