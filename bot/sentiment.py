@@ -308,10 +308,12 @@ def _worn(hits: list[Hit], tokens: Sequence[str]) -> bool:
 # A claim in scare quotes followed by what really happened: "the 'xl' gloves barely fit", "the '4k'
 # camera records in 1080", "'next day' delivery, still nothing". The quoted words say which claim.
 _QUOTED_RE = re.compile(r"(?<![a-z0-9])['\"]([a-z0-9][a-z0-9 &+./-]{0,28}?)['\"](?![a-z0-9])")
-_SIZE_CLAIMS = frozenset(
-    "xxs xs s m l xl xxl xxxl 2xl 3xl small medium large petite tall plus size king super king queen double single"
-    " one size one size fits all fits all true to size regular fit slim fit oversized adult adults kids family size"
-    " universal fit".split(" "))
+_SIZE_CLAIMS = frozenset({
+    "xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl", "2xl", "3xl", "small", "medium", "large", "petite", "tall",
+    "plus size", "king", "king size", "super king", "queen", "double", "single", "one size", "one size fits all",
+    "fits all", "true to size", "regular fit", "slim fit", "oversized", "adult", "adults", "kids", "family size",
+    "universal fit",
+})
 _SIZE_WORDS = frozenset({"size", "sized", "fit", "fits", "xl", "xxl", "xs", "small", "medium", "large", "petite", "king",
                          "queen", "double", "single", "tall", "oversized"})
 _SPEC_WORDS = frozenset({
@@ -538,6 +540,9 @@ class Scorer:
         z += 0.5 * min(neg, 4.0) - 0.45 * min(pos, 4.0)
         z += 0.5 * min(turn, 2.0) + 0.6 * min(sarcasm, 2.0)
         z -= 0.6 * min(resolved, 2.0) + 0.5 * min(hedge, 2.0)
+        # Every fault the rules found is another product's, hypothetical or denied ("my brother's
+        # one died", "if it breaks", "never cracked"): the model may not make it this product's.
+        disowned = not remedy and any(h.kind in _FAULT_KINDS and not h.asserted for h in hits)
         long_starless = rating is None and len(sp.vader) >= LONG_MIN_WORDS  # VADER's tokens are the words
         # The verdict can only matter to a text the rules or the model might flag.
         happy_close = long_starless and z > -MODEL_RESCUE_MARGIN and _happy_close(in_context, tokens, v_last)
@@ -592,7 +597,7 @@ class Scorer:
             feats = issue_model.features(tokens, rating)
             # The model's rescue is for complaints the rules cannot read, not for clearly happy
             # texts: a put-right fault, or praise with at most a hedged quibble, stays happy.
-            happy_shape = fixed or happy_close or (pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0
+            happy_shape = fixed or happy_close or disowned or (pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0
                                     and strongest_fault == 0.0 and (hedge > 0.0 or lex > RESCUE_MAX_LEX))
             if not unhappy and not happy_shape:
                 pu = model.unhappy_prob(feats)
@@ -632,7 +637,7 @@ class Scorer:
             if issue not in REMEDY_WORTHY and _ISSUE_KINDS.get(label) in REMEDY_WORTHY:
                 need = max(need, MODEL_NEW_REMEDY_PROBABILITY)
             if _ISSUE_KINDS.get(label) in REMEDY_WORTHY and (
-                    fixed or happy_close or (arrived and label == "not_delivered") or (worn and label == "defective")
+                    fixed or happy_close or disowned or (arrived and label == "not_delivered") or (worn and label == "defective")
                     or (hedge > 0.0 and pos > 0.0 and not remedy)):
                 need = 2.0  # the rules saw the fault put right, or the parcel arrive: never
             if label != issue.value and prob >= need:

@@ -355,3 +355,67 @@ def test_model_names_the_issue_the_rules_leave_as_other() -> None:
     assert on.assess("It arrived with the screen smashed and the box crushed.").issue is Issue.DAMAGED
     assert not any(c.startswith("model:") for c in on.assess("Love it, works great, five stars.").cues)
     assert on.assess(text, 2) == Scorer().assess(text, 2)
+
+
+# ----------------------------------------------------------------------------- verdicts, quotes, other products
+
+_PASSING = ("The soundbar took ten minutes to set up. The subwoofer kept dropping out on the first evening, "
+            "and after the update it pushed overnight it has not happened again. Dialogue is clear and the "
+            "bass is deep without rattling the windows. ")
+
+
+def test_long_review_is_judged_by_how_it_ends(scorer: Scorer) -> None:
+    happy = scorer.assess(_PASSING + "Does exactly what I need, would buy again.")
+    assert not happy.remedy_worthy, happy.cues
+    assert any("happy verdict" in c for c in happy.cues)
+    # The same story ending in a request for a remedy is a complaint whatever came before.
+    text = ("The soundbar took ten minutes to set up. After a fortnight the subwoofer started dropping out every "
+            "few hours and the remote stopped working. Dialogue is clear and the bass is deep. ")
+    asks = scorer.assess(text + "I love the sound, but I need it replaced.")
+    assert asks.remedy_worthy and asks.issue is Issue.DEFECTIVE, asks.cues
+    assert not any("happy verdict" in c for c in asks.cues)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The charger I had before melted. This one barely gets warm after a night of charging. Big upgrade.",
+        "Bought to replace a kettle that started leaking. This one is quiet, quick and easy to fill. Happy.",
+        "My brother's unit died twice in a year so I was wary. Mine has run every day for six months. Recommended.",
+        "As a photographer I distrust spare batteries because one I owned years ago swelled up. These charge fast "
+        "and last all day. Would buy again.",
+        "Box was battered and the corner crushed, but everything inside was fine. Picture is sharp and setup was "
+        "quick. Very pleased.",
+        "We had some connection drops in the first week, but they stopped once I moved the router off the floor. "
+        "Picture quality is stunning and the remote is handy.",
+    ],
+)
+def test_faults_of_other_products_or_put_right_are_not_remedy_cases(scorer: Scorer, text: str) -> None:
+    a = scorer.assess(text)
+    assert not a.remedy_worthy, a.cues
+
+
+def test_a_failure_nearer_this_product_than_the_old_one_counts(scorer: Scorer) -> None:
+    a = scorer.assess("I binned my old one and this new one died after a week.")
+    assert a.remedy_worthy and a.issue is Issue.DEFECTIVE, a.cues
+
+
+@pytest.mark.parametrize(
+    ("text", "issue"),
+    [
+        ("these 'xl' gloves barely cover my fingers", Issue.FIT_SIZE),
+        ("the '4k' dashcam records in 1080 at best", Issue.NOT_AS_DESCRIBED),
+        ("paid for 'next day' and still nothing a week on", Issue.NOT_DELIVERED),
+        ("thanks for sending me someone else's trainers @shoeshack", Issue.WRONG_ITEM),
+        ("thanks for sending me a cracked vase, made my day", Issue.DAMAGED),
+        ("Everything was there except the power cable.", Issue.MISSING_PARTS),
+    ],
+)
+def test_scare_quotes_and_sarcastic_thanks_name_the_issue(scorer: Scorer, text: str, issue: Issue) -> None:
+    a = scorer.assess(text)
+    assert a.unhappy and a.issue is issue, a.cues
+
+
+def test_quoted_words_in_praise_are_no_complaint(scorer: Scorer) -> None:
+    a = scorer.assess("the 'waterproof' jacket kept me dry all day in the storm, love it")
+    assert not a.unhappy, a.cues

@@ -562,5 +562,7 @@ def _hypothetical(tokens: Sequence[str], start: int) -> bool:
         if tok in HYPOTHETICAL:
             if tok in NEAR_ONLY and start - k > 2:
                 continue
+            if tok == "case" and (k == 0 or tokens[k - 1] not in ("in", "just")):
+                continue  # "a phone case that doesn't fit" is a product, not "in case it breaks"
             return True
     return False
