@@ -30,7 +30,7 @@ from bot.notes import context as note_context
 from bot.notes import is_contact
 from bot.notes import render as render_note
 from bot.policy import Decision, Facts, decide
-from bot.remedies import BudgetExceeded, propose, queue, queue_proposed, release
+from bot.remedies import BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
 from bot.store import (
     Assessment,
     AuditLog,
@@ -83,6 +83,7 @@ class ProcessSummary:
     dry_run: int = 0
     rematched: int = 0
     merged_cases: int = 0
+    reopened: int = 0  # cases decided during the dry run, now awaiting approval
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -93,6 +94,8 @@ class ProcessSummary:
         if self.rematched:
             out.append(f"rematch: {self.rematched} earlier cases found their order"
                        + (f", {self.merged_cases} merged into the buyer's existing case" if self.merged_cases else ""))
+        if self.reopened:
+            out.append(f"dry run over: {self.reopened} cases decided during it now await approval")
         out += [f"  {e}" for e in self.errors[:10]]
         return out
 
@@ -462,10 +465,13 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
 
 
 def process(store: Store, config: Config, *, now: datetime | None = None) -> ProcessSummary:
-    """Match again cases whose order may have arrived (:func:`rematch`), link new unhappy mentions
+    """Put cases decided during an ended dry run to staff (:func:`bot.remedies.reopen_dry_run`),
+    match again cases whose order may have arrived (:func:`rematch`), link new unhappy mentions
     into cases, then decide every new case (restartable)."""
     now = now or utcnow()
     summary = ProcessSummary()
+    # Before anything else: cases decided in a dry run that has since ended go to staff.
+    summary.reopened = reopen_dry_run(store, config, now)
     _rematch(store, config, now, summary)
     for mention_id in _pending_mentions(store):
         try:

@@ -848,6 +848,53 @@ def build_adapter(name: str, deps: Deps) -> Adapter:
     raise ConfigError(f"no [[fulfilment]] named {name!r}", key="fulfilment")
 
 
+# --- after the dry run ------------------------------------------------------------------------
+
+DRY_RUN_REASON = "decided during the dry run: approve to send it now"
+
+
+def reopen_dry_run(store: Store, config: Config, now: datetime | None = None) -> int:
+    """Once ``dry_run`` is off, ask staff about every case decided (or approved) during the trial.
+
+    Its ``dry_run`` remedies become ``proposed`` and the case ``awaiting_approval`` with a fresh
+    expiry: never sent on their own, since the trial may be days old. Returns how many cases.
+    """
+    if config.bot.dry_run:
+        return 0
+    now = now or utcnow()
+    with store.session() as session:
+        case_ids = list(session.scalars(
+            select(Remedy.case_id).join(Case, Case.id == Remedy.case_id)
+            .where(Remedy.status == RemedyStatus.DRY_RUN.value, Case.status == CaseStatus.DECIDED.value)
+            .distinct().order_by(Remedy.case_id)
+        ))
+    done = 0
+    for case_id in case_ids:
+        with store.session() as session:
+            # The guarded UPDATE makes this once even when two processes run it together.
+            moved = session.execute(
+                update(Remedy).where(Remedy.case_id == case_id, Remedy.status == RemedyStatus.DRY_RUN.value)
+                .values(status=RemedyStatus.PROPOSED.value, queued_at=None, next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            if not moved.rowcount:  # type: ignore[attr-defined]
+                continue
+            case = session.get(Case, case_id, populate_existing=True)
+            assert case is not None
+            case.status = CaseStatus.AWAITING_APPROVAL.value
+            case.approval_reason = DRY_RUN_REASON
+            case.approval_expires_at = now + timedelta(days=config.policy.approval_days)
+            case.reasons = list(case.reasons or []) + [f"waits for approval: {DRY_RUN_REASON}"]
+            case.updated_at = now
+            session.add(AuditLog(at=now, case_id=case_id, action="dry_run_reopened",
+                                 detail={"remedies": [r.id for r in case.remedies
+                                                      if r.status == RemedyStatus.PROPOSED.value]}))
+            done += 1
+    if done:
+        log.info("%s case(s) decided during the dry run now await approval", done)
+    return done
+
+
 # --- dispatch ---------------------------------------------------------------------------------
 
 
@@ -860,12 +907,15 @@ class DispatchSummary:
     failed: int = 0
     skipped: int = 0
     dry_run: bool = False
+    reopened: int = 0  # cases decided during the dry run, now awaiting approval
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         if self.dry_run:
             return ["dispatch: dry run, nothing dispatched"]
         out = [f"dispatch: {self.dispatched} dispatched, {self.retrying} to retry, {self.failed} failed"]
+        if self.reopened:
+            out.append(f"  {self.reopened} case(s) decided during the dry run now await approval")
         out += [f"  {e}" for e in self.errors[:10]]
         return out
 
@@ -934,6 +984,7 @@ def dispatch_due(
     if config.bot.dry_run:
         return summary
     now = now or utcnow()
+    summary.reopened = reopen_dry_run(store, config, now)
     own_client = client is None
     http = client or httpx.Client(follow_redirects=False)
     built_mailer: list[Mailer] = [mailer] if mailer is not None else []
@@ -1052,5 +1103,6 @@ def _record(store: Store, remedy_id: int, adapter: str | None, error: DispatchEr
 
 __all__ = [
     "ADAPTERS", "Adapter", "BudgetExceeded", "DispatchSummary", "FulfilmentConfig", "Job", "dispatch_due",
-    "idempotency_key", "install_id", "propose", "queue", "queue_proposed", "release", "reserve", "sign",
+    "idempotency_key", "install_id", "propose", "queue", "queue_proposed", "release", "reopen_dry_run", "reserve",
+    "sign",
 ]

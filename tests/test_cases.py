@@ -376,6 +376,43 @@ def test_dry_run_decides_and_records_but_dispatches_nothing(tmp_path: Path, rece
         store.dispose()
 
 
+def test_cases_decided_in_the_dry_run_await_approval_once_it_ends(tmp_path: Path, receiver: LocalServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", SECRET)
+    dry = make_config(tmp_path, receiver, dry_run=True)
+    live = make_config(tmp_path, receiver, dry_run=False, extra="approval_days = 5")
+    store = open_store(dry.bot.database, dry.base_dir)
+    try:
+        with store.session() as s:
+            add_order(s, "d@mail.example", "Dee Dry", "D-1", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                      placed=days_ago(10), delivered=days_ago(7))
+            add_mention(s, "d1", "The fan is defective, it rattles and stops.", "defective", published=days_ago(1),
+                        author_email="d@mail.example")
+        [case] = cycle(store, dry)
+        assert case["status"] == "decided" and [r["status"] for r in case["remedies"]] == ["dry_run"]
+        # dry_run = false: the trial's decision goes to staff, never out on its own (the daemon's
+        # dispatch job may run before its process job: either does it).
+        with httpx.Client() as client:
+            summary = dispatch_due(store, live, client=client, now=NOW)
+        assert summary.reopened == 1 and "1 case(s) decided during the dry run now await approval" in summary.lines()[1]
+        [case] = cycle(store, live)
+        assert receiver.requests == []
+        assert case["status"] == "awaiting_approval"
+        assert case["approval_reason"] == "decided during the dry run: approve to send it now"
+        assert case["approval_expires_at"] == (NOW + timedelta(days=5)).isoformat()
+        assert [r["status"] for r in case["remedies"]] == ["proposed"]
+        assert cycle(store, live)[0]["status"] == "awaiting_approval"  # asked once, not again
+        approve(store, case["id"], actor="sam", now=NOW, config=live)
+        [case] = cycle(store, live)
+        cycle(store, live)
+        assert case["status"] == "dispatched" and len(received(receiver)) == 1
+        with store.session() as s:
+            assert [a.case_id for a in s.query(AuditLog).filter_by(action="dry_run_reopened")] == [case["id"]]
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 17  # type: ignore[union-attr]
+    finally:
+        store.dispose()
+
+
 def test_list_cases_masks_emails_and_is_json_ready(world: tuple[Store, Config]) -> None:
     store, config = world
     with store.session() as s:
