@@ -293,8 +293,13 @@ def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummar
         newest = _newest_change(session)
         if newest is None:
             return 0
+        # Only complaints younger than the matching window (by their first mention): an older one
+        # is past any remedy, and trying every unmatched case ever recorded grows slower each month.
+        young = now - timedelta(days=config.matching.window_days)
         rows = session.execute(
-            select(Case.id, Case.updated_at).where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE))
+            select(Case.id, Case.updated_at).join(Mention, Mention.id == Case.mention_id)
+            .where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE),
+                   func.coalesce(Mention.published_at, Mention.collected_at) >= young)
             .order_by(Case.id)
         ).all()
     # The cheap check: only cases last matched before the newest order / handle change.
@@ -313,7 +318,8 @@ def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummar
 def rematch(store: Store, config: Config, *, now: datetime | None = None) -> int:
     """Match again open cases without an order (unmatched, or waiting with only a `contact`).
 
-    Runs only for cases matched before the newest order import / sync or handle link. A case
+    Runs only for cases matched before the newest order import / sync or handle link whose first
+    mention is younger than ``[matching] window_days``. A case
     that now finds its order is merged into the customer's existing case for the same issue (its
     contact cancelled), else it becomes ``new`` and is decided again. Returns how many matched.
     """

@@ -480,6 +480,30 @@ def test_cases_opened_before_their_orders_are_matched_again_and_merged(world: tu
     assert [b["kind"] for b in received(receiver)] == ["replacement"]
 
 
+def test_only_cases_younger_than_the_matching_window_are_matched_again(world: tuple[Store, Config]) -> None:
+    store, config = world
+    assert config.matching.window_days == 120
+    with store.session() as s:
+        add_mention(s, "old", "The bread maker stopped heating after a week, the dough never rises now.",
+                    "defective", published=days_ago(200), author_email="olga@example.net", sku="BREAD-1")
+        add_mention(s, "young", "My kettle stopped boiling after three days, the switch just clicks.",
+                    "defective", published=days_ago(2), author_email="yuri@example.net", sku="KET-1")
+    assert process(store, config, now=NOW).opened == 2
+    with store.session() as s:
+        before = {c.mention.external_id: c.updated_at for c in s.query(Case)}
+        # Both orders arrive; the old complaint was posted days after its delivery, so it would match.
+        add_order(s, "olga@example.net", "Olga Old", "K-1", [("BREAD-1", "Bread Maker", "35.00", 1)],
+                  placed=days_ago(215), delivered=days_ago(210))
+        add_order(s, "yuri@example.net", "Yuri Young", "K-2", [("KET-1", "Kettle", "25.00", 1)],
+                  placed=days_ago(14), delivered=days_ago(9))
+    assert process(store, config, now=NOW).rematched == 1
+    with store.session() as s:
+        cases = {c.mention.external_id: c for c in s.query(Case)}
+        assert cases["young"].order is not None and cases["young"].order.number == "K-2"
+        assert cases["old"].order_id is None and cases["old"].updated_at == before["old"]  # not even tried
+        assert [a.case_id for a in s.query(AuditLog).filter_by(action="rematched")] == [cases["young"].id]
+
+
 def test_a_case_waiting_for_a_real_remedy_is_not_matched_again(world: tuple[Store, Config]) -> None:
     store, config = world
     with store.session() as s:
