@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
@@ -42,11 +43,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connectors.base import BaseUrl, PageUrl
+
 from bot.errors import ConfigError, DigestError, DispatchError, PolicyError, RecoveryBotError, SecretMissing
 from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Meta, Remedy, RemedyStatus, Store, utcnow
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.digest import DigestConfig
     from bot.mailer import Mailer
     from bot.policy import Planned
 
@@ -438,7 +442,7 @@ def _key_in_csv(content: str, key: str) -> bool:
 
 
 class WebhookOptions(AdapterOptions):
-    url: str = Field(description="webhook: the URL the JSON is POSTed to.")
+    url: PageUrl = Field(description="webhook: the URL the JSON is POSTed to.")
     secret_env: str | None = Field(
         None, description="webhook: environment variable holding the HMAC-SHA256 secret (signature header)."
     )
@@ -507,7 +511,30 @@ class EmailOptions(AdapterOptions):
     def _recipients(self) -> EmailOptions:
         if not self.to:
             raise ValueError("`to` needs at least one address")
+        for address in (*self.to, *([self.sender] if self.sender else [])):
+            if not is_address(address):
+                raise ValueError(f"{address!r} is not an email address like 'warehouse@shop.example'")
         return self
+
+
+def is_address(text: str) -> bool:
+    """A plain check of one address (``name@domain``, or ``Name <name@domain>``): catches a
+    missing @ or a list in one string, not every RFC 5322 subtlety."""
+    if "," in text or ";" in text:
+        return False  # two addresses in one string: list them separately
+    address = parseaddr(text)[1] if "<" in text else text.strip()
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() or c in ",;<>" for c in address) \
+        and "@" not in local and not domain.startswith(".") and not domain.endswith(".")
+
+
+def check_fulfilment(fulfilment: Sequence[FulfilmentConfig], digest: DigestConfig) -> None:
+    """What one [[fulfilment]] entry cannot check alone: an email adapter needs [digest]'s SMTP
+    server. Raises ValueError (Config's model validator turns it into a ConfigError)."""
+    for entry in fulfilment:
+        if entry.kind == "email" and not digest.smtp_host:
+            raise ValueError(f"fulfilment {entry.name!r} (email) sends through [digest] smtp_host, which is not set; "
+                             "set [digest] smtp_host (and smtp_port), or use a csv / webhook adapter")
 
 
 class EmailAdapter:
@@ -630,7 +657,7 @@ def _meta_has(meta: Any, key: str) -> bool:
 
 
 class WooCommerceOptions(ApiOptions):
-    url: str = Field(description="woocommerce: the shop's base URL (https://shop.example).")
+    url: BaseUrl = Field(description="woocommerce: the shop's base URL (https://shop.example).")
     consumer_key_env: str = Field("WC_CONSUMER_KEY", description="woocommerce: variable holding the REST consumer key.")
     consumer_secret_env: str = Field("WC_CONSUMER_SECRET", description="woocommerce: variable holding the consumer secret.")
 
@@ -734,7 +761,7 @@ class WooCommerceAdapter(ApiAdapter):
 
 
 class ShopifyOptions(ApiOptions):
-    shop_url: str = Field(description="shopify: https://<shop>.myshopify.com")
+    shop_url: BaseUrl = Field(description="shopify: https://<shop>.myshopify.com")
     access_token_env: str = Field("SHOPIFY_ACCESS_TOKEN", description="shopify: variable holding the Admin API token.")
     api_version: str = Field("2024-10", description="shopify: Admin API version.")
 
@@ -1102,7 +1129,22 @@ def _record(store: Store, remedy_id: int, adapter: str | None, error: DispatchEr
 
 
 __all__ = [
-    "ADAPTERS", "Adapter", "BudgetExceeded", "DispatchSummary", "FulfilmentConfig", "Job", "dispatch_due",
-    "idempotency_key", "install_id", "propose", "queue", "queue_proposed", "release", "reopen_dry_run", "reserve",
+    "ADAPTERS",
+    "Adapter",
+    "BudgetExceeded",
+    "DispatchSummary",
+    "FulfilmentConfig",
+    "Job",
+    "check_fulfilment",
+    "dispatch_due",
+    "idempotency_key",
+    "install_id",
+    "is_address",
+    "propose",
+    "queue",
+    "queue_proposed",
+    "release",
+    "reopen_dry_run",
+    "reserve",
     "sign",
 ]

@@ -22,7 +22,7 @@ from bot.cases import approve, list_cases, process
 from bot.config import Config, loads
 from bot.errors import ConfigError, SecretMissing
 from bot.mailer import Mailer
-from bot.remedies import dispatch_due, idempotency_key, install_id, sign
+from bot.remedies import check_fulfilment, dispatch_due, idempotency_key, install_id, is_address, sign
 from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Request, Route
@@ -197,6 +197,35 @@ def test_unknown_adapter_kind_and_bad_options_are_config_errors(tmp_path: Path) 
         loads('[[fulfilment]]\nname = "x"\nkind = "csv"\nhandles = ["hug"]')
 
 
+def test_fulfilment_urls_and_addresses_are_checked_at_load() -> None:
+    with pytest.raises(ConfigError, match=r"fulfilment 'x' \(webhook\): url: .*'ops.shop.example/recoverybot' is not an "
+                       r"http\(s\) URL"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "webhook"\nurl = "ops.shop.example/recoverybot"')
+    with pytest.raises(ConfigError, match=r"fulfilment 'x' \(shopify\): shop_url: .*not an http\(s\) URL"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "shopify"\nshop_url = "kestrel.myshopify.com"')
+    with pytest.raises(ConfigError, match=r"fulfilment 'x' \(woocommerce\): url: .*not an http\(s\) URL"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "woocommerce"\nurl = "shop.example"')
+    with pytest.raises(ConfigError, match="'not-an-address' is not an email address"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "email"\nto = ["not-an-address"]\n[digest]\nsmtp_host = "mx"')
+    with pytest.raises(ConfigError, match=r"'a@x\.example, b@x\.example' is not an email address"):
+        loads('[[fulfilment]]\nname = "x"\nkind = "email"\nto = ["a@x.example, b@x.example"]\n'
+              '[digest]\nsmtp_host = "mx"')
+    shop = loads('[[fulfilment]]\nname = "x"\nkind = "shopify"\nshop_url = "https://kestrel.myshopify.com/"')
+    assert shop.fulfilment[0].options["shop_url"] == "https://kestrel.myshopify.com/"
+    assert is_address("Warehouse <warehouse@kestrel.example>") and is_address("ops@localhost")
+
+
+def test_an_email_adapter_needs_the_digest_smtp_server() -> None:
+    text = '[[fulfilment]]\nname = "cs"\nkind = "email"\nto = ["cs@kestrel.example"]\n[digest]\nsmtp_host = "mx"'
+    config = loads(text)
+    check_fulfilment(config.fulfilment, config.digest)  # with a server: fine
+    without = config.digest.model_copy(update={"smtp_host": None})
+    with pytest.raises(ValueError, match=r"fulfilment 'cs' \(email\) sends through \[digest\] smtp_host, which is "
+                       "not set"):
+        check_fulfilment(config.fulfilment, without)
+    check_fulfilment(loads('[[fulfilment]]\nname = "wh"\nkind = "csv"').fulfilment, without)  # csv needs none
+
+
 # --- email ---------------------------------------------------------------------------------------
 
 
@@ -221,11 +250,13 @@ def test_email_adapter_mails_the_warehouse_through_smtp(tmp_path: Path, opened: 
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
+        # The mailer is the one [digest] describes, made by the outbox itself.
         store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "cs"\nkind = "email"\n'
-                             'to = ["warehouse@kestrel.example"]\nsender = "bot@kestrel.example"')
+                             'to = ["warehouse@kestrel.example"]\nsender = "bot@kestrel.example"\n\n'
+                             f'[digest]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_security = "none"\n'
+                             'smtp_timeout = 5')
         seed_defective(store)
-        mailer = Mailer("127.0.0.1", port, security="none", timeout=5)
-        assert dispatch(store, config, mailer=mailer).dispatched == 1
+        assert dispatch(store, config).dispatched == 1
     finally:
         controller.stop()
     [(rcpts, data)] = sink.messages
@@ -491,8 +522,8 @@ def test_the_install_id_is_made_once_with_the_database(tmp_path: Path, opened: l
 def test_email_adapter_without_smtp_fails_its_remedy_clearly_and_others_go_on(tmp_path: Path,
                                                                              opened: list[Store]) -> None:
     store, loaded = make(tmp_path, opened, '[[fulfilment]]\nname = "cs"\nkind = "email"\nto = ["cs@kestrel.example"]\n'
-                         'handles = ["replacement"]\n\n[[fulfilment]]\nname = "rest"\nkind = "csv"',
-                         )
+                         'handles = ["replacement"]\n\n[[fulfilment]]\nname = "rest"\nkind = "csv"\n\n'
+                         '[digest]\nsmtp_host = "127.0.0.1"')
     # The load check refuses this; a config that never passed it (an older one) must still not jam.
     config = loaded.model_copy(update={"digest": loaded.digest.model_copy(update={"smtp_host": None})})
     _CONFIGS[id(store)] = config
