@@ -188,6 +188,13 @@ class Config(Section):
     path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
 
     @model_validator(mode="after")
+    def _fulfilment_needs(self) -> Config:
+        from bot.remedies import check_fulfilment
+
+        check_fulfilment(self.fulfilment, self.digest)  # an email adapter needs [digest] smtp_host
+        return self
+
+    @model_validator(mode="after")
     def _unique_sources(self) -> Config:
         seen: set[str] = set()
         for source in self.sources:

@@ -222,3 +222,10 @@ def test_data_dir_env_moves_a_relative_database(tmp_path: Path, monkeypatch: pyt
     assert (data_dir / "bot.db").exists() and not (config_dir / "bot.db").exists()
     monkeypatch.delenv("RECOVERYBOT_DATA_DIR")
     assert cfg.load(path).data_dir == config_dir
+
+
+def test_email_fulfilment_needs_the_digest_smtp_server(tmp_path: Path) -> None:
+    text = '[[fulfilment]]\nname = "cs"\nkind = "email"\nto = ["cs@shop.example"]\n'
+    with pytest.raises(ConfigError, match=r"fulfilment 'cs' \(email\) sends through \[digest\] smtp_host"):
+        cfg.load(write(tmp_path, text))
+    assert cfg.load(write(tmp_path, text + '[digest]\nsmtp_host = "127.0.0.1"\n')).fulfilment[0].kind == "email"
