@@ -308,6 +308,8 @@ def _worn(hits: list[Hit], tokens: Sequence[str]) -> bool:
 # A claim in scare quotes followed by what really happened: "the 'xl' gloves barely fit", "the '4k'
 # camera records in 1080", "'next day' delivery, still nothing". The quoted words say which claim.
 _QUOTED_RE = re.compile(r"(?<![a-z0-9])['\"]([a-z0-9][a-z0-9 &+./-]{0,28}?)['\"](?![a-z0-9])")
+# A quote mark that opens a quotation (not the apostrophe of "it's"): the cheap test before the rest.
+_QUOTE_OPEN_RE = re.compile("(?<![\\w'\u2019])['\"\u2018\u2019\u201c\u201d]\\w")
 _SIZE_CLAIMS = frozenset({
     "xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl", "2xl", "3xl", "small", "medium", "large", "petite", "tall",
     "plus size", "king", "king size", "super king", "queen", "double", "single", "one size", "one size fits all",
@@ -390,8 +392,20 @@ def _happy_close(hits: list[Hit], tokens: Sequence[str], v_last: float) -> bool:
     contrast = max((i for i in range(last, len(tokens) - 1) if tokens[i] in _CONTRAST), default=-1)
     if contrast >= 0:
         last = contrast + 1
-    last_kinds = {h.kind for h in hits if h.start >= last}
-    prev_kinds = {h.kind for h in hits if prev <= h.start < last}
+    last_kinds: set[str] = set()
+    prev_kinds: set[str] = set()
+    first_kinds: set[str] = set()
+    praised = False
+    for h in hits:
+        kind = h.kind
+        if kind in _CLOSE_POS:
+            praised = True
+        if h.start >= last:
+            last_kinds.add(kind)
+        elif h.start >= prev:
+            prev_kinds.add(kind)
+        if h.start < second:
+            first_kinds.add(kind)
     if not _CLOSE_NEG.isdisjoint(last_kinds) or "ask" in prev_kinds:
         return False
     if not _CLOSE_POS.isdisjoint(last_kinds):
@@ -399,8 +413,6 @@ def _happy_close(hits: list[Hit], tokens: Sequence[str], v_last: float) -> bool:
     if v_last < 0.0 or not _CLOSE_NEG.isdisjoint(prev_kinds):
         return False
     # A neutral last line: the line before it, or an opening verdict ("Solid SSD."), decides.
-    first_kinds = {h.kind for h in hits if h.start < second}
-    praised = any(h.kind in _CLOSE_POS for h in hits)
     return (v_last >= 0.5 and praised) or not _CLOSE_POS.isdisjoint(prev_kinds) or (
         not _CLOSE_POS.isdisjoint(first_kinds) and _CLOSE_NEG.isdisjoint(first_kinds))
 
@@ -488,11 +500,13 @@ class Scorer:
         asserted, fixed = _resolve(in_context)
         ev = _best(asserted)
         issues = {k: v for k, v in ev.items() if k in _ISSUE_KINDS}
-        if ("'" in stripped or '"' in stripped or "\u2019" in stripped or "\u201d" in stripped) and (
-                rating is None or rating < cfg.happy_min_rating):
+        if (rating is None or rating < cfg.happy_min_rating) and (
+                " '" in stripped or '"' in stripped or stripped[0] == "'" or (
+                    not ascii_text and ("\u2018" in stripped or "\u201c" in stripped or " \u2019" in stripped))
+        ) and _QUOTE_OPEN_RE.search(stripped):
             quoted = _quoted_claim(normalize(stripped), tokens)
             # Scare quotes in a post with no praise: the claim is what the buyer says was untrue.
-            if quoted is not None and ev.get("pos", 0.0) == 0.0 and ev.get("verdict", 0.0) == 0.0:
+            if quoted is not None and (ev.get("pos", 0.0) == 0.0 or ev.get("sarcasm", 0.0) > 0.0):
                 kind, claim = quoted
                 issues[kind] = max(issues.get(kind, 0.0), QUOTED_CLAIM_WEIGHT)
                 ev["sarcasm"] = max(ev.get("sarcasm", 0.0), 1.0)
@@ -594,24 +608,28 @@ class Scorer:
         issue_rule_weight = strongest_fault if remedy and strongest_fault >= cfg.issue_min_weight else any_issue
         if model is not None and (unhappy or (z > -MODEL_RESCUE_MARGIN and (
                 rating is None or cfg.unhappy_max_rating < rating < cfg.happy_min_rating))):
-            feats = issue_model.features(tokens, rating)
             # The model's rescue is for complaints the rules cannot read, not for clearly happy
             # texts: a put-right fault, or praise with at most a hedged quibble, stays happy.
-            happy_shape = fixed or happy_close or disowned or (pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0
-                                    and strongest_fault == 0.0 and (hedge > 0.0 or lex > RESCUE_MAX_LEX))
-            if not unhappy and not happy_shape:
-                pu = model.unhappy_prob(feats)
-                # A long starless review gives the rules more to read: the model overrules them only
-                # when it is very sure and the words are not upbeat.
-                need_pu = (MODEL_RESCUE_LONG_PROBABILITY if long_starless and lex > RESCUE_LONG_MAX_LEX
-                           else MODEL_RESCUE_PROBABILITY)
-                if pu >= need_pu:
-                    unhappy = True
-                    p_unhappy = 0.5 + 0.5 * (pu - MODEL_RESCUE_PROBABILITY) / (1.0 - MODEL_RESCUE_PROBABILITY)
-                    cues.append(f"model: unhappy {pu:.2f}")
-            # Where the rules' evidence is strong the model could not change the issue: skip it.
-            if unhappy and issue_rule_weight < MODEL_RULES_WIN_WEIGHT:
-                m_top = model.issue_probs(feats)[0]
+            happy_shape = fixed or happy_close or disowned or (
+                pos > 0.0 and neg == 0.0 and turn == 0.0 and sarcasm == 0.0 and strongest_fault == 0.0
+                and (hedge > 0.0 or lex > RESCUE_MAX_LEX))
+            rescue = not unhappy and not happy_shape
+            # Where the rules' evidence is strong the model could not change the issue: skip it
+            # (and its features) unless it may rescue the text.
+            if rescue or (unhappy and issue_rule_weight < MODEL_RULES_WIN_WEIGHT):
+                feats = issue_model.features(tokens, rating)
+                if rescue:
+                    pu = model.unhappy_prob(feats)
+                    # A long starless review gives the rules more to read: the model overrules
+                    # them only when it is very sure and the words are not upbeat.
+                    need_pu = (MODEL_RESCUE_LONG_PROBABILITY if long_starless and lex > RESCUE_LONG_MAX_LEX
+                               else MODEL_RESCUE_PROBABILITY)
+                    if pu >= need_pu:
+                        unhappy = True
+                        p_unhappy = 0.5 + 0.5 * (pu - MODEL_RESCUE_PROBABILITY) / (1.0 - MODEL_RESCUE_PROBABILITY)
+                        cues.append(f"model: unhappy {pu:.2f}")
+                if unhappy and issue_rule_weight < MODEL_RULES_WIN_WEIGHT:
+                    m_top = model.issue_probs(feats)[0]
 
         # Issue: the strongest asserted fixable problem, then quality/service/price, else other.
         issue = Issue.NONE
@@ -674,12 +692,21 @@ class Scorer:
             sample = letters[:400]
             if sum(1 for c in sample if c.isascii()) / len(sample) < 0.5:
                 return True
+        tb, vd, en, dom = lexical.TB_LEXICON, lexical.VADER_LEXICON, _ENGLISH, vocab
+        # Fast path: enough known words among the first tokens already settle it (there are at
+        # least as many tokens as words, so this bar is never lower than the exact one below).
+        bar = 0.15 * len(tokens)
+        known = 0
+        for t in tokens:
+            if t[0].isalpha() and (t in en or t in tb or t in vd or t in dom):
+                known += 1
+                if known >= bar and known >= 5:
+                    return False
         words = [t for t in tokens if t[0].isalpha()]
         if len(words) < 5:
             return False
         need = 0.15 * len(words)
         known = 0
-        tb, vd, en, dom = lexical.TB_LEXICON, lexical.VADER_LEXICON, _ENGLISH, vocab
         for w in words:
             if w in en or w in tb or w in vd or w in dom:
                 known += 1

@@ -528,9 +528,10 @@ def _former(tokens: Sequence[str], start: int, end: int = -1) -> bool:
     # before, which broke", "one I owned years ago swelled up", "a cheap pair from another brand
     # ... snapped", "bought to replace a kettle that leaked", "my brother's one died": same
     # sentence, a few words before the failure (or inside its span: "the charger I had before melted").
-    for k in range(start + 1, end):
-        if tokens[k] == "before" and tokens[k - 1] in _OWNED:
-            return True
+    if end > start + 2 and "before" in tokens[start + 2:end]:
+        for k in range(start + 2, end):
+            if tokens[k] == "before" and tokens[k - 1] in _OWNED:
+                return True
     for k in range(start - 1, max(-1, start - 8), -1):
         tok = tokens[k]
         if tok in SENTENCE_BREAKS or tok == "but" or tok in _CURRENT:

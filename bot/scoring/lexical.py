@@ -177,6 +177,13 @@ _EMOJI: dict[str, str] = dict(_VADER.emojis)
 _NEGATE = frozenset(_vs.NEGATE)
 _BOOST: dict[str, float] = dict(_vs.BOOSTER_DICT)
 _SPECIAL: dict[str, float] = dict(_vs.SPECIAL_CASES)
+# Every word of a multi-word idiom or booster: a window holding none of them matches none of them.
+_IDIOM_WORDS: frozenset[str] = frozenset(
+    w for key in (*_SPECIAL, *_BOOST) if " " in key for w in key.split())
+# Words before a lexicon word that make VADER's context rules (boosters, negation, 'least', idioms)
+# do anything; a word with "n't" also negates.
+_SLOW_CONTEXT: frozenset[str] = frozenset(
+    {*_BOOST, *_NEGATE, *_IDIOM_WORDS, "never", "without", "so", "this", "least", "doubt"})
 _PUNCT = string.punctuation
 _N_SCALAR = _vs.N_SCALAR
 _C_INCR = _vs.C_INCR
@@ -233,6 +240,7 @@ def vader_valences(words: Sequence[str], lexicon: dict[str, float] | None = None
         if w.isupper():
             caps += 1
     is_cap_diff = 0 < n - caps < n
+    slow, idiom = _SLOW_CONTEXT, _IDIOM_WORDS
     sentiments: list[float] = []
     for i, item in enumerate(words):
         lw = low[i]
@@ -257,6 +265,15 @@ def vader_valences(words: Sequence[str], lexicon: dict[str, float] | None = None
             valence = base * _N_SCALAR
         if is_cap_diff and item.isupper():
             valence = valence + _C_INCR if valence > 0 else valence - _C_INCR
+        # Fast path, same result: with no booster, negation, 'least', 'so'/'this'/'never' or idiom
+        # word among the three words before (and no idiom word around it), the rules below change nothing.
+        if ((i < 1 or (low[i - 1] not in slow and "n't" not in low[i - 1]))
+                and (i < 2 or (low[i - 2] not in slow and "n't" not in low[i - 2]))
+                and (i < 3 or (low[i - 3] not in slow and "n't" not in low[i - 3]
+                               and lw not in idiom and (i >= n - 1 or low[i + 1] not in idiom)
+                               and (i >= n - 2 or low[i + 2] not in idiom)))):
+            sentiments.append(valence)
+            continue
         for start_i in range(3):
             if i > start_i and low[i - (start_i + 1)] not in lex:
                 prev = words[i - (start_i + 1)]
@@ -304,6 +321,11 @@ def _negation_check(valence: float, low: list[str], start_i: int, i: int) -> flo
 
 def _special_idioms(valence: float, low: list[str], i: int) -> float:
     # Negative indices wrap around exactly as in VADER (it formats low[i - 3] even when i < 3).
+    n = len(low)
+    words = _IDIOM_WORDS
+    if (low[i - 3] not in words and low[i - 2] not in words and low[i - 1] not in words and low[i] not in words
+            and (n - 1 <= i or low[i + 1] not in words) and (n - 1 <= i + 1 or low[i + 2] not in words)):
+        return valence  # no idiom can match: every n-gram below is made of this window's words
     onezero = f"{low[i - 1]} {low[i]}"
     twoonezero = f"{low[i - 2]} {low[i - 1]} {low[i]}"
     twoone = f"{low[i - 2]} {low[i - 1]}"
@@ -338,16 +360,19 @@ def _least_check(valence: float, low: list[str], i: int, lex: dict[str, float]) 
 
 
 def _but_check(low: list[str], sentiments: list[float]) -> None:
-    # Kept verbatim, including VADER's quirk of locating each value with list.index().
+    # VADER's quirk kept: each value is located with list.index() (its first equal value), and the
+    # loop reads the list as it is being rewritten. A zero stays zero wherever it lands, so zeros
+    # (most tokens) are skipped: the same result without the quadratic scan over them.
     bi = low.index("but")
-    for sentiment in sentiments:
+    for j in range(len(sentiments)):
+        sentiment = sentiments[j]
+        if sentiment == 0.0:
+            continue
         si = sentiments.index(sentiment)
         if si < bi:
-            sentiments.pop(si)
-            sentiments.insert(si, sentiment * 0.5)
+            sentiments[si] = sentiment * 0.5
         elif si > bi:
-            sentiments.pop(si)
-            sentiments.insert(si, sentiment * 1.5)
+            sentiments[si] = sentiment * 1.5
 
 
 def vader_normalize(score: float, alpha: float = 15.0) -> float:

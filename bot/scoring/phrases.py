@@ -811,18 +811,18 @@ PHRASES += [
         "(love|loving|enjoying|enjoy) (it|them|this|these)", "(happy|pleased|satisfied|delighted|thrilled|impressed) with (it|them|this|the|my|our)",
         "(very|really|so|more than|extremely|super|overall|quite|well) (glad|happy|pleased|satisfied|impressed|chuffed)",
         "(glad|happy|pleased|satisfied|impressed|chuffed|delighted) (.|!)", "(great|good|excellent|brilliant|solid|lovely|nice|fantastic|superb|decent) (little )?(product|gadget|speaker|camera|kit|device|machine|monitor|keyboard|tablet|laptop|phone|buy|value|thing|unit|one)",
-        "(was|is|were|are|has been|have been) (just |absolutely |really |simply |honestly )?(perfect|excellent|brilliant|superb|spot on|faultless|flawless|fantastic|amazing|outstanding|great|lovely|gorgeous|wonderful) (.|!)",
+        "(perfect|excellent|brilliant|superb|spot on|faultless|flawless|fantastic|amazing|outstanding|great|lovely|gorgeous|wonderful) (.|!)",
         "(well|definitely|totally|absolutely) worth (it|the money|the price|buying)", "(money|price) well spent", "(peace of mind|made (my|our) life easier)",
     ]),
     ("ask", 2.0, "asks for a remedy", [
         "(please|pls|kindly) (replace|refund|exchange|repair|send|arrange|swap|sort|fix|advise|help)",
-        "(i'd|i would|id|we'd|we would) like (a|an|the|my|it|them|this|one|either|our) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back)",
-        "(i|we) (need|want|expect|would like|am expecting|are expecting) (a|an|the|my|it|them|this|either|our|one) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back|delivered)",
+        "(i'd|id|we'd|would) like (a|an|the|my|it|them|this|one|either|our) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back)",
+        "(need|want|expect|expecting) (a|an|the|my|it|them|this|either|our|one) .{0,4} (replaced|replacement|refund|refunded|repaired|repair|exchange|exchanged|working|new|right|correct|missing|sent|fixed|swapped|back|delivered)",
         "(wouldn't|wouldnt|would not|won't|wont|will not|not|never) (buy|pick|choose|get|order|purchase) (it|this|them|one|these|that)? ?again",
         "(needs|need) (to be )?(replacing|replaced|repairing|repaired|fixing|fixed|exchanging|sorting|sorted|sorting out|sorted out|looking at|looked at)",
-        "(i|we) (need|want|expect|would like) (these|those|it|them|this|mine) (fixed|replaced|repaired|exchanged|refunded|sorted|swapped|sent back)", "(under|on) (the )?warranty",
-        "(i've|i have|we've|we have|i|we) (sent|returned|taken) (it|them|this|these) back", "(sending|returning|taking) (it|them|this|these) back", "(ship|send|post|return|take) (it|them|this|these) back",
-        "(i've|i have|we've|we have|i|we) returned (it|them|this|these)", "(refund|replacement|exchange|repair) (please|asap|urgently)",
+        "(need|want|expect) (these|those|it|them|this|mine) (fixed|replaced|repaired|exchanged|refunded|sorted|swapped|sent back)", "(under|on) (the )?warranty",
+        "(sent|returned|taken) (it|them|this|these) back", "(sending|returning|taking) (it|them|this|these) back", "(ship|send|post|return|take) (it|them|this|these) back",
+        "returned (it|them|this|these)", "(refund|replacement|exchange|repair) (please|asap|urgently)",
     ]),
 ]
 
@@ -844,7 +844,7 @@ PHRASES += [
 # undamaged"): the damage or shortage reported before it needs no remedy.
 PHRASES += [
     ("intact", 3.0, "contents unharmed", [
-        "(everything|contents|the contents|everything inside|all of it|what was inside|[\\w-]+ inside) (was|were|is|are) (all )?(there|present|fine|intact|undamaged|unharmed|unscathed|perfect|okay|ok|in perfect condition|in one piece|safe|untouched) ?(and )?(undamaged|intact|fine|unharmed|perfect)?",
+        "(everything|contents|inside|all of it) (was|were|is|are) (all )?(there|present|fine|intact|undamaged|unharmed|unscathed|perfect|okay|ok|in perfect condition|in one piece|safe|untouched) ?(and )?(undamaged|intact|fine|unharmed|perfect)?",
         "(nothing|none of it) (was |got |inside was )?(damaged|broken|missing|scratched|harmed)",
     ]),
     ("missing_parts", 3.0, "part not in the box", [
@@ -871,7 +871,7 @@ PHRASES += [
 # batteries and it works") needs no remedy.
 PHRASES += [
     ("fixed", 3.0, "fault put right", [
-        "(they|it|that|this|the problem|the issue|the drops|the dropouts|the noise|the rattle|the crashes|the freezing|the flicker|the buzzing) (stopped|went away|disappeared|cleared up|settled down|vanished) (once|when|after|as soon as|since)",
+        "(they|the problem|the issue|the drops|the dropouts|the noise|the rattle|the crashes|the freezing|the flicker|the buzzing|the glitch|the glitches) (stopped|went away|disappeared|cleared up|settled down|vanished) (once|when|as soon as)",
         "(new|fresh|different|other|another|spare) (batteries|battery|cable|charger|fuse|plug|socket|outlet|lead|port|adapter) (and|,) (it|they|everything|all) (works|worked|work|is fine|are fine|came on|fired up|started|charges|charged|connects|connected)",
     ]),
 ]
