@@ -11,7 +11,9 @@
 * the star rating when there is one.
 
 A review is judged as a whole: lexical polarity is weighed against what the buyer says happened, so
-a calm description of a failure is unhappy and a happy review with a passing quibble is not.
+a calm description of a failure is unhappy and a happy review with a passing quibble is not. A long
+review without stars is also judged by how it ends: a closing verdict of praise that asks for no
+remedy ("does exactly what I need") leans it happy and names no fixable issue from one passing fault.
 Everything is offline and deterministic.
 """
 

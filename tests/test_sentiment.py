@@ -44,6 +44,10 @@ EXTRA_TEXTS = [
     "The plot was good, but the characters are uncompelling and the dialog is not great.",
     "Catch utf-8 emoji such as 💘 and 💋 and 😁",
     "It was the least bad option, at least. Kind of good, sort of.",
+    # VADER's context rules (the fast path must leave them exact): boosters, negation, idioms, 'but'.
+    "It is kind of good. Not so bad at all! I do NOT love it, without doubt the least bad.",
+    "this is the shit, yeah right, a kiss of death, to die for. NEVER so good, but no no good either",
+    "Good, good, good but bad, bad, good but fine and not great",
     "",
 ]
 
