@@ -470,9 +470,10 @@ class Scorer:
         """Score one review or post. ``rating`` is 1..5 stars (None when the source has none)."""
         cfg = self.config
         cues: list[str] = []
-        if rating is not None:
-            if isinstance(rating, bool) or not isinstance(rating, (int, float)) or not 1 <= rating <= 5:
-                raise ValueError(f"rating must be between 1 and 5, got {rating!r}")
+        if rating is not None and (
+            isinstance(rating, bool) or not isinstance(rating, (int, float)) or not 1 <= rating <= 5
+        ):
+            raise ValueError(f"rating must be between 1 and 5, got {rating!r}")
         text = text or ""
         if title:
             text = f"{title.strip()}.\n{text}" if text.strip() else title
