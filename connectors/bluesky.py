@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 from bot.errors import FetchError, ParseError
 from bot.fetch import Page
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandConfig, BrandOptions, rate_limited, social_brand, walk_newest_first
+from connectors.brand import BrandConfig, BrandOptions, SocialConnector, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.bluesky")
 
@@ -47,16 +47,14 @@ class BlueskyOptions(BrandOptions):
         return value.strip().lstrip("@")
 
 
-class BlueskyConnector:
+class BlueskyConnector(SocialConnector[BlueskyOptions]):
     """Collects posts found by Bluesky search."""
 
     kind: ClassVar[str] = "bluesky"
     Options: ClassVar[type[BlueskyOptions]] = BlueskyOptions
 
     def __init__(self, name: str, options: BlueskyOptions | dict[str, Any], brand: BrandConfig | None = None) -> None:
-        self.name = name
-        self.options = options if isinstance(options, BlueskyOptions) else BlueskyOptions.model_validate(options)
-        self.brand = brand
+        super().__init__(name, options, brand)
         self._access: str | None = None
         self._refresh: str | None = None
 

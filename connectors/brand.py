@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Iterator
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,6 +97,23 @@ class BrandOptions(Options):
     handles: tuple[str, ...] | None = Field(None, description="Replace [brand] handles for this source.")
     exclude: tuple[str, ...] | None = Field(None, description="Replace [brand] exclude words for this source.")
     own_accounts: tuple[str, ...] = Field((), description="More of our own accounts on this platform (added to [brand]).")
+
+
+OptionsT = TypeVar("OptionsT", bound=BrandOptions)
+
+
+class SocialConnector(Generic[OptionsT]):
+    """What every social connector shares: a name, its validated options, the global [brand]."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[BrandOptions]]
+
+    def __init__(self, name: str, options: OptionsT | dict[str, Any], brand: BrandConfig | None = None) -> None:
+        self.name = name
+        self.options: OptionsT = cast(
+            OptionsT, options if isinstance(options, self.Options) else self.Options.model_validate(options)
+        )
+        self.brand = brand
 
 
 def social_brand(options: BrandOptions, brand: BrandConfig | None, ctx: Any = None) -> BrandConfig:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from bot.errors import ParseError
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandConfig, BrandOptions, html_to_text, rate_limited, social_brand, walk_newest_first
+from connectors.brand import BrandOptions, SocialConnector, html_to_text, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.hackernews")
 
@@ -37,16 +37,11 @@ class HackerNewsOptions(BrandOptions):
 
 
 
-class HackerNewsConnector:
+class HackerNewsConnector(SocialConnector[HackerNewsOptions]):
     """Collects Hacker News stories and comments that match brand queries."""
 
     kind: ClassVar[str] = "hackernews"
     Options: ClassVar[type[HackerNewsOptions]] = HackerNewsOptions
-
-    def __init__(self, name: str, options: HackerNewsOptions | dict[str, Any], brand: BrandConfig | None = None) -> None:
-        self.name = name
-        self.options = options if isinstance(options, HackerNewsOptions) else HackerNewsOptions.model_validate(options)
-        self.brand = brand
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:
         brand = social_brand(self.options, self.brand, ctx)

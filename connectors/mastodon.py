@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from bot.errors import ParseError
 from bot.fetch import Page
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandConfig, BrandOptions, html_to_text, rate_limited, social_brand
+from connectors.brand import BrandConfig, BrandOptions, SocialConnector, html_to_text, rate_limited, social_brand
 
 log = logging.getLogger("recoverybot.connectors.mastodon")
 
@@ -57,16 +57,14 @@ def parse_link_header(value: str | None) -> dict[str, str]:
     return {rel: url for url, rel in _LINK.findall(value or "")}
 
 
-class MastodonConnector:
+class MastodonConnector(SocialConnector[MastodonOptions]):
     """Collects statuses from one Mastodon instance."""
 
     kind: ClassVar[str] = "mastodon"
     Options: ClassVar[type[MastodonOptions]] = MastodonOptions
 
     def __init__(self, name: str, options: MastodonOptions | dict[str, Any], brand: BrandConfig | None = None) -> None:
-        self.name = name
-        self.options = options if isinstance(options, MastodonOptions) else MastodonOptions.model_validate(options)
-        self.brand = brand
+        super().__init__(name, options, brand)
         self.host = urlsplit(self.options.instance).netloc
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:

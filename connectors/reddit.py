@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from bot.errors import FetchError, ParseError
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandConfig, BrandOptions, rate_limited, social_brand, walk_newest_first
+from connectors.brand import BrandConfig, BrandOptions, SocialConnector, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.reddit")
 
@@ -59,16 +59,14 @@ class RedditOptions(BrandOptions):
 
 
 
-class RedditConnector:
+class RedditConnector(SocialConnector[RedditOptions]):
     """Collects posts from Reddit listings."""
 
     kind: ClassVar[str] = "reddit"
     Options: ClassVar[type[RedditOptions]] = RedditOptions
 
     def __init__(self, name: str, options: RedditOptions | dict[str, Any], brand: BrandConfig | None = None) -> None:
-        self.name = name
-        self.options = options if isinstance(options, RedditOptions) else RedditOptions.model_validate(options)
-        self.brand = brand
+        super().__init__(name, options, brand)
         self._token: tuple[str, float] | None = None
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from bot.errors import ParseError, SourceError
 from connectors.base import CollectContext, PageUrl, RawMention, content_id
-from connectors.brand import BrandConfig, BrandOptions, html_to_text, social_brand
+from connectors.brand import BrandOptions, SocialConnector, html_to_text, social_brand
 
 log = logging.getLogger("recoverybot.connectors.rss")
 
@@ -40,16 +40,11 @@ class RssOptions(BrandOptions):
 
 
 
-class RssConnector:
+class RssConnector(SocialConnector[RssOptions]):
     """Collects entries of RSS/Atom feeds."""
 
     kind: ClassVar[str] = "rss"
     Options: ClassVar[type[RssOptions]] = RssOptions
-
-    def __init__(self, name: str, options: RssOptions | dict[str, Any], brand: BrandConfig | None = None) -> None:
-        self.name = name
-        self.options = options if isinstance(options, RssOptions) else RssOptions.model_validate(options)
-        self.brand = brand
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:
         brand = social_brand(self.options, self.brand, ctx)
