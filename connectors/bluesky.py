@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 from bot.errors import FetchError, ParseError
 from bot.fetch import Page
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandConfig, BrandOptions, SocialConnector, rate_limited, social_brand, walk_newest_first
+from connectors.brand import BrandConfig, BrandOptions, SocialConnector, new_brand_mentions, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.bluesky")
 
@@ -94,13 +94,7 @@ class BlueskyConnector(SocialConnector[BlueskyOptions]):
 
             batch = list(walk_newest_first(state, page, _stamp, self.options.max_pages))
             streams[key] = state
-            known = ctx.known(m.external_id for m in batch)
-            for mention in batch:
-                if mention.external_id in known or mention.external_id in seen:
-                    continue
-                seen.add(mention.external_id)
-                if brand.matches(mention.text, mention.author_handle):
-                    yield mention
+            yield from new_brand_mentions(batch, ctx, seen, brand)  # posts have no title
         ctx.cursor["streams"] = streams
 
     # --- session ------------------------------------------------------------------------

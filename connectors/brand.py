@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 from bs4 import BeautifulSoup, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.base import Options
+from connectors.base import Options, RawMention
 
 
 class BrandConfig(BaseModel):
@@ -114,6 +114,19 @@ class SocialConnector(Generic[OptionsT]):
             OptionsT, options if isinstance(options, self.Options) else self.Options.model_validate(options)
         )
         self.brand = brand
+
+
+def new_brand_mentions(
+    batch: list[RawMention], ctx: Any, seen: set[str], brand: BrandConfig
+) -> Iterator[RawMention]:
+    """The mentions of a batch not stored yet nor seen in this run that are about the brand."""
+    known = ctx.known(m.external_id for m in batch)
+    for mention in batch:
+        if mention.external_id in known or mention.external_id in seen:
+            continue
+        seen.add(mention.external_id)
+        if brand.matches(f"{mention.title or ''}\n{mention.text}", mention.author_handle):
+            yield mention
 
 
 def social_brand(options: BrandOptions, brand: BrandConfig | None, ctx: Any = None) -> BrandConfig:

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from bot.errors import ParseError
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandOptions, SocialConnector, html_to_text, rate_limited, social_brand, walk_newest_first
+from connectors.brand import BrandOptions, SocialConnector, html_to_text, new_brand_mentions, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.hackernews")
 
@@ -92,13 +92,7 @@ class HackerNewsConnector(SocialConnector[HackerNewsOptions]):
 
             batch = list(walk_newest_first(state, page, _stamp, self.options.max_pages))
             streams[key] = state
-            known = ctx.known(m.external_id for m in batch)
-            for mention in batch:
-                if mention.external_id in known or mention.external_id in seen:
-                    continue
-                seen.add(mention.external_id)
-                if brand.matches(f"{mention.title or ''}\n{mention.text}", mention.author_handle):
-                    yield mention
+            yield from new_brand_mentions(batch, ctx, seen, brand)
         ctx.cursor["streams"] = streams
 
     def _mention(self, hit: dict[str, Any]) -> RawMention | None:

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from bot.errors import FetchError, ParseError
 from connectors.base import BaseUrl, CollectContext, RawMention
-from connectors.brand import BrandConfig, BrandOptions, SocialConnector, rate_limited, social_brand, walk_newest_first
+from connectors.brand import BrandConfig, BrandOptions, SocialConnector, new_brand_mentions, rate_limited, social_brand, walk_newest_first
 
 log = logging.getLogger("recoverybot.connectors.reddit")
 
@@ -111,17 +111,9 @@ class RedditConnector(SocialConnector[RedditOptions]):
                     stopped[0] = True
                 return items, after, go_on
 
-            batch: list[RawMention] = []
-            for mention in walk_newest_first(state, page, _stamp, self.options.max_pages):
-                batch.append(mention)
+            batch = list(walk_newest_first(state, page, _stamp, self.options.max_pages))
             streams[key] = state
-            known = ctx.known(m.external_id for m in batch)
-            for mention in batch:
-                if mention.external_id in known or mention.external_id in seen:
-                    continue
-                seen.add(mention.external_id)
-                if brand.matches(f"{mention.title or ''}\n{mention.text}", mention.author_handle):
-                    yield mention
+            yield from new_brand_mentions(batch, ctx, seen, brand)
         ctx.cursor["streams"] = streams
 
     def _access_token(self, ctx: CollectContext) -> str:
