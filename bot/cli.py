@@ -273,32 +273,34 @@ def _case_row(case: dict[str, Any]) -> tuple[object, ...]:
     return (case.get("id"), case.get("status"), case.get("issue"), who, order, remedies, str(why)[:80])
 
 
-def cmd_approve(args: argparse.Namespace) -> int:
-    from bot.cases import CaseNotFound, CaseStateError, approve
+def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], Any]) -> None:
+    """approve / reject a case as the staff member at the keyboard; a wrong id or state is usage (2).
+    `action(store, config, actor)` does the work."""
+    from bot.cases import CaseNotFound, CaseStateError
 
     config = _load(args)
     store = _open(config)
     try:
-        approve(store, args.id, actor=os.environ.get("USER") or "staff", note=args.note, config=config)
+        action(store, config, os.environ.get("USER") or "staff")
     except (CaseNotFound, CaseStateError) as exc:
         raise UsageError(exc.message, hint="`recoverybot cases --status awaiting_approval` lists what waits") from exc
     finally:
         store.dispose()
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from bot.cases import approve
+
+    _staff_action(args, lambda store, config, actor: approve(store, args.id, actor=actor, note=args.note,
+                                                             config=config))
     print(f"case {args.id} approved; its remedy is queued for the next dispatch")
     return EXIT_OK
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from bot.cases import CaseNotFound, CaseStateError, reject
+    from bot.cases import reject
 
-    config = _load(args)
-    store = _open(config)
-    try:
-        reject(store, args.id, actor=os.environ.get("USER") or "staff", reason=args.reason)
-    except (CaseNotFound, CaseStateError) as exc:
-        raise UsageError(exc.message, hint="`recoverybot cases --status awaiting_approval` lists what waits") from exc
-    finally:
-        store.dispose()
+    _staff_action(args, lambda store, config, actor: reject(store, args.id, actor=actor, reason=args.reason))
     print(f"case {args.id} rejected")
     return EXIT_OK
 
