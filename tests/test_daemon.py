@@ -6,7 +6,6 @@ and send it real signals. The scheduler wiring and lock are also checked in-proc
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -157,6 +156,12 @@ def runs(db: Path, job: str, *, ok: bool | None = None) -> list[tuple[datetime, 
     return [(_dt(a), _dt(b)) for a, b in query(db, sql + " ORDER BY id", job)]
 
 
+def spans(db: Path, job: str) -> list[tuple[datetime, datetime]]:
+    """(start, end) of every run of a job, a run still going ending at the end of time."""
+    rows = query(db, "SELECT started_at, finished_at FROM run_log WHERE job = ?", job)
+    return [(_dt(a), _dt(b) or datetime.max.replace(tzinfo=UTC)) for a, b in rows]
+
+
 def _dt(value: Any) -> Any:
     if value is None:
         return None
@@ -216,9 +221,11 @@ def test_runs_on_schedule_survives_sigterm_and_restart(shop: DemoShop, hanging: 
         # the source that always times out failed, and never held the others back
         stuck = query(db, "SELECT consecutive_failures FROM source_state WHERE name = 'stuck'")
         assert stuck and stuck[0][0] >= 1
-        starts = [started for started, _ in runs(db, "collect:shop")]
-        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
-        assert gaps and max(gaps) < 2 + 0.2 + 1.5, gaps  # interval + jitter + a slow loaded machine
+        # proof that it ran beside the stuck one (not a timing guess, which a busy machine breaks):
+        # some shop run started and finished while a stuck fetch was in flight
+        wait_for("a shop run inside a stuck run", lambda: any(
+            k_start < s_start and s_end < k_end
+            for s_start, s_end in runs(db, "collect:shop") for k_start, k_end in spans(db, "collect:stuck")), 15, first)
         # SIGTERM while a job is mid-flight (the stuck source is always fetching)
         wait_for("the stuck source mid-run", lambda: bool(query(
             db, "SELECT 1 FROM run_log WHERE job = 'collect:stuck' AND finished_at IS NULL")), 10, first)
