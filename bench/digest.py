@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import digest  # noqa: E402 - after the sys.path line above
+from bot.report import digest  # noqa: E402 - after the sys.path line above
 from bot.config import Config  # noqa: E402
 from bot.store import (  # noqa: E402
     Assessment,

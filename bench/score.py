@@ -18,7 +18,7 @@ from pathlib import Path
 
 from textblob import TextBlob
 
-from bot.sentiment import Scorer, ScoringConfig
+from bot.scoring import Scorer, ScoringConfig
 
 DEV = Path(__file__).resolve().parent.parent / "tests" / "data" / "scoring_dev.jsonl"
 

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from bot.scoring.model import IssueModel, feature_text, features, parse_weights  # noqa: E402
 from bot.scoring.tokens import split_text  # noqa: E402
-from bot.sentiment import EvalReport, Issue, Scorer, ScoringConfig, evaluate  # noqa: E402
+from bot.scoring import EvalReport, Issue, Scorer, ScoringConfig, evaluate  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 TRAIN_FILES = (

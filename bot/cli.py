@@ -184,7 +184,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from bot.sentiment import ScoringConfig, Scorer, score_stream
+    from bot.scoring import ScoringConfig, Scorer, score_stream
 
     scoring = _load(args).scoring if args.config_given else ScoringConfig()
     scorer = Scorer(scoring)
@@ -199,7 +199,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.sentiment import ScoringConfig, Scorer, evaluate
+    from bot.scoring import ScoringConfig, Scorer, evaluate
 
     scoring = _load(args).scoring if args.config_given else ScoringConfig()
     with _open_text(args.file) as handle:
@@ -242,7 +242,7 @@ def cmd_mentions(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from bot.cases import list_cases
+    from bot.decide.cases import list_cases
 
     config = _load(args)
     store = _open(config)
@@ -276,7 +276,7 @@ def _case_row(case: dict[str, Any]) -> tuple[object, ...]:
 def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], Any]) -> None:
     """approve / reject a case as the staff member at the keyboard; a wrong id or state is usage (2).
     `action(store, config, actor)` does the work."""
-    from bot.cases import CaseNotFound, CaseStateError
+    from bot.decide.cases import CaseNotFound, CaseStateError
 
     config = _load(args)
     store = _open(config)
@@ -289,7 +289,7 @@ def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], An
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from bot.cases import approve
+    from bot.decide.cases import approve
 
     _staff_action(args, lambda store, config, actor: approve(store, args.id, actor=actor, note=args.note,
                                                              config=config))
@@ -298,7 +298,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from bot.cases import reject
+    from bot.decide.cases import reject
 
     _staff_action(args, lambda store, config, actor: reject(store, args.id, actor=actor, reason=args.reason))
     print(f"case {args.id} rejected")
@@ -306,7 +306,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bot.status import gather, render
+    from bot.report.status import gather, render
 
     config = _load(args)
     store = _open(config)
@@ -322,7 +322,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot import digest
+    from bot.report import digest
 
     config = _load(args)
     day = args.date
@@ -366,7 +366,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
 
 def _rematch(config: Any, store: Any) -> None:
     """New orders or handle links may name the buyer of a waiting case: match and decide again now."""
-    from bot.cases import process
+    from bot.decide.cases import process
 
     for line in process(store, config).lines():
         print(line)
@@ -388,7 +388,7 @@ def cmd_customers(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.schedule import run_daemon
+    from bot.daemon.schedule import run_daemon
 
     config = _load(args)
     return run_daemon(config, config_path=Path(args.config) if args.config else config.path)

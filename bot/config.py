@@ -7,7 +7,7 @@ turns every mistake into a :class:`~bot.errors.ConfigError` that names the dotte
 where it can be found, the line in the file. Unknown keys get a "did you mean" hint.
 
 Secrets are never written in the file: a ``*_env`` key names an environment variable, read with
-:func:`secret` when the part that needs it starts.
+:func:`bot.env.secret` when the part that needs it starts.
 """
 
 from __future__ import annotations
@@ -24,18 +24,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.digest import DigestConfig
-from bot.errors import ConfigError, SecretMissing
+from bot.report.settings import DigestConfig
+from bot.env import data_dir, default_config_path
+from bot.errors import ConfigError
 from bot.fetch import HttpConfig
 from bot.match import MatchConfig
-from bot.orders import OrdersConfig
-from bot.policy import PolicyConfig
-from bot.remedies import FulfilmentConfig
-from bot.sentiment import ScoringConfig
+from connectors.orders import OrdersConfig
+from bot.decide.policy import PolicyConfig
+from connectors.fulfilment import FulfilmentConfig
+from bot.scoring import ScoringConfig
 from connectors.brand import BrandConfig
 
-ENV_CONFIG = "RECOVERYBOT_CONFIG"
-ENV_DATA_DIR = "RECOVERYBOT_DATA_DIR"
 
 
 class Section(BaseModel):
@@ -189,7 +188,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _fulfilment_needs(self) -> Config:
-        from bot.remedies import check_fulfilment
+        from connectors.fulfilment import check_fulfilment
 
         check_fulfilment(self.fulfilment, self.digest)  # an email adapter needs [digest] smtp_host
         return self
@@ -211,8 +210,7 @@ class Config(Section):
     def data_dir(self) -> Path:
         """Where a relative SQLite database lives: $RECOVERYBOT_DATA_DIR (set by the Docker image and
         the systemd unit to a writable folder), else next to the config file."""
-        env = os.environ.get(ENV_DATA_DIR)
-        return Path(env) if env else self.base_dir
+        return data_dir(self.base_dir)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -226,29 +224,11 @@ class Config(Section):
         return ZoneInfo(self.bot.timezone)
 
 
-# --- secrets --------------------------------------------------------------------------------
-
-
-def secret(env_name: str | None, key: str, *, environ: Mapping[str, str] | None = None) -> str:
-    """The value of the environment variable a `*_env` key names; SecretMissing when unset."""
-    env = os.environ if environ is None else environ
-    if not env_name:
-        raise SecretMissing(f"{key} is not set", key=key, hint=f"set {key} to the name of an environment variable")
-    value = env.get(env_name)
-    if not value:
-        raise SecretMissing(
-            f"environment variable {env_name} (named by {key}) is not set",
-            key=key,
-            hint=f"export {env_name}=... in the daemon's environment (never in config.toml)",
-        )
-    return value
-
-
 # --- loading --------------------------------------------------------------------------------
 
 
 def default_path() -> Path:
-    return Path(os.environ.get(ENV_CONFIG) or "config.toml")
+    return default_config_path()
 
 
 def load(path: Path | str | None = None) -> Config:

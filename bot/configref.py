@@ -105,7 +105,7 @@ def reference() -> str:
         out += ["| key | type | default | meaning |", "|---|---|---|---|"]
         for key, typ, default, doc in rows(cls.Options, ""):
             out.append(f"| `{key}` | {typ} | {default} | {doc} |")
-    from bot.remedies import ADAPTERS
+    from connectors.fulfilment import ADAPTERS
 
     out += ["", "### Fulfilment adapters", "", "Every `[[fulfilment]]` table has `name` and `kind`; the other keys belong to the kind:"]
     for kind, adapter in sorted(ADAPTERS.items()):

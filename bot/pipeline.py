@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.config import Config
 from bot.errors import RecoveryBotError
-from bot.sentiment import Scorer
+from bot.scoring import Scorer
 from bot.store import Assessment, Mention, Store, utcnow
 
 log = logging.getLogger("recoverybot.pipeline")
@@ -124,7 +124,8 @@ def run_cycle(
 ) -> CycleReport:
     """Run the stages in order. A failing stage is recorded; the later stages still run on
     what is already in the store (one broken part never stops the rest)."""
-    from bot import cases, collect as collect_stage, orders, remedies
+    from bot import collect as collect_stage, orders, outbox
+    from bot.decide import cases
 
     clock = now or utcnow
     report = CycleReport()
@@ -144,5 +145,5 @@ def run_cycle(
     stage("approvals", lambda: ExpirySummary(cases.expire_approvals(store, config, now=clock())))
     stage("cases", lambda: cases.process(store, config, now=clock()))
     if dispatch:
-        stage("dispatch", lambda: remedies.dispatch_due(store, config, client=client, mailer=mailer, now=clock()))
+        stage("dispatch", lambda: outbox.dispatch_due(store, config, client=client, mailer=mailer, now=clock()))
     return report

@@ -14,16 +14,16 @@ __all__ = ["KINDS", "Connector", "RawMention", "registry"]
 
 # kind -> "module:Class". Keep sorted; every entry needs a test (tests/test_meta.py checks).
 KINDS: dict[str, str] = {
-    "appstore": "connectors.appstore:AppStoreConnector",
-    "bluesky": "connectors.bluesky:BlueskyConnector",
-    "hackernews": "connectors.hackernews:HackerNewsConnector",
-    "html": "connectors.html:HtmlConnector",
-    "mastodon": "connectors.mastodon:MastodonConnector",
-    "reddit": "connectors.reddit:RedditConnector",
-    "rss": "connectors.rss:RssConnector",
-    "schema_org": "connectors.schema_org:SchemaOrgConnector",
-    "trustpilot": "connectors.trustpilot:TrustpilotConnector",
-    "woocommerce": "connectors.woocommerce:WooCommerceConnector",
+    "appstore": "connectors.reviews.appstore:AppStoreConnector",
+    "bluesky": "connectors.social.bluesky:BlueskyConnector",
+    "hackernews": "connectors.social.hackernews:HackerNewsConnector",
+    "html": "connectors.reviews.html:HtmlConnector",
+    "mastodon": "connectors.social.mastodon:MastodonConnector",
+    "reddit": "connectors.social.reddit:RedditConnector",
+    "rss": "connectors.social.rss:RssConnector",
+    "schema_org": "connectors.reviews.schema_org:SchemaOrgConnector",
+    "trustpilot": "connectors.reviews.trustpilot:TrustpilotConnector",
+    "woocommerce": "connectors.reviews.woocommerce:WooCommerceConnector",
 }
 
 _loaded: dict[str, type[Connector]] = {}

@@ -103,9 +103,9 @@ def seed_unhappy(session: Session, count: int, *, start: int = 0) -> None:
 
 def _worker(config_path: str, loops: int) -> None:
     # Runs like a daemon would: process + dispatch, again and again, until killed.
-    from bot.cases import process
+    from bot.decide.cases import process
     from bot.config import load
-    from bot.remedies import dispatch_due
+    from bot.outbox import dispatch_due
     from bot.store import open_store
 
     config = load(config_path)

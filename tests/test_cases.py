@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.cases import CaseNotFound, CaseStateError, approve, expire_approvals, list_cases, process, reject
+from bot.decide.cases import CaseNotFound, CaseStateError, approve, expire_approvals, list_cases, process, reject
 from bot.config import Config, loads
-from bot.remedies import dispatch_due
+from bot.outbox import dispatch_due
 from bot.store import AuditLog, BudgetPeriod, Case, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Route

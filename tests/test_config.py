@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot import config as cfg
+from bot import env
 from bot.cli import main
 from bot.errors import ConfigError, SecretMissing
 
@@ -108,9 +109,9 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_secret_comes_from_the_named_variable() -> None:
-    assert cfg.secret("SHOP_TOKEN", "orders.token_env", environ={"SHOP_TOKEN": "s3cret"}) == "s3cret"
+    assert env.secret("SHOP_TOKEN", "orders.token_env", environ={"SHOP_TOKEN": "s3cret"}) == "s3cret"
     with pytest.raises(SecretMissing) as err:
-        cfg.secret("SHOP_TOKEN", "orders.token_env", environ={})
+        env.secret("SHOP_TOKEN", "orders.token_env", environ={})
     assert "SHOP_TOKEN" in str(err.value) and err.value.key == "orders.token_env"
     assert "s3cret" not in str(err.value)
 

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from bot import config as cfg
-from bot.daemon import InstanceLock, RedactFilter, job_context
+from bot.daemon.process import InstanceLock, RedactFilter, job_context
 from bot.demo import DemoShop, demo_config_text
 from bot.errors import AlreadyRunning
-from bot.schedule import first_run, plan
+from bot.daemon.schedule import first_run, plan
 from bot.store import open_store
 from tests.httpserver import LocalServer, Route
 
@@ -362,7 +362,7 @@ def test_postgres_advisory_lock(pg_url: str) -> None:
 
 def test_log_lines_carry_job_and_source_and_hide_secrets(caplog: pytest.LogCaptureFixture) -> None:
     redact = RedactFilter({"s3cr3t-token"})
-    from bot.daemon import ContextFilter
+    from bot.daemon.process import ContextFilter
 
     records: list[logging.LogRecord] = []
 
@@ -389,7 +389,7 @@ def test_log_lines_carry_job_and_source_and_hide_secrets(caplog: pytest.LogCaptu
 
 def test_runs_that_change_nothing_log_quietly() -> None:
     """Months of '0 new' lines would bury what matters in the log."""
-    from bot.schedule import _idle
+    from bot.daemon.schedule import _idle
 
     assert _idle("collect", {"results": [{"name": "shop", "new": 0}, {"name": "social", "new": 0}]})
     assert not _idle("collect", {"results": [{"name": "shop", "new": 3}]})
@@ -403,7 +403,7 @@ def test_runs_that_change_nothing_log_quietly() -> None:
 def test_http_validators_of_urls_gone_for_months_are_forgotten(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from bot.daemon import prune_http_cache
+    from bot.daemon.process import prune_http_cache
     from bot.store import HttpCache, open_store, utcnow
 
     store = open_store(f"sqlite:///{tmp_path / 's.db'}")

@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_mailer import SmtpServer
 
-from bot import digest
+from bot.report import digest
+from bot.report.settings import DigestConfig
 from bot.config import Config
 from bot.errors import DigestError
-from bot.mailer import Mailer
+from bot.report.mailer import Mailer
 from bot.store import (
     Assessment,
     BudgetPeriod,
@@ -515,10 +516,10 @@ def test_mailer_from_config_reads_the_password_variable(monkeypatch: pytest.Monk
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="local time"):
-        digest.DigestConfig(send_at="8am")
+        DigestConfig(send_at="8am")
     with pytest.raises(ValueError, match="not an email address"):
-        digest.DigestConfig(to=("ops",))
-    assert digest.DigestConfig(send_at="7:05").send_at == "07:05"
+        DigestConfig(to=("ops",))
+    assert DigestConfig(send_at="7:05").send_at == "07:05"
 
 
 def test_unused_regex_guard() -> None:

@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.mailer import Mailer, MailError
+from bot.report.mailer import Mailer, MailError
 
 USER = "bot@shop.test"
 PASSWORD = "s3cret-pass"

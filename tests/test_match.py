@@ -21,7 +21,8 @@ from bot.match import (
     name_similarity,
     normalise_handle,
 )
-from bot.orders import ParsedLine, ParsedOrder, upsert_order
+from bot.orders import upsert_order
+from connectors.orders import ParsedLine, ParsedOrder
 from bot.store import CustomerHandle, Mention, Order, Store, fingerprint
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ def test_every_config_key_has_a_description() -> None:
     missing = [key for key, _type, _default, doc in rows(Config, "") if not doc]
     for kind, cls in registry().items():
         missing += [f"{kind}.{key}" for key, _t, _d, doc in rows(cls.Options, "") if not doc]
-    from bot.remedies import ADAPTERS
+    from connectors.fulfilment import ADAPTERS
 
     for kind, adapter in ADAPTERS.items():
         missing += [f"fulfilment {kind}.{key}" for key, _t, _d, doc in rows(adapter.Options, "") if not doc]
@@ -55,7 +55,7 @@ def test_sample_policy_rules_are_the_built_in_ones() -> None:
     """config.toml shows the built-in rules commented out; they must say what the code does."""
     import tomllib
 
-    from bot.policy import DEFAULT_RULES, PolicyConfig
+    from bot.decide.policy import DEFAULT_RULES, PolicyConfig
 
     sample = (ROOT / "config.toml").read_text(encoding="utf-8")
     block = sample[sample.index("# --- built-in rules: begin") : sample.index("# --- built-in rules: end")]

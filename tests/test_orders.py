@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.errors import OrderSyncError, SecretMissing
-from bot.orders import CSV_COLUMNS, OrdersConfig, import_file, state_name, sync
+from bot.orders import import_file, state_name, sync
+from connectors.orders import OrdersConfig
+from connectors.orders.base import CSV_COLUMNS
 from bot.store import Customer, CustomerHandle, Order, OrderLine, SourceState, Store
 from tests.httpserver import LocalServer, Request, Route
 

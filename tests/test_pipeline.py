@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.pipeline import score_pending
-from bot.sentiment import Scorer
+from bot.scoring import Scorer
 from bot.store import Assessment, Mention, Store, fingerprint
 
 

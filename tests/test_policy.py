@@ -9,7 +9,7 @@ import pytest
 from bot.config import loads
 from bot.errors import ConfigError, PolicyError
 from bot.notes import context, render
-from bot.policy import DEFAULT_RULES, Facts, PolicyConfig, RuleConfig, decide
+from bot.decide.policy import DEFAULT_RULES, Facts, PolicyConfig, RuleConfig, decide
 
 
 def facts(**overrides: object) -> Facts:

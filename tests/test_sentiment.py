@@ -14,7 +14,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from bot.scoring import lexical
 from bot.scoring.domain import PhraseMatcher, match_slots
 from bot.scoring.tokens import split_text
-from bot.sentiment import (
+from bot.scoring import (
     REMEDY_WORTHY,
     Assessment,
     Issue,

@@ -12,8 +12,8 @@ import pytest
 
 from bot import config as cfg
 from bot.config import Config
-from bot.daemon import DAEMON_JOB
-from bot.status import gather, render
+from bot.daemon.process import DAEMON_JOB
+from bot.report.status import gather, render
 from bot.store import (
     BudgetPeriod,
     Case,
@@ -153,7 +153,7 @@ def test_a_source_the_live_daemon_stopped_running_is_late(setup: tuple[Config, S
 def test_no_daemon_mode_for_cron_driven_shops(tmp_path: Path) -> None:
     """Shops that run `recoverybot cycle` from cron ask status not to expect a daemon."""
     from bot import config as cfg
-    from bot.status import gather
+    from bot.report.status import gather
     from bot.store import open_store
 
     path = tmp_path / "config.toml"

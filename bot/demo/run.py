@@ -20,7 +20,7 @@ def run_demo(*, workdir: Path | None = None, out: TextIO, preview: Path = Path("
     stored twice; without it everything lives in a temporary folder.
     """
     from bot.demo import DemoShop, demo_config_text
-    from bot.digest import preview as write_preview
+    from bot.report.digest import preview as write_preview
     from bot.pipeline import run_cycle
     from bot.progress import make_progress
 

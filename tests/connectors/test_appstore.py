@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from bot.collect import collect, list_mentions
 from bot.config import Config
 from bot.store import Store
-from connectors.appstore import AppStoreConnector
+from connectors.reviews.appstore import AppStoreConnector
 from tests.httpserver import LocalServer, Route
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "appstore"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.errors import FetchError, ParseError
-from connectors.bluesky import BlueskyConnector, BlueskyOptions, permalink
+from connectors.social.bluesky import BlueskyConnector, BlueskyOptions, permalink
 from connectors.brand import BrandConfig
 from tests.connectors.test_brand import SocialCtx, fetcher
 from tests.httpserver import LocalServer, Request, Route

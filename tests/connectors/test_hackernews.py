@@ -12,7 +12,7 @@ import pytest
 
 from bot.errors import ParseError
 from connectors.brand import BrandConfig
-from connectors.hackernews import HackerNewsConnector, HackerNewsOptions
+from connectors.social.hackernews import HackerNewsConnector, HackerNewsOptions
 from tests.connectors.test_brand import SocialCtx, fetcher
 from tests.httpserver import LocalServer, Request, Route
 

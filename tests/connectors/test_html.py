@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from bot.collect import collect, list_mentions, source_health
 from bot.config import Config
 from bot.store import Store
-from connectors.html import HtmlConnector
+from connectors.reviews.html import HtmlConnector
 from tests.httpserver import LocalServer, Request, Route
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "html"

@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import ParseError, SecretMissing
 from connectors.brand import BrandConfig
-from connectors.mastodon import MastodonConnector, MastodonOptions, parse_link_header
+from connectors.social.mastodon import MastodonConnector, MastodonOptions, parse_link_header
 from tests.connectors.test_brand import SocialCtx, fetcher
 from tests.httpserver import LocalServer, Request, Route
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.errors import ParseError
 from connectors.brand import BrandConfig
-from connectors.reddit import DEFAULT_REDDIT_UA, RedditConnector, RedditOptions
+from connectors.social.reddit import DEFAULT_REDDIT_UA, RedditConnector, RedditOptions
 from tests.connectors.test_brand import SocialCtx, fetcher
 from tests.httpserver import LocalServer, Request, Route
 

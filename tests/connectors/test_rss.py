@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import FetchError, ParseError
-from connectors.rss import RssConnector, RssOptions, unwrap_redirect
+from connectors.social.rss import RssConnector, RssOptions, unwrap_redirect
 from tests.connectors.test_brand import BRAND, SocialCtx, fetcher
 from tests.httpserver import LocalServer, Route
 

@@ -11,7 +11,7 @@ import pytest
 from bot.collect import collect, list_mentions, source_health
 from bot.config import Config
 from bot.store import HttpCache, Mention, Store
-from connectors.schema_org import SchemaOrgConnector, loads_lenient, parse_datetime
+from connectors.reviews.schema_org import SchemaOrgConnector, loads_lenient, parse_datetime
 from tests.httpserver import LocalServer, Route
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schema_org"

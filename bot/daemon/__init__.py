@@ -1,0 +1,1 @@
+"""The daemon: scheduler wiring (``schedule``) and process concerns (``process``: lock, heartbeat, run log)."""

@@ -1,0 +1,1 @@
+"""Deciding: cases from unhappy mentions (``cases``), the policy and its guards (``policy``)."""

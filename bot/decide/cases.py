@@ -1,0 +1,649 @@
+"""Cases: group unhappy mentions into cases, match them, decide with the policy, queue remedies.
+
+:func:`process` runs in two restartable phases, each step in its own transaction:
+
+1. *link*: every unhappy assessed mention not yet in a case joins an existing case (the same
+   complaint text seen before, on any source: a copy; or the same customer / author with the same
+   issue within ``[policy] merge_days``) or opens a new case (status ``new``).
+2. *decide*: every ``new`` case is matched to its order (``bot.match``), turned into facts,
+   decided by ``bot.decide.policy`` and either queued (budget reserved, ``bot.outbox.queue``) or left
+   waiting for approval with the reasons. The rule, the reasons and an AuditLog row are stored.
+
+A crash between or within steps leaves either the old or the new state; the next run goes on.
+On PostgreSQL each step takes one advisory transaction lock, so two cycles at once never open two
+cases for one complaint nor decide one case twice (SQLite's BEGIN IMMEDIATE does the same).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from bot.errors import PolicyError, RecoveryBotError
+from bot.notes import context as note_context
+from bot.notes import is_contact
+from bot.notes import render as render_note
+from bot.decide.policy import Decision, Facts, decide
+from bot.outbox import BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
+from bot.store import (
+    Assessment,
+    AuditLog,
+    Case,
+    CaseMention,
+    CaseStatus,
+    CustomerHandle,
+    Mention,
+    Order,
+    Remedy,
+    RemedyStatus,
+    Store,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.match import MatchResult
+
+log = logging.getLogger(__name__)
+
+# One advisory lock for all case work on PostgreSQL ("rcvb" in ASCII).
+LOCK_KEY = 0x72637662
+# Copies shorter than this are too generic ("Broken!") to say two authors are one.
+MIN_COPY_CHARS = 30
+OPEN = (CaseStatus.NEW.value, CaseStatus.MATCHED.value, CaseStatus.UNMATCHED.value)
+ACTIVE_REMEDY = (RemedyStatus.PROPOSED.value, RemedyStatus.QUEUED.value)
+GIVEN_REMEDY = (RemedyStatus.QUEUED.value, RemedyStatus.DISPATCHED.value)
+
+
+class CaseNotFound(PolicyError):
+    """No case has the id given to approve / reject."""
+
+
+class CaseStateError(PolicyError):
+    """The case is not in a state that allows the action (e.g. approving a queued case)."""
+
+
+@dataclass
+class ProcessSummary:
+    """What one run of :func:`process` did."""
+
+    linked: int = 0
+    opened: int = 0
+    merged: int = 0
+    decided: int = 0
+    queued: int = 0
+    awaiting: int = 0
+    watched: int = 0
+    dry_run: int = 0
+    rematched: int = 0
+    merged_cases: int = 0
+    reopened: int = 0  # cases decided during the dry run, now awaiting approval
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"cases: {self.opened} opened, {self.merged} mentions merged into existing cases",
+               f"decide: {self.decided} decided, {self.queued} queued automatically, "
+               f"{self.awaiting} awaiting approval, {self.watched} on the watch list"
+               + (f", {self.dry_run} dry run" if self.dry_run else "")]
+        if self.rematched:
+            out.append(f"rematch: {self.rematched} earlier cases found their order"
+                       + (f", {self.merged_cases} merged into the buyer's existing case" if self.merged_cases else ""))
+        if self.reopened:
+            out.append(f"dry run over: {self.reopened} cases decided during it now await approval")
+        out += [f"  {e}" for e in self.errors[:10]]
+        return out
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+
+
+def _issue(assessment: Assessment) -> str:
+    return assessment.issue if assessment.issue and assessment.issue != "none" else "other"
+
+
+def _normal_len(text_: str) -> int:
+    return len(" ".join("".join(c.lower() if c.isalnum() else " " for c in text_).split()))
+
+
+BEFORE_DELIVERY = "complaint posted before the order was delivered"
+
+
+def _store_match(case: Case, result: MatchResult) -> None:
+    """Keep the match on the case (matching is done once, when the mention is linked)."""
+    case.customer_id = result.customer_id if result.matched else None
+    case.order_id = result.order_id if result.matched else None
+    case.order_line_id = result.order_line_id if result.matched else None
+    case.match_confidence = result.confidence
+    reasons = list(result.reasons) + ([result.why_unmatched] if result.why_unmatched else [])
+    if result.before_delivery:
+        reasons.append(BEFORE_DELIVERY)
+    case.match_reasons = reasons
+    case.candidates = list(result.candidates)
+
+
+# --- phase 1: link ----------------------------------------------------------------------------
+
+
+def _pending_mentions(store: Store) -> list[int]:
+    with store.session() as session:
+        linked = select(CaseMention.mention_id)
+        return list(session.scalars(
+            select(Mention.id).join(Assessment, Assessment.mention_id == Mention.id)
+            .where(Assessment.unhappy.is_(True), Mention.id.not_in(linked))
+            .order_by(Mention.published_at, Mention.id)
+        ))
+
+
+def _find_case(session: Session, mention: Mention, issue: str, customer_id: int | None, config: Config,
+               now: datetime) -> tuple[Case | None, str]:
+    """The case this mention belongs to, and why; (None, '') when it is a new complaint."""
+    year_ago = now - timedelta(days=365)
+    if _normal_len(mention.text) >= MIN_COPY_CHARS:
+        copy = session.scalars(
+            select(Case).join(CaseMention, CaseMention.case_id == Case.id)
+            .join(Mention, Mention.id == CaseMention.mention_id)
+            .where(Mention.fingerprint == mention.fingerprint, Case.created_at >= year_ago)
+            .order_by(Case.id).limit(1)
+        ).first()
+        if copy is not None:
+            return copy, "same text as an earlier mention (a copy or a repeat)"
+    since = now - timedelta(days=config.policy.merge_days)
+    if customer_id is not None:
+        same = session.scalars(
+            select(Case).where(Case.customer_id == customer_id, Case.issue == issue, Case.created_at >= since)
+            .order_by(Case.id.desc()).limit(1)
+        ).first()
+        if same is not None:
+            return same, f"same customer and issue ({issue})"
+    same_author = []
+    if mention.author_email and mention.author_email.strip():
+        same_author.append(func.lower(Mention.author_email) == mention.author_email.strip().lower())
+    if mention.author_handle and mention.author_handle.strip().lstrip("@"):
+        handle = mention.author_handle.strip().lower().lstrip("@")
+        same_author.append((Mention.source_kind == mention.source_kind)
+                           & func.lower(Mention.author_handle).in_([handle, "@" + handle]))
+    if same_author:
+        by_author = session.scalars(
+            select(Case).join(CaseMention, CaseMention.case_id == Case.id)
+            .join(Mention, Mention.id == CaseMention.mention_id)
+            .where(Case.issue == issue, Case.created_at >= since, or_(*same_author))
+            .order_by(Case.id.desc()).limit(1)
+        ).first()
+        if by_author is not None:
+            return by_author, f"same author and issue ({issue})"
+    return None, ""
+
+
+def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:
+    from bot.match import match_mention
+
+    with store.session() as session:
+        _lock(session)
+        if session.scalar(select(CaseMention.case_id).where(CaseMention.mention_id == mention_id)) is not None:
+            return  # another process linked it meanwhile
+        mention = session.get(Mention, mention_id)
+        assert mention is not None and mention.assessment is not None
+        issue = _issue(mention.assessment)
+        result = match_mention(session, mention, config.matching, issue=issue, now=now)
+        case, why = _find_case(session, mention, issue, result.customer_id if result.matched else None, config, now)
+        if case is not None:
+            session.add(CaseMention(case_id=case.id, mention_id=mention.id))
+            session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
+                                 detail={"mention": mention.id, "source": mention.source, "why": why}))
+            summary.merged += 1
+            if case.status == CaseStatus.NEW.value and case.order_id is None and result.matched:
+                _store_match(case, result)  # a later mention names the order the first one did not
+        else:
+            case = Case(subject_key=f"{issue}:m{mention.id}", issue=issue, status=CaseStatus.NEW.value,
+                        mention_id=mention.id, created_at=now, updated_at=now)
+            _store_match(case, result)
+            session.add(case)
+            session.flush()
+            session.add(CaseMention(case_id=case.id, mention_id=mention.id))
+            session.add(AuditLog(at=now, case_id=case.id, action="case_opened",
+                                 detail={"mention": mention.id, "source": mention.source, "issue": issue}))
+            summary.opened += 1
+        summary.linked += 1
+
+
+# --- phase 0: rematch ----------------------------------------------------------------------------
+
+REMATCHABLE = (CaseStatus.UNMATCHED.value, CaseStatus.AWAITING_APPROVAL.value)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _newest_change(session: Session) -> datetime | None:
+    """When orders or handle links last changed: what a case matched before that has not seen."""
+    stamps = [_aware(session.scalar(select(func.max(Order.updated_at)))),
+              _aware(session.scalar(select(func.max(CustomerHandle.created_at))))]
+    return max((s for s in stamps if s is not None), default=None)
+
+
+def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newest: datetime,
+                 summary: ProcessSummary) -> bool:
+    from bot.match import match_mention
+
+    with store.session() as session:
+        _lock(session)
+        case = session.get(Case, case_id, populate_existing=True)
+        if case is None or case.order_id is not None or case.status not in REMATCHABLE:
+            return False  # changed meanwhile
+        active = [r for r in case.remedies if r.status in ACTIVE_REMEDY]
+        if any(r.kind != "contact" for r in active):
+            return False  # staff are asked about a real remedy: leave that decision alone
+        result: MatchResult | None = None
+        for link in sorted(case.links, key=lambda item: item.mention_id):
+            attempt = match_mention(session, link.mention, config.matching, issue=case.issue, now=now)
+            if attempt.matched:
+                result = attempt
+                break
+        if result is None or result.customer_id is None:
+            # Seen these orders and links: not matched again until they change. max(): the order
+            # stamps come from the wall clock, `now` may be given.
+            case.updated_at = max(now, newest)
+            return False
+        for remedy in active:
+            if remedy.status == RemedyStatus.QUEUED.value:
+                release(session, remedy)
+            remedy.status = RemedyStatus.CANCELLED.value
+        since = now - timedelta(days=config.policy.merge_days)
+        target = session.scalars(
+            select(Case).where(Case.customer_id == result.customer_id, Case.issue == case.issue, Case.id != case.id,
+                               Case.status != CaseStatus.DISMISSED.value, Case.created_at >= since)
+            .order_by(Case.id.desc()).limit(1)
+        ).first()
+        if target is not None:
+            # The buyer already has a case for this issue: one case, one remedy.
+            session.execute(update(CaseMention).where(CaseMention.case_id == case.id).values(case_id=target.id)
+                            .execution_options(synchronize_session=False))
+            reason = f"merged into case #{target.id}: same customer and issue ({case.issue}), order found later"
+            case.status = CaseStatus.DISMISSED.value
+            case.approval_reason = reason
+            case.approval_expires_at = None
+            case.reasons = list(case.reasons or []) + [reason]
+            case.updated_at = now
+            target.updated_at = now
+            session.add(AuditLog(at=now, case_id=case.id, action="case_merged",
+                                 detail={"into": target.id, "cancelled": [r.id for r in active]}))
+            summary.merged_cases += 1
+        else:
+            _store_match(case, result)
+            case.status = CaseStatus.NEW.value  # decided again below, now with its order
+            case.approval_reason = None
+            case.approval_expires_at = None
+            case.updated_at = now
+            session.add(AuditLog(at=now, case_id=case.id, action="rematched",
+                                 detail={"confidence": result.confidence, "cancelled": [r.id for r in active]}))
+        return True
+
+
+def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummary) -> int:
+    with store.session() as session:
+        newest = _newest_change(session)
+        if newest is None:
+            return 0
+        # Only complaints younger than the matching window (by their first mention): an older one
+        # is past any remedy, and trying every unmatched case ever recorded grows slower each month.
+        young = now - timedelta(days=config.matching.window_days)
+        rows = session.execute(
+            select(Case.id, Case.updated_at).join(Mention, Mention.id == Case.mention_id)
+            .where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE),
+                   func.coalesce(Mention.published_at, Mention.collected_at) >= young)
+            .order_by(Case.id)
+        ).all()
+    # The cheap check: only cases last matched before the newest order / handle change.
+    stale = [case_id for case_id, updated in rows if updated is None or _aware(updated) < newest]  # type: ignore[operator]
+    done = 0
+    for case_id in stale:
+        try:
+            done += _rematch_one(store, case_id, config, now, newest, summary)
+        except RecoveryBotError as exc:
+            summary.errors.append(f"case #{case_id}: {exc.message}")
+            log.warning("cannot match case #%s again: %s", case_id, exc.message)
+    summary.rematched += done
+    return done
+
+
+def rematch(store: Store, config: Config, *, now: datetime | None = None) -> int:
+    """Match again open cases without an order (unmatched, or waiting with only a `contact`).
+
+    Runs only for cases matched before the newest order import / sync or handle link whose first
+    mention is younger than ``[matching] window_days``. A case
+    that now finds its order is merged into the customer's existing case for the same issue (its
+    contact cancelled), else it becomes ``new`` and is decided again. Returns how many matched.
+    """
+    return _rematch(store, config, now or utcnow(), ProcessSummary())
+
+
+# --- phase 2: decide --------------------------------------------------------------------------
+
+
+def _delivery(order: Order, now: datetime) -> str:
+    tracking = (order.tracking_status or "").lower()
+    if tracking in ("delivered", "lost", "returned"):
+        return tracking
+    if order.delivered_at is not None:
+        return "delivered"
+    if (order.fulfillment_status or "").lower() == "cancelled":
+        return "returned"
+    if order.expected_delivery_at is not None and now > order.expected_delivery_at:
+        return "overdue"
+    if tracking in ("in_transit", "pending"):
+        return tracking
+    return "pending" if (order.fulfillment_status or "").lower() == "unfulfilled" else "unknown"
+
+
+def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool, now: datetime) -> Facts:
+    assessment = mention.assessment
+    assert assessment is not None
+    mentions = [link.mention for link in case.links]
+    order = case.order
+    line = case.order_line
+    if order is not None and line is None and len(order.lines) == 1:
+        line = order.lines[0]
+    value: Decimal | None = None
+    if line is not None:
+        value = line.unit_price * line.quantity
+    elif order is not None:
+        value = order.total
+    age: float | None = None
+    if order is not None:
+        start = order.delivered_at or order.placed_at
+        age = (now - start).total_seconds() / 86400
+    prior = 0
+    in_flight: tuple[int, ...] = ()
+    if case.customer_id is not None:
+        year_ago = now - timedelta(days=365)
+        prior = int(session.scalar(
+            select(func.count(func.distinct(Remedy.case_id))).join(Case, Case.id == Remedy.case_id)
+            .where(Case.customer_id == case.customer_id, Case.id != case.id, Remedy.kind != "contact",
+                   Remedy.status.in_(GIVEN_REMEDY), Remedy.created_at >= year_ago)
+        ) or 0)
+        in_flight = tuple(session.scalars(
+            select(Case.id).where(
+                Case.customer_id == case.customer_id, Case.id != case.id,
+                (Case.status == CaseStatus.AWAITING_APPROVAL.value)
+                | Case.id.in_(select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY))),
+            ).order_by(Case.id)
+        ))
+    return Facts(
+        issue=case.issue,
+        rating=mention.rating,
+        sentiment=assessment.sentiment,
+        confidence=assessment.confidence,
+        matched=order is not None,
+        match_confidence=case.match_confidence or 0.0,
+        order_number=order.number if order else None,
+        order_age_days=age,
+        item_value=value,
+        item_sku=line.sku if line else None,
+        item_name=(line.name if line else None) or mention.product_name,
+        quantity=line.quantity if line else 1,
+        item_known=line is not None,
+        delivery=_delivery(order, now) if order is not None else "unknown",
+        before_delivery=before_delivery,
+        source_kind=mention.source_kind,
+        prior_remedies=prior,
+        in_flight=in_flight,
+        sources=len({m.source for m in mentions}),
+        mentions=len(mentions),
+        mention_age_days=(now - (mention.published_at or mention.collected_at)).total_seconds() / 86400,
+    )
+
+
+# Platforms a contact note may name ("we saw your post on ..."); others (the shop's own pages,
+# feeds) are not named.
+PLATFORMS = {"mastodon": "Mastodon", "reddit": "Reddit", "bluesky": "Bluesky", "hackernews": "Hacker News",
+             "trustpilot": "Trustpilot", "appstore": "the App Store"}
+
+
+def _note(case: Case, decision: Decision, facts: Facts, config: Config) -> str:
+    customer = case.customer
+    name = customer.name if customer and customer.name else case.mention.author_name
+    kinds = [p.kind for p in decision.remedies]
+    ctx = note_context(
+        issue=case.issue, remedies=[(p.kind, p.params) for p in decision.remedies], customer_name=name,
+        product=facts.item_name, order_number=facts.order_number, shop_name=config.bot.shop_name,
+        source_name=PLATFORMS.get(case.mention.source_kind),
+    )
+    template = config.policy.contact_note_template if is_contact(kinds) else config.policy.note_template
+    return render_note(template, ctx)
+
+
+def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:
+    with store.session() as session:
+        _lock(session)
+        case = session.get(Case, case_id, populate_existing=True)
+        if case is None or case.status != CaseStatus.NEW.value:
+            return  # another process decided it meanwhile
+        mention = case.mention
+        assert mention.assessment is not None
+        matched = case.order_id is not None
+        case.status = (CaseStatus.MATCHED if matched else CaseStatus.UNMATCHED).value
+        facts = _facts(session, case, mention, BEFORE_DELIVERY in (case.match_reasons or []), now)
+        decision = decide(facts, config.policy, currency=config.bot.currency)
+        note = _note(case, decision, facts, config) if decision.remedies else ""
+        approval = list(decision.approval)
+        queued = False
+        if decision.automatic:
+            try:
+                queue(session, case, decision.remedies, note, config, now)
+                queued = True
+            except BudgetExceeded as exc:
+                approval.append(exc.message)
+        if queued:
+            case.status = (CaseStatus.DECIDED if config.bot.dry_run else CaseStatus.QUEUED).value
+            summary.queued += 1
+            summary.dry_run += int(config.bot.dry_run)
+        elif not decision.remedies and not approval:
+            # No rule offers anything: keep the case (unmatched, or decided with no remedy) for the
+            # digest's watch list rather than asking staff to approve nothing.
+            case.status = (CaseStatus.DECIDED if matched else CaseStatus.UNMATCHED).value
+            summary.watched += 1
+        else:
+            if decision.remedies:
+                propose(session, case, decision.remedies, note, config, now)
+            case.status = CaseStatus.AWAITING_APPROVAL.value
+            case.approval_reason = "; ".join(approval)
+            case.approval_expires_at = now + timedelta(days=config.policy.approval_days)
+            summary.awaiting += 1
+        case.rule = decision.rule
+        case.reasons = decision.reasons + [f"waits for approval: {a}" for a in approval]
+        case.updated_at = now
+        session.add(AuditLog(at=now, case_id=case.id, action="decided", detail={
+            "rule": decision.rule, "automatic": queued, "dry_run": config.bot.dry_run and queued,
+            "remedies": [{"kind": p.kind, "amount": str(p.amount)} for p in decision.remedies],
+            "reasons": decision.reasons, "approval": approval,
+            "match": {"matched": matched, "confidence": case.match_confidence},
+        }))
+        summary.decided += 1
+
+
+def process(store: Store, config: Config, *, now: datetime | None = None) -> ProcessSummary:
+    """Put cases decided during an ended dry run to staff (:func:`bot.outbox.reopen_dry_run`),
+    match again cases whose order may have arrived (:func:`rematch`), link new unhappy mentions
+    into cases, then decide every new case (restartable)."""
+    now = now or utcnow()
+    summary = ProcessSummary()
+    # Before anything else: cases decided in a dry run that has since ended go to staff.
+    summary.reopened = reopen_dry_run(store, config, now)
+    _rematch(store, config, now, summary)
+    for mention_id in _pending_mentions(store):
+        try:
+            _link_one(store, mention_id, config, now, summary)
+        except RecoveryBotError as exc:
+            summary.errors.append(f"mention #{mention_id}: {exc.message}")
+            log.warning("cannot link mention #%s: %s", mention_id, exc.message)
+    with store.session() as session:
+        new = list(session.scalars(select(Case.id).where(Case.status == CaseStatus.NEW.value).order_by(Case.id)))
+    for case_id in new:
+        try:
+            _decide_one(store, case_id, config, now, summary)
+        except RecoveryBotError as exc:
+            summary.errors.append(f"case #{case_id}: {exc.message}")
+            log.warning("cannot decide case #%s: %s", case_id, exc.message)
+    return summary
+
+
+# --- staff actions ----------------------------------------------------------------------------
+
+
+def _get(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise CaseNotFound(f"no case #{case_id}", hint="list cases with `recoverybot cases`")
+    return case
+
+
+def _awaiting(case: Case, action: str) -> None:
+    if case.status != CaseStatus.AWAITING_APPROVAL.value:
+        raise CaseStateError(f"case #{case.id} is {case.status}, not awaiting approval: cannot {action} it",
+                             hint="only cases listed by `recoverybot cases --status awaiting_approval` can be")
+
+
+def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, now: datetime | None = None,
+            config: Config | None = None) -> dict[str, Any]:
+    """Approve a waiting case: its proposed remedies are queued (budget reserved) for dispatch.
+
+    ``config`` is needed for the budget and dry_run; without it the loaded default config is used.
+    """
+    now = now or utcnow()
+    if config is None:
+        from bot.config import load
+
+        config = load()
+    with store.session() as session:
+        _lock(session)
+        case = _get(session, case_id)
+        _awaiting(case, "approve")
+        if case.approval_expires_at is not None and case.approval_expires_at <= now:
+            raise CaseStateError(f"the approval of case #{case_id} expired on {case.approval_expires_at:%Y-%m-%d}",
+                                 hint="it will be dismissed by the next cycle; the customer can be helped by hand")
+        proposed = [r for r in case.remedies if r.status == RemedyStatus.PROPOSED.value]
+        if not proposed:
+            raise CaseStateError(f"case #{case_id} has no proposed remedy to approve",
+                                 hint="no policy rule matched it: reject it, or add a rule and let it be decided")
+        if note:
+            for remedy in proposed:
+                remedy.note = remedy.note.rstrip("\n") + "\n\n" + note.strip() + "\n"
+        try:
+            queue_proposed(session, proposed, config, now)
+        except BudgetExceeded as exc:
+            raise CaseStateError(f"cannot approve case #{case_id}: {exc.message}", hint=exc.hint) from exc
+        case.status = (CaseStatus.DECIDED if config.bot.dry_run else CaseStatus.QUEUED).value
+        case.approval_expires_at = None
+        case.reasons = list(case.reasons) + [f"approved by {actor}" + (f": {note}" if note else "")]
+        case.updated_at = now
+        session.add(AuditLog(at=now, actor=actor, case_id=case.id, action="approved",
+                             detail={"note": note, "remedies": [r.id for r in proposed]}))
+        return _case_dict(case)
+
+
+def _dismiss(session: Session, case: Case, *, actor: str, action: str, reason: str, now: datetime) -> None:
+    for remedy in case.remedies:
+        if remedy.status in ACTIVE_REMEDY:
+            if remedy.status == RemedyStatus.QUEUED.value:
+                release(session, remedy)
+            remedy.status = RemedyStatus.CANCELLED.value
+    case.status = CaseStatus.DISMISSED.value
+    case.approval_reason = reason
+    case.approval_expires_at = None
+    case.reasons = list(case.reasons) + [f"{action} by {actor}: {reason}"]
+    case.updated_at = now
+    session.add(AuditLog(at=now, actor=actor, case_id=case.id, action=action, detail={"reason": reason}))
+
+
+def reject(store: Store, case_id: int, *, actor: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
+    """Reject a waiting case: its proposed remedies are cancelled and the case dismissed."""
+    now = now or utcnow()
+    if not reason or not reason.strip():
+        raise CaseStateError("a rejection needs a reason", hint="pass --reason '...'")
+    with store.session() as session:
+        _lock(session)
+        case = _get(session, case_id)
+        _awaiting(case, "reject")
+        _dismiss(session, case, actor=actor, action="rejected", reason=reason.strip(), now=now)
+        return _case_dict(case)
+
+
+def expire_approvals(store: Store, config: Config, now: datetime | None = None) -> int:
+    """Dismiss every case whose approval was not given in time; returns how many."""
+    now = now or utcnow()
+    with store.session() as session:
+        _lock(session)
+        stale = session.scalars(
+            select(Case).where(Case.status == CaseStatus.AWAITING_APPROVAL.value,
+                               Case.approval_expires_at.is_not(None), Case.approval_expires_at <= now)
+        ).all()
+        for case in stale:
+            _dismiss(session, case, actor="bot", action="approval_expired",
+                     reason=f"not approved within {config.policy.approval_days} days", now=now)
+        return len(stale)
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def _case_dict(case: Case) -> dict[str, Any]:
+    from bot.match import mask_email
+
+    customer = case.customer
+    order = case.order
+    return {
+        "id": case.id,
+        "status": case.status,
+        "issue": case.issue,
+        "rule": case.rule,
+        "reasons": list(case.reasons or []),
+        "approval_reason": case.approval_reason,
+        "approval_expires_at": case.approval_expires_at.isoformat() if case.approval_expires_at else None,
+        "created_at": case.created_at.isoformat(),
+        "updated_at": case.updated_at.isoformat() if case.updated_at else None,
+        "customer": {"name": customer.name, "email": mask_email(customer.email)} if customer else None,
+        "order": {"number": order.number, "origin": order.origin} if order else None,
+        "match_confidence": case.match_confidence,
+        "match_reasons": list(case.match_reasons or []),
+        "mentions": [
+            {"id": link.mention.id, "source": link.mention.source, "url": link.mention.url,
+             "author": link.mention.author_handle or link.mention.author_name,
+             "rating": link.mention.rating, "excerpt": link.mention.text[:200]}
+            for link in sorted(case.links, key=lambda item: item.mention_id)
+        ],
+        "remedies": [
+            {"id": r.id, "kind": r.kind, "status": r.status, "amount": str(r.amount), "currency": r.currency,
+             "params": {k: v for k, v in r.params.items() if not k.startswith("_")},
+             "note": r.note, "adapter": r.adapter, "attempts": r.attempts, "last_error": r.last_error,
+             "idempotency_key": r.idempotency_key,
+             "dispatched_at": r.dispatched_at.isoformat() if r.dispatched_at else None}
+            for r in case.remedies
+        ],
+    }
+
+
+def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
+    """Every case (or those in `status`), newest first, JSON-ready with emails masked."""
+    if status is not None and status not in {s.value for s in CaseStatus}:
+        raise PolicyError(f"unknown case status {status!r}",
+                          hint="one of: " + ", ".join(s.value for s in CaseStatus))
+    with store.session() as session:
+        query = select(Case).order_by(Case.id.desc())
+        if status is not None:
+            query = query.where(Case.status == status)
+        return [_case_dict(case) for case in session.scalars(query)]
+
+
+__all__ = [
+    "CaseNotFound", "CaseStateError", "ProcessSummary", "approve", "expire_approvals", "list_cases", "process",
+    "reject", "rematch",
+]

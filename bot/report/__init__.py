@@ -1,0 +1,1 @@
+"""Reporting: the daily digest (gathered, rendered, sent), the mailer, and status."""

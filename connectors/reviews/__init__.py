@@ -1,0 +1,1 @@
+"""Review sources: product pages (schema_org, html), review platforms (trustpilot, appstore), shop APIs (woocommerce)."""
