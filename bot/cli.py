@@ -199,15 +199,25 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.scoring import ScoringConfig, Scorer, evaluate
+    from bot.scoring import EvalReport, ScoringConfig, Scorer, evaluate
+    from bot.scoring.evaluate import BASELINES
 
     scoring = _load(args).scoring if args.config_given else ScoringConfig()
+    baselines = {name: EvalReport() for name in BASELINES} if args.baselines else None
     with _open_text(args.file) as handle:
-        report = evaluate(handle, Scorer(scoring))
+        report = evaluate(handle, Scorer(scoring), baselines)
     if args.json:
-        _print_json(report.as_dict(), sys.stdout)
+        data = report.as_dict()
+        if baselines:
+            data["baselines"] = {name: b.as_dict() for name, b in baselines.items()}
+        _print_json(data, sys.stdout)
     else:
         print(report.render())
+        for name, b in (baselines or {}).items():
+            u = b.as_dict()["unhappy"]
+            assert isinstance(u, dict)
+            print(f"baseline {name:<16} unhappy precision {u['precision']:.3f}  recall {u['recall']:.3f}  "
+                  f"f1 {u['f1']:.3f}")
     if not report.n:
         print(f"{args.file}: no labelled example could be read (each line needs text, unhappy, issue)",
               file=sys.stderr)
@@ -437,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("eval", cmd_eval, "precision/recall of the scorer on labelled JSON lines (text, unhappy, issue)")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--baselines", action="store_true",
+                   help="also the figures of stars alone, TextBlob and VADER on the same lines")
     p = add("mentions", cmd_mentions, "list stored mentions")
     p.add_argument("--source")
     p.add_argument("--since", type=since_arg, help="ISO date or datetime; without an offset it is UTC")

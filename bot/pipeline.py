@@ -96,6 +96,13 @@ def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSum
                         issue=result.issue.value,
                         confidence=result.confidence,
                         cues=list(result.cues),
+                        p_remedy=result.p_remedy,
+                        p_issue=result.p_issue,
+                        remedy_worthy=result.remedy if result.p_remedy is not None else None,
+                        # rules alone ([scoring] model = false) are never sure: people decide
+                        sure=result.sure,
+                        scored=result.scored,
+                        language=result.language,
                     )
                 except Exception as exc:  # one odd text must not block every later one
                     log.exception("mention #%s (%s) could not be scored", mention.id, mention.source)

@@ -74,6 +74,8 @@ def add_mention(
     sentiment: float = -0.8,
     confidence: float = 0.9,
     unhappy: bool = True,
+    sure: bool | None = None,
+    p_remedy: float | None = None,
 ) -> Mention:
     """A stored mention with its assessment (what collect + score would have written)."""
     mention = Mention(
@@ -85,7 +87,9 @@ def add_mention(
     session.add(mention)
     session.flush()
     session.add(Assessment(mention_id=mention.id, sentiment=sentiment, unhappy=unhappy, issue=issue,
-                           confidence=confidence, cues=["test"], scored_at=published))
+                           confidence=confidence, cues=["test"], scored_at=published, sure=sure,
+                           p_remedy=p_remedy, p_issue=None if p_remedy is None else 0.6,
+                           remedy_worthy=None if p_remedy is None else p_remedy >= 0.5))
     session.flush()
     return mention
 

@@ -538,3 +538,18 @@ def test_list_mentions_masks_emails_like_everywhere_else(world: tuple[Store, Con
     masked = {m["external_id"]: m["author_email"] for m in list_mentions(store)}
     assert masked == {"e1": mask_email("Jo.Doe@Example.COM"), "e2": "***", "e3": None}
     assert masked["e1"] == "J***@example.com"
+
+
+def test_a_case_the_scorer_is_unsure_of_waits_for_a_person_with_the_reason(world: tuple[Store, Config],
+                                                                          receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "ines@mail.example", "Ines Duarte", "K-1001", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(14), delivered=days_ago(10))
+        add_mention(s, "r1", "One star. The pocket fan died after two days, photos attached. Junk.", "defective",
+                    published=days_ago(1), author_email="ines@mail.example", author_name="Ines D.", sku="FAN-01",
+                    product_name="Pocket Fan", sure=False, p_remedy=0.71)
+    [case] = cycle(store, config)
+    assert case["status"] == "awaiting_approval"
+    assert "unsure: the scorer is not sure enough of the problem (remedy 0.71, defective 0.60)" in case["approval_reason"]
+    assert received(receiver) == []  # nothing went out on its own

@@ -217,7 +217,7 @@ def test_runs_on_schedule_survives_sigterm_and_restart(shop: DemoShop, hanging: 
             db, "SELECT 1 FROM remedy WHERE status = 'dispatched'")), 15, first)
         assert query(db, "SELECT count(*) FROM assessment")[0][0] > 0
         # dispatch can run before the process job that fed it has written its finished row
-        wait_for("a finished process run", lambda: bool(runs(db, "process", ok=True)), 15, first)
+        wait_for("a finished process run", lambda: bool(runs(db, "process", ok=True)), 60, first)
         # the source that always times out failed, and never held the others back
         stuck = query(db, "SELECT consecutive_failures FROM source_state WHERE name = 'stuck'")
         assert stuck and stuck[0][0] >= 1

@@ -2,7 +2,7 @@
 give each id its split, a source-aware random draw: within each source tag, 60 % train, 20 % dev,
 20 % test by a salted hash of the id (stable when labels are added later).
 
-    python bench/labels/merge.py LABELDIR        # LABELDIR/batch_*.labels.jsonl, second_pass.labels.jsonl
+    python bench/labels/merge.py LABELDIR        # LABELDIR/batch_*.labels.jsonl, second_pass*.labels.jsonl
 
 Notes are dropped: a labeller's note might quote the text, and texts never enter the repository.
 """
@@ -39,12 +39,12 @@ def main() -> None:
     with open(HERE / "corpus.jsonl", "w", encoding="utf-8") as fh:
         for text_id in sorted(rows):
             fh.write(json.dumps(rows[text_id], ensure_ascii=False) + "\n")
-    second = folder / "second_pass.labels.jsonl"
-    if second.exists():
+    seconds = sorted(folder.glob("second_pass*.labels.jsonl"))
+    if seconds:
+        lines = sorted(line for path in seconds for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
         with open(HERE / "second_pass.jsonl", "w", encoding="utf-8") as fh:
-            for line in sorted(second.read_text(encoding="utf-8").splitlines()):
-                if line.strip():
-                    fh.write(json.dumps(clean(json.loads(line)), ensure_ascii=False) + "\n")
+            for line in lines:
+                fh.write(json.dumps(clean(json.loads(line)), ensure_ascii=False) + "\n")
     print(f"{len(rows)} labelled ids -> {HERE / 'corpus.jsonl'}")
 
 

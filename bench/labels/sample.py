@@ -5,6 +5,8 @@ The draw is deterministic (a hash of each id with a fixed salt), stratified by s
 level so every source, star level and language is represented in proportion:
 
     python bench/labels/sample.py OUTDIR [--reviews 4600] [--posts 1600] [--batch 520]
+    python bench/labels/sample.py OUTDIR --skip bench/labels/corpus.jsonl --reviews 2000 --posts 500 \
+        --first-batch 20 --no-second-pass      # a further round: ids not labelled yet
 
 Writes OUTDIR/batch_NN.jsonl (id, source tag, rating, lang, text) and OUTDIR/second_pass.jsonl
 (a random 10 % of the drawn ids, for the agreement check). Batches hold other people's words:
@@ -51,11 +53,19 @@ def main() -> None:
     ap.add_argument("--reviews", type=int, default=4600)
     ap.add_argument("--posts", type=int, default=1600)
     ap.add_argument("--batch", type=int, default=520)
+    ap.add_argument("--skip", type=Path, help="a labels file whose ids are not drawn again")
+    ap.add_argument("--first-batch", type=int, default=0, help="number of the first batch file")
+    ap.add_argument("--no-second-pass", action="store_true")
     args = ap.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
-    chosen = draw(load("reviews"), args.reviews) + draw(load("social"), args.posts)
+    skip: set[str] = set()
+    if args.skip:
+        skip = {json.loads(line)["id"] for line in args.skip.read_text(encoding="utf-8").splitlines() if line.strip()}
+    reviews = [r for r in load("reviews") if r["id"] not in skip]
+    posts = [r for r in load("social") if r["id"] not in skip]
+    chosen = draw(reviews, args.reviews) + draw(posts, args.posts)
     keep = ("id", "rating", "lang", "text")
-    n = 0
+    n = args.first_batch
     for kind in ("reviews", "posts"):
         part = chosen[: args.reviews] if kind == "reviews" else chosen[args.reviews :]
         parts = math.ceil(len(part) / args.batch)
@@ -64,11 +74,12 @@ def main() -> None:
                 for row in part[i * len(part) // parts : (i + 1) * len(part) // parts]:
                     fh.write(json.dumps({k: row[k] for k in keep}, ensure_ascii=False) + "\n")
             n += 1
-    second = sorted(chosen, key=lambda r: rank(r["id"], "second"))[: len(chosen) // 10]
-    with open(args.outdir / "second_pass.jsonl", "w", encoding="utf-8") as fh:
-        for row in second:
-            fh.write(json.dumps({k: row[k] for k in keep}, ensure_ascii=False) + "\n")
-    print(f"{len(chosen)} texts in {n} batches, {len(second)} for the second pass, in {args.outdir}")
+    second = [] if args.no_second_pass else sorted(chosen, key=lambda r: rank(r["id"], "second"))[: len(chosen) // 10]
+    if second:
+        with open(args.outdir / "second_pass.jsonl", "w", encoding="utf-8") as fh:
+            for row in second:
+                fh.write(json.dumps({k: row[k] for k in keep}, ensure_ascii=False) + "\n")
+    print(f"{len(chosen)} texts in {n - args.first_batch} batches, {len(second)} for the second pass, in {args.outdir}")
 
 
 if __name__ == "__main__":

@@ -399,7 +399,20 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
         sources=len({m.source for m in mentions}),
         mentions=len(mentions),
         mention_age_days=(now - (mention.published_at or mention.collected_at)).total_seconds() / 86400,
+        unsure=_unsure(assessment),
     )
+
+
+def _unsure(assessment: Assessment) -> str | None:
+    """Why the scorer's verdict is not enough for an automatic remedy, in words (None: it is)."""
+    if assessment.sure is None or assessment.sure:
+        return None  # sure, or scored before the learned model (decided as before)
+    if assessment.p_remedy is None:
+        return "scored by the phrase rules alone ([scoring] model = false)"
+    if not assessment.remedy_worthy:
+        return f"the scorer doubts a remedy is what this buyer needs (remedy {assessment.p_remedy:.2f})"
+    return (f"the scorer is not sure enough of the problem (remedy {assessment.p_remedy:.2f}, "
+            f"{assessment.issue.replace('_', ' ')} {assessment.p_issue or 0.0:.2f})")
 
 
 # Platforms a contact note may name ("we saw your post on ..."); others (the shop's own pages,

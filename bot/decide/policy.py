@@ -286,6 +286,7 @@ class Facts:
     sources: int = 1  # distinct sources the same complaint was copied to
     mentions: int = 1
     mention_age_days: float | None = None  # since the complaint was posted (else collected)
+    unsure: str | None = None  # why the scorer is not sure enough for an automatic remedy (None: sure)
 
 
 @dataclass
@@ -518,6 +519,8 @@ def guards(f: Facts, policy: PolicyConfig, decision: Decision) -> list[str]:
             out.append("the order has several items and the mention names none of them")
     if f.confidence < policy.min_confidence:
         out.append(f"scorer confidence {f.confidence:.2f} is below {policy.min_confidence:g}")
+    if costly and f.unsure:
+        out.append(f"unsure: {f.unsure}")
     if costly and f.prior_remedies >= policy.per_customer_per_year:
         out.append(f"customer already remedied {f.prior_remedies} times in the last 365 days "
                    f"(limit {policy.per_customer_per_year})")

@@ -586,11 +586,12 @@ def _gather(session: Session, config: Config, period: Period, now: datetime) -> 
             quote=_quote(row.mention, zone, 160),
         ))
 
-    # Watch list: unhappy mentions of the day that got no remedy, most severe first.
+    # Watch list: unhappy mentions of the day that got no remedy, most severe first, and those the
+    # scorer could not read (a language it does not know): a person reads them.
     # Every mention of a case is linked through CaseMention (the first one too).
     watch_filter = and_(
         in_day,
-        Assessment.unhappy.is_(True),
+        or_(Assessment.unhappy.is_(True), Assessment.scored.is_(False)),
         or_(Case.id.is_(None), Case.status != CaseStatus.AWAITING_APPROVAL.value),
         ~exists().where(Remedy.case_id == CaseMention.case_id),
     )

@@ -1,14 +1,17 @@
-"""The scoring stage: is this buyer unhappy, and what is their problem?
+"""The scoring stage: is this buyer unhappy, what is their problem, and is a remedy surely right?
 
-``assess()`` / :class:`Scorer` (in ``scorer``) are the interface; ``lexical`` (fast TextBlob and
-VADER ports), ``domain`` and ``phrases`` (how buyers complain), ``tokens`` and ``model`` (the learned
-issue model) are its parts; ``evaluate`` scores JSON lines and measures the scorer.
+:class:`Scorer` / ``assess()`` (in ``scorer``) are the interface. Its parts: ``rules`` (the phrase
+rules over fast TextBlob and VADER ports in ``lexical``, with ``domain``, ``phrases``, ``tokens``:
+they explain), ``features`` and ``learned`` (the model trained on real labelled texts: it
+decides), ``types`` (Issue, Assessment, [scoring]) and ``evaluate`` (JSON lines in and out,
+precision and recall on labelled lines).
 """
 
 from __future__ import annotations
 
 from bot.scoring.evaluate import EvalReport, evaluate, score_stream
-from bot.scoring.scorer import REMEDY_WORTHY, Assessment, Issue, Scorer, ScoringConfig, assess
+from bot.scoring.scorer import Scorer, assess
+from bot.scoring.types import REMEDY_WORTHY, Assessment, Issue, ScoringConfig
 
 __all__ = [
     "REMEDY_WORTHY", "Assessment", "EvalReport", "Issue", "Scorer", "ScoringConfig", "assess", "evaluate",

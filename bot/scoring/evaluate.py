@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.scoring.scorer import REMEDY_WORTHY, Assessment, Issue, Scorer
+from bot.scoring.scorer import Scorer
+from bot.scoring.types import REMEDY_WORTHY, Assessment, Issue
 
 # ----------------------------------------------------------------------------- JSON lines
 
@@ -98,8 +99,9 @@ class EvalReport:
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     errors: list[dict[str, object]] = field(default_factory=list)
 
-    def add(self, gold_unhappy: bool, gold_issue: Issue, got: Assessment, text: str) -> None:
-        """Count one labelled example."""
+    def add(self, gold_unhappy: bool, gold_issue: Issue, got: Assessment, text: str,
+            gold_remedy: bool | None = None) -> None:
+        """Count one labelled example (`gold_remedy` None: remedy-worthy means a fixable issue)."""
         self.n += 1
         gi = gold_issue if gold_unhappy else Issue.NONE
         pi = got.issue if got.unhappy else Issue.NONE
@@ -107,7 +109,7 @@ class EvalReport:
         self.unhappy_tp += gold_unhappy and got.unhappy
         self.unhappy_fp += (not gold_unhappy) and got.unhappy
         self.unhappy_fn += gold_unhappy and not got.unhappy
-        gold_r = gold_unhappy and gold_issue in REMEDY_WORTHY
+        gold_r = gold_unhappy and (gold_issue in REMEDY_WORTHY if gold_remedy is None else gold_remedy)
         self.remedy_tp += gold_r and got.remedy_worthy
         self.remedy_fp += (not gold_r) and got.remedy_worthy
         self.remedy_fn += gold_r and not got.remedy_worthy
@@ -170,8 +172,10 @@ class EvalReport:
         return "\n".join(lines)
 
 
-def evaluate(lines: Iterable[str], scorer: Scorer) -> EvalReport:
-    """Score labelled JSON lines (``text``, ``unhappy``, ``issue``, optional ``rating``/``title``)."""
+def evaluate(lines: Iterable[str], scorer: Scorer, baselines: dict[str, EvalReport] | None = None) -> EvalReport:
+    """Score labelled JSON lines (``text``, ``unhappy``, ``issue``, optional ``remedy_worthy``,
+    ``rating``, ``title``). Reports passed in `baselines` (keys from :data:`BASELINES`) count what
+    the trivial scorers say of the same lines."""
     report = EvalReport()
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -185,9 +189,28 @@ def evaluate(lines: Iterable[str], scorer: Scorer) -> EvalReport:
             if not isinstance(gold_unhappy, bool):
                 raise ValueError("missing boolean 'unhappy' label")
             gold_issue = Issue(str(obj.get("issue", "none")))
+            gold_remedy = obj.get("remedy_worthy")
+            if gold_remedy is not None and not isinstance(gold_remedy, bool):
+                raise ValueError("'remedy_worthy' must be true or false")
             got = scorer.assess(text, rating, title)
         except ValueError as exc:
             report.bad_lines.append(f"line {n}: {exc}")
             continue
-        report.add(gold_unhappy, gold_issue, got, text)
+        report.add(gold_unhappy, gold_issue, got, text, gold_remedy)
+        for name, baseline in (baselines or {}).items():
+            baseline.add(gold_unhappy, gold_issue, _baseline(name, rating, got), text, gold_remedy)
     return report
+
+
+BASELINES = ("stars 1-2", "TextBlob < 0", "VADER < -0.05")
+
+
+def _baseline(name: str, rating: float | None, got: Assessment) -> Assessment:
+    """What a trivial scorer says of the same text (the polarities come with the assessment)."""
+    if name == "stars 1-2":
+        unhappy = rating is not None and rating <= 2
+    elif name == "TextBlob < 0":
+        unhappy = got.textblob < 0
+    else:
+        unhappy = got.vader < -0.05
+    return Assessment(0.0, unhappy, Issue.OTHER if unhappy else Issue.NONE, 1.0, (), remedy=False)

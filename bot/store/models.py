@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -164,6 +165,13 @@ class Assessment(Base):
     confidence: Mapped[float] = mapped_column(Float)
     cues: Mapped[list[Any]] = mapped_column(default=list)
     scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The learned model's view (NULL on rows scored before it, or with [scoring] model = false).
+    p_remedy: Mapped[float | None] = mapped_column(Float, default=None)
+    p_issue: Mapped[float | None] = mapped_column(Float, default=None)
+    remedy_worthy: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    sure: Mapped[bool | None] = mapped_column(Boolean, default=None)  # NULL: decided before the model (as sure)
+    scored: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    language: Mapped[str | None] = mapped_column(String(12), default=None)
 
     mention: Mapped[Mention] = relationship(back_populates="assessment")
 
