@@ -3,6 +3,7 @@ pages (JSON-LD as Shopify/WooCommerce/BigCommerce themes emit it, microdata, bro
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,41 @@ def test_unreadable_dates_and_json() -> None:
     assert loads_lenient('{"a": 1}\n{"b": 2}') == [{"a": 1}, {"b": 2}]
     with pytest.raises(ValueError, match="invalid JSON-LD"):
         loads_lenient('{"a": "b" "c"}')
+
+
+# --- hostile pages (issue 13) ------------------------------------------------------------------
+
+
+def test_an_unclosed_sitemap_is_parsed_in_linear_time_and_its_real_entries_kept(store: Store) -> None:
+    # 20,000 unclosed <url> tags (120 KB): the old regex took quadratic time here (27 s and more)
+    with LocalServer({"/products/lamp": page("shopify-pocket-lamp")}) as srv:
+        hostile = (f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{srv.url("/products/lamp")}'
+                   "</loc></url>" + "<url>x" * 20_000)
+        srv.routes["/sitemap.xml"] = Route(body=hostile, content_type="application/xml")
+        started = time.monotonic()
+        summary = collect(config(sitemap=srv.url("/sitemap.xml")), store)
+        elapsed = time.monotonic() - started
+    assert summary.ok and summary.new_total == 3, summary.lines()
+    assert elapsed < 5, f"collect took {elapsed:.1f}s"
+
+
+def test_an_unclosed_json_ld_script_is_parsed_in_linear_time(store: Store) -> None:
+    # a 290 KB page of unclosed ld+json script tags: the old regex rescanned to the end from each
+    body = "<html><body>" + '<script type="application/ld+json">{' * 8_000
+    with LocalServer({"/p/bad": Route(body=body), "/p/good": page("shopify-pocket-lamp")}) as srv:
+        started = time.monotonic()
+        summary = collect(config(urls=[srv.url("/p/bad"), srv.url("/p/good")]), store)
+        elapsed = time.monotonic() - started
+    result = summary.results[0]
+    assert result.ok and result.new == 3
+    assert len(result.errors) == 1 and "JSON-LD cannot be read" in result.errors[0] and "/p/bad" in result.errors[0]
+    assert elapsed < 5, f"collect took {elapsed:.1f}s"
+
+
+def test_sitemap_xml_entities_are_never_expanded(store: Store) -> None:
+    with LocalServer({"/products/lamp": page("shopify-pocket-lamp")}) as srv:
+        srv.routes["/sitemap.xml"] = Route(content_type="application/xml", body=(
+            '<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            f'<urlset><url><loc>{srv.url("/products/lamp")}</loc><lastmod>&x;</lastmod></url></urlset>'))
+        summary = collect(config(sitemap=srv.url("/sitemap.xml")), store)
+    assert summary.ok and summary.new_total == 3
