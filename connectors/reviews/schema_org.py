@@ -107,6 +107,13 @@ class SchemaOrgConnector:
                     errors.append(exc)
                     ctx.report(exc)
                     continue
+                except (RecursionError, MemoryError, ValueError) as exc:
+                    # whatever a hostile page provokes costs that page, never the source's others
+                    error = ParseError(f"the page cannot be read ({type(exc).__name__}: {str(exc)[:200]})",
+                                       source=self.name, url=result.url)
+                    errors.append(error)
+                    ctx.report(error)
+                    continue
                 known = ctx.known(m.external_id for m in mentions)
                 for mention in mentions:
                     if mention.external_id not in known:
@@ -295,9 +302,39 @@ def extract_jsonld(text: str) -> tuple[list[Any], list[str]]:
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 
 
+# Real JSON-LD nests a handful of levels; 100,000 made json.loads raise RecursionError, which
+# failed the whole source every cycle. Deeper than this is refused as one bad block.
+MAX_JSONLD_DEPTH = 64
+
+
 def loads_lenient(block: str) -> Any:
     """JSON as real pages emit it: with comments, raw control characters, CDATA, trailing commas,
-    HTML entities, or several objects one after the other. ValueError when beyond repair."""
+    HTML entities, or several objects one after the other. ValueError when beyond repair or
+    nested deeper than :data:`MAX_JSONLD_DEPTH`."""
+    try:
+        value = _loads_lenient(block)
+    except RecursionError:
+        raise ValueError(f"invalid JSON-LD (nested deeper than {MAX_JSONLD_DEPTH} levels)") from None
+    if _depth_exceeds(value, MAX_JSONLD_DEPTH):
+        raise ValueError(f"invalid JSON-LD (nested deeper than {MAX_JSONLD_DEPTH} levels)")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists/dicts deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _loads_lenient(block: str) -> Any:
     block = block.strip()
     if block.startswith("<!--"):
         block = block[4:].rsplit("-->", 1)[0]

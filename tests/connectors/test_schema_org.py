@@ -275,3 +275,18 @@ def test_sitemap_xml_entities_are_never_expanded(store: Store) -> None:
             f'<urlset><url><loc>{srv.url("/products/lamp")}</loc><lastmod>&x;</lastmod></url></urlset>'))
         summary = collect(config(sitemap=srv.url("/sitemap.xml")), store)
     assert summary.ok and summary.new_total == 3
+
+
+def test_deeply_nested_json_ld_is_one_error_naming_the_page_and_the_others_are_read(store: Store) -> None:
+    deep = '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script>"
+    also_deep = '<script type="application/ld+json">' + '{"a":' * 100 + "1" + "}" * 100 + "</script>"
+    with LocalServer({"/p/deep": Route(body=f"<html><body>{deep}</body></html>"),
+                      "/p/deep2": Route(body=f"<html><body>{also_deep}</body></html>"),
+                      "/p/good": page("shopify-pocket-lamp")}) as srv:
+        cfg = config(urls=[srv.url("/p/deep"), srv.url("/p/deep2"), srv.url("/p/good")])
+        summary = collect(cfg, store)
+    result = summary.results[0]
+    assert result.ok and result.new == 3, summary.lines()
+    assert len(result.errors) == 2, result.errors
+    for path in ("/p/deep", "/p/deep2"):
+        assert any(f"({srv.url(path)})" in line and "nested deeper" in line for line in result.errors), result.errors
