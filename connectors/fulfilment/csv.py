@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
 import json
+import logging
 import os
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
 from bot.errors import DispatchError
 from connectors.fulfilment.base import ALL_KINDS, AdapterOptions, Deps, Job
+
+log = logging.getLogger(__name__)
 
 
 class CsvOptions(AdapterOptions):
@@ -52,6 +57,7 @@ class CsvAdapter:
         buffer = io.StringIO()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         except OSError as exc:
             raise DispatchError(f"csv {self.path.name}: cannot open: {exc.strerror}",
@@ -59,8 +65,18 @@ class CsvAdapter:
         try:
             # An exclusive lock: two dispatchers never interleave rows or both append the same key.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            with open(fd, encoding="utf-8", newline="", closefd=False) as existing:
-                content = existing.read()
+            with open(fd, "rb", closefd=False) as existing:
+                raw = existing.read()
+            whole = _complete_length(raw)
+            if whole < len(raw):
+                # A torn last row (a crash or a full disk mid-write, before this fix or by another
+                # writer): its remedy was never marked dispatched and is retried whole; cut it off
+                # so the next row is not glued onto it.
+                log.warning("csv %s: cutting a torn last row of %d bytes at offset %d", self.path.name,
+                            len(raw) - whole, whole)
+                os.ftruncate(fd, whole)
+                raw = raw[:whole]
+            content = raw.decode("utf-8", errors="replace")
             header = next(csv.reader(io.StringIO(content)), None) if content else None
             writer = csv.DictWriter(buffer, fieldnames=header or list(CSV_COLUMNS), lineterminator="\n",
                                     extrasaction="ignore")
@@ -69,15 +85,70 @@ class CsvAdapter:
             elif _key_in_csv(content, job.idempotency_key):
                 return f"{self.path.name} (already there)"
             writer.writerow(row)
-            data = buffer.getvalue().encode("utf-8")
-            # One write() of the whole row on an O_APPEND fd: a crash leaves the row whole or absent.
-            os.write(fd, data)
-            os.fsync(fd)
+            _write_all(fd, buffer.getvalue().encode("utf-8"), len(raw), self.path.name)
+            if created:
+                _fsync_dir(self.path.parent)
         except OSError as exc:
             raise DispatchError(f"csv {self.path.name}: cannot write: {exc.strerror}") from exc
         finally:
             os.close(fd)
         return self.path.name
+
+
+def _write_all(fd: int, data: bytes, start: int, name: str) -> None:
+    """Append all of `data` and fsync it, or cut the file back to `start` and fail the attempt.
+
+    ``os.write`` may write less than asked (a full disk, a file size limit): the remedy must
+    never be marked dispatched with a cut row.
+    """
+    done = 0
+    try:
+        while done < len(data):
+            written = os.write(fd, data[done:])
+            if written <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            done += written
+        os.fsync(fd)  # on disk before the outbox marks the remedy dispatched
+    except OSError as exc:
+        try:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+        except OSError:
+            pass  # the next delivery repairs the torn row before it appends
+        raise DispatchError(f"csv {name}: cannot write the row ({done} of {len(data)} bytes written: "
+                            f"{exc.strerror or exc}); nothing was kept, it is tried again",
+                            hint="free some space on the disk the warehouse file is on") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    """A new file's directory entry reaches the disk too (best effort: not every platform can)."""
+    try:
+        dir_fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _complete_length(raw: bytes) -> int:
+    """How many leading bytes of a csv file are whole rows: up to the last newline outside quotes.
+
+    A quoted field may hold newlines (notes do), so a newline counts only where the number of
+    quotes before it is even ('"' and newline are single bytes in UTF-8).
+    """
+    if not raw or (raw.endswith(b"\n") and raw.count(b'"') % 2 == 0):
+        return len(raw)
+    end = len(raw)
+    while True:
+        end = raw.rfind(b"\n", 0, end)
+        if end < 0:
+            return 0
+        if raw.count(b'"', 0, end) % 2 == 0:
+            return end + 1
 
 
 def _key_in_csv(content: str, key: str) -> bool:
