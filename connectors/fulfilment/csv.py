@@ -1,4 +1,9 @@
-"""`kind = "csv"`: one row per remedy appended to a warehouse file, atomically, once per key."""
+"""`kind = "csv"`: one row per remedy appended to a warehouse file, atomically, once per key.
+
+Cells are made safe for spreadsheets (:func:`safe_cell`, :func:`safe_url`): customer names and
+review authors come from the internet, and a cell such as ``=HYPERLINK(...)`` would run when staff
+open the file.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -44,16 +51,16 @@ class CsvAdapter:
 
     def deliver(self, job: Job) -> str | None:
         params = job.params
-        row = {
+        row = {name: safe_cell(value, multiline=name == "note") for name, value in {
             "idempotency_key": job.idempotency_key, "case_id": job.case_id, "kind": job.kind,
             "order_number": job.order_number or "", "customer_name": job.customer_name or "",
             "customer_email": job.customer_email or "", "shipping_country": job.shipping_country or "",
             "sku": params.get("sku") or "", "quantity": params.get("quantity") or "",
             "shipping": params.get("shipping") or "", "amount": str(job.amount), "currency": job.currency,
             "params": json.dumps(params, sort_keys=True), "note": job.note,
-            "mention_url": job.mention_url or "", "mention_author": job.mention_author or "",
+            "mention_url": safe_url(job.mention_url), "mention_author": job.mention_author or "",
             "mention_source": job.mention_source or "",
-        }
+        }.items()}
         buffer = io.StringIO()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +100,43 @@ class CsvAdapter:
         finally:
             os.close(fd)
         return self.path.name
+
+
+# Controls (C0 but tab and newline, DEL, C1) and the bidi overrides/isolates that make a cell
+# read differently from what it holds ("Trojan Source"); zero-width marks and the BOM too.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP CSV injection), with
+# the full-width forms some spreadsheets also accept.
+# (tab and carriage return, OWASP's other two, are turned into a space and a line break first)
+_FORMULA_START = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# A bare social handle ('@jugless', '@ann@mastodon.example') calls nothing: staff see it as written.
+_HANDLE = re.compile(r"@[A-Za-z0-9_.-]+(?:@[A-Za-z0-9.-]+)?")
+
+
+def safe_cell(value: object, *, multiline: bool = False) -> str:
+    """A cell a spreadsheet shows as text, never runs: control and bidi characters removed, tabs
+    made spaces, line breaks kept only where ``multiline`` (the note), a leading formula character
+    (after spaces and line breaks) escaped with
+    a quote ("'=HYPERLINK(...)"). Plain numbers ("-5.00") and bare handles ("@ann") are left as they are."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    if not multiline:
+        text = text.replace("\n", " ")
+    text = _UNSAFE.sub("", text)
+    if text.lstrip(" \n").startswith(_FORMULA_START) and not (_NUMBER.fullmatch(text) or _HANDLE.fullmatch(text)):
+        text = "'" + text
+    return text
+
+
+def safe_url(url: str | None) -> str:
+    """Only an http(s) URL goes in the file: a ``javascript:`` or ``data:`` link in a review's
+    address would run when clicked in the spreadsheet."""
+    if not url:
+        return ""
+    cleaned = _UNSAFE.sub("", url).strip()
+    scheme = urlsplit(cleaned).scheme.lower() if "://" in cleaned or ":" in cleaned else ""
+    return cleaned if scheme in ("http", "https") else ""
 
 
 def _write_all(fd: int, data: bytes, start: int, name: str) -> None:
