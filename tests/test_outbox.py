@@ -566,3 +566,41 @@ def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path
         case = next(c for c in list_cases(store) if c["remedies"][0]["kind"] == "refund")
         assert case["status"] == "failed" and case["remedies"][0]["attempts"] == 3
     assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["keep_item"]
+
+
+def test_two_dispatchers_with_a_slow_receiver_deliver_each_remedy_once(tmp_path: Path, opened: list[Store]) -> None:
+    # The lease (1 s) is shorter than the first dispatcher's run (5 x 0.6 s) and than one slow
+    # delivery (1.3 s): claims must take the time at each claim and be renewed while they run.
+    import threading
+    import time
+
+    answers = [Route(status=200, body="{}", delay=0.6)] * 4 + [Route(status=200, body="{}", delay=1.3)]
+    with LocalServer({"/hook": answers}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"',
+                             policy="claim_seconds = 1")
+        seed_defective(store, 5)
+        second_store = open_store(config.bot.database, config.base_dir)
+        opened.append(second_store)
+        results: dict[str, Any] = {}
+
+        def run(name: str, on: Store) -> None:
+            with httpx.Client(timeout=10) as client:
+                results[name] = dispatch_due(on, config, client=client)
+
+        first = threading.Thread(target=run, args=("first", store))
+        first.start()
+        deadline = time.monotonic() + 20
+        while srv.hits("/hook") < 4 and time.monotonic() < deadline:  # the first is 2.4 s into its run
+            time.sleep(0.02)
+        assert srv.hits("/hook") >= 4
+        second = threading.Thread(target=run, args=("second", second_store))
+        second.start()
+        first.join(timeout=30)
+        second.join(timeout=30)
+        assert not first.is_alive() and not second.is_alive()
+        keys = [r.headers["idempotency-key"] for r in srv.requests]
+    assert len(keys) == 5 and len(set(keys)) == 5, keys
+    assert results["first"].dispatched + results["second"].dispatched == 5
+    with store.session() as s:
+        assert {r.status for r in s.query(Remedy)} == {"dispatched"}
+        assert {r.attempts for r in s.query(Remedy)} == {1}
