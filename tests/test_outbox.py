@@ -23,7 +23,7 @@ from bot.config import Config, loads
 from bot.errors import ConfigError, SecretMissing
 from bot.report.mailer import Mailer
 from bot.outbox import dispatch_due, idempotency_key, install_id
-from connectors.fulfilment import check_fulfilment, is_address, sign
+from connectors.fulfilment import check_fulfilment, is_address, sign, verify
 from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Request, Route
@@ -138,7 +138,9 @@ def test_webhook_signs_body_and_retries_with_backoff_then_succeeds(tmp_path: Pat
         keys = {r.headers["idempotency-key"] for r in srv.requests}
         assert keys == {key(store, 1, 0, "replacement")}
         last = srv.requests[-1]
-        assert last.headers["x-recoverybot-signature"] == sign("s3cret-for-tests", last.body)
+        stamp = last.headers["x-recoverybot-timestamp"]
+        assert last.headers["x-recoverybot-signature"] == sign("s3cret-for-tests", last.body, int(stamp))
+        assert verify("s3cret-for-tests", last.body, stamp, last.headers["x-recoverybot-signature"])
         assert last.headers["x-shop"] == "kestrel"
         assert json.loads(last.body)["customer"]["email"] == "cu0@mail.example"
         assert list_cases(store)[0]["status"] == "dispatched"
@@ -604,3 +606,25 @@ def test_two_dispatchers_with_a_slow_receiver_deliver_each_remedy_once(tmp_path:
     with store.session() as s:
         assert {r.status for r in s.query(Remedy)} == {"dispatched"}
         assert {r.attempts for r in s.query(Remedy)} == {1}
+
+
+def test_a_captured_webhook_cannot_be_replayed_later_or_with_another_key(tmp_path: Path, opened: list[Store],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_HOOK_SECRET", "s3cret-for-tests")
+    with LocalServer({"/hook": Route(status=200, body="{}")}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"\n'
+                             'secret_env = "RB_HOOK_SECRET"')
+        seed_defective(store)
+        assert dispatch(store, config).dispatched == 1
+        sent = srv.requests[-1]
+    stamp, signature = sent.headers["x-recoverybot-timestamp"], sent.headers["x-recoverybot-signature"]
+    at = int(stamp)
+    assert verify("s3cret-for-tests", sent.body, stamp, signature, now=at + 10)
+    # the same body and signature an hour later: refused, whatever Idempotency-Key comes with it
+    assert not verify("s3cret-for-tests", sent.body, stamp, signature, now=at + 3600)
+    # a fresh timestamp with the old signature: refused (the timestamp is signed)
+    assert not verify("s3cret-for-tests", sent.body, str(at + 3600), signature, now=at + 3600)
+    # the key travels inside the signed body: changing it breaks the signature
+    forged = sent.body.replace(b"case1-0", b"case9-0")
+    assert forged != sent.body and not verify("s3cret-for-tests", forged, stamp, signature, now=at)
+    assert json.loads(sent.body)["idempotency_key"] == sent.headers["idempotency-key"]
