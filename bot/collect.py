@@ -256,10 +256,14 @@ def _run_source(
     started = time.monotonic()
     ctx = _Context(store, source, fetcher, cursor, progress, getattr(config, "brand", None))
     progress.start(source.name)
+    fetcher.set_deadline(source.name, source.deadline_seconds)
     failure: BaseException | None = None
     batch: list[RawMention] = []
     try:
         for mention in connector.collect(ctx):
+            late = fetcher.past_deadline(source.name)
+            if late is not None:  # a connector that keeps yielding: stop it; the rest comes next run
+                raise late
             if not ctx.remember(mention.external_id):
                 continue
             batch.append(mention)

@@ -110,6 +110,8 @@ class SourceConfig(BaseModel):
     enabled: bool = Field(True, description="Set false to keep the source but not collect from it.")
     every: str | None = Field(None, description="How often to collect: '30m', '2h', '1d'. Default [schedule] collect_every.")
     cron: str | None = Field(None, description="Crontab schedule instead of `every`, e.g. '0 */2 * * *'.")
+    deadline: str = Field("30m", description="Longest one run of this source may take ('30m'); past it its "
+                          "requests are cut off, the run fails, and `status` shows a run still going as stuck.")
 
     @field_validator("name")
     @classmethod
@@ -123,6 +125,12 @@ class SourceConfig(BaseModel):
     def _every(cls, value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
+        return value
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline(cls, value: str) -> str:
+        parse_duration(value)
         return value
 
     @field_validator("cron")
@@ -144,6 +152,10 @@ class SourceConfig(BaseModel):
     @property
     def every_seconds(self) -> int | None:
         return parse_duration(self.every) if self.every else None
+
+    @property
+    def deadline_seconds(self) -> int:
+        return parse_duration(self.deadline)
 
 
 class ScheduleConfig(Section):

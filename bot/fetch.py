@@ -30,6 +30,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +56,9 @@ class HttpConfig(BaseModel):
     max_retry_after: float = Field(default=300.0, ge=0, description="Longest Retry-After we wait; longer means give up this run.")
     max_bytes: int = Field(default=5_000_000, ge=1000, description="Largest response body accepted, in bytes.")
     max_redirects: int = Field(default=5, ge=0, le=20, description="Redirects followed before giving up.")
+    total_timeout: float = Field(
+        default=120.0, gt=0, description="Longest one request may take in all, from connecting to its last byte, "
+        "in seconds (read_timeout is per read: a server trickling a byte a second is cut off here).")
 
 
 Validators = dict[str, str]  # "etag", "last-modified", "content-hash"
@@ -133,6 +137,23 @@ class Fetcher:
         self.stats: dict[str, SourceStats] = defaultdict(SourceStats)
         self.requests = 0
         self.not_modified = 0
+        self._deadlines: dict[str, tuple[float, float]] = {}  # source -> (monotonic deadline, seconds)
+
+    def set_deadline(self, source: str, seconds: float) -> None:
+        """Give `source`'s run `seconds` from now: past that, its requests are cut off and refused."""
+        with self._guard:
+            self._deadlines[source] = (time.monotonic() + seconds, seconds)
+
+    def past_deadline(self, source: str) -> SourceError | None:
+        """The error to stop `source` with when its run is past its deadline, else None."""
+        with self._guard:
+            found = self._deadlines.get(source)
+        if found is None or time.monotonic() < found[0]:
+            return None
+        return FetchError(f"the source's run took longer than its deadline ({found[1]:g}s); the rest waits for "
+                          "the next run", source=source, retryable=False,
+                          hint="raise the source's `deadline` if it is really that big, or check the site is not "
+                          "trickling its answers")
 
     def close(self) -> None:
         if self._owns_client:
@@ -347,6 +368,10 @@ class Fetcher:
         attempts = (self.config.retries if retries is None else retries) + 1
         last_error = ""
         for attempt in range(attempts):
+            late = self.past_deadline(source)
+            if late is not None:
+                late.url = url
+                raise late
             wait_for: float | None = None
             # host slot first, then the delay, then a global slot: a slow host never holds
             # global slots while it waits its turn
@@ -390,6 +415,12 @@ class Fetcher:
                          hint="the site is overloaded or rate-limits us; raise [http] per_host_delay"
                          if status == 429 else None)
 
+    def _late_reason(self, source: str) -> str:
+        late = self.past_deadline(source)
+        if late is not None:
+            return late.reason
+        return f"took longer than [http] total_timeout ({self.config.total_timeout:g}s) in all; cut off"
+
     def _backoff(self, attempt: int) -> float:
         base = float(self.config.backoff) * 2.0**attempt
         return base + random.uniform(0, base / 2)
@@ -409,6 +440,17 @@ class Fetcher:
             self.stats[source].requests += 1
         too_big = {"source": source, "url": url, "retryable": False,
                    "hint": "raise [http] max_bytes if this page is really that large"}
+        deadline = time.monotonic() + self.config.total_timeout
+        with self._guard:
+            run_deadline = self._deadlines.get(source)
+        if run_deadline is not None:
+            deadline = min(deadline, run_deadline[0])
+        slow = {"source": source, "url": url, "retryable": False,
+                "hint": "the server answers too slowly (or trickles its answer); raise [http] total_timeout "
+                "if this page is really that slow"}
+        # The deadline reaches the socket reads of our own clients (make_client); the body loop
+        # below enforces it for any injected client too.
+        _DEADLINE.at = deadline
         try:
             with self.client.stream(method, url, params=params, headers=headers, json=json_body, data=data,
                                     timeout=self._timeout, follow_redirects=True) as resp:
@@ -421,6 +463,8 @@ class Fetcher:
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in resp.iter_bytes():
+                    if time.monotonic() > deadline:
+                        raise FetchError(self._late_reason(source), **slow)  # type: ignore[arg-type]
                     size += len(chunk)
                     if size > self.config.max_bytes:
                         raise FetchError(
@@ -438,6 +482,8 @@ class Fetcher:
                              source=source, url=url, retryable=False,
                              hint="open the URL in a browser; the page may have moved or need a login") from exc
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline - 0.05:
+                raise FetchError(self._late_reason(source), **slow) from exc  # type: ignore[arg-type]
             raise FetchError(f"timed out ({type(exc).__name__})", source=source, url=url,
                              hint="the site is slow; raise [http] read_timeout if this repeats") from exc
         except httpx.RemoteProtocolError as exc:
@@ -449,6 +495,8 @@ class Fetcher:
             raise FetchError(f"cannot connect: {exc}", source=source, url=url) from exc
         except httpx.InvalidURL as exc:
             raise FetchError(f"invalid URL: {exc}", source=source, url=url, retryable=False) from exc
+        finally:
+            _DEADLINE.at = None
         page = Page(url=final_url, status=status, headers=resp_headers, content=content)
         if status < 300:
             page.text, page.charset = decode(content, charset)
@@ -460,15 +508,85 @@ class Fetcher:
 
 
 def make_client(config: HttpConfig) -> httpx.Client:
-    """The shared client of one cycle, with the configured timeouts and redirect limit."""
+    """The shared client of one cycle, with the configured timeouts and redirect limit, whose
+    sockets honour the total deadline of the request in flight on their thread."""
     limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency * 2)
+    transport = httpx.HTTPTransport(limits=limits)
+    # httpx offers no public seam for the network backend; httpcore's pool keeps it here (1.x).
+    pool = transport._pool
+    pool._network_backend = _GuardedBackend(pool._network_backend)
     return httpx.Client(
         timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
         follow_redirects=True,
         max_redirects=config.max_redirects,
         limits=limits,
         headers={"User-Agent": config.user_agent},
+        transport=transport,
     )
+
+
+class _Deadline(threading.local):
+    at: float | None = None  # time.monotonic() by which the request on this thread must be done
+
+
+_DEADLINE = _Deadline()
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """`timeout` shortened to what is left of this thread's request deadline."""
+    at = _DEADLINE.at
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("the request's total deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write waits at most until the request's total deadline, so a
+    server trickling headers or body a byte at a time cannot hold a request past it."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """The network backend of our clients: connections made under the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
+                                         socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                               socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
 
 
 def decode(content: bytes, declared: str | None) -> tuple[str, str]:

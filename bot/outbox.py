@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -329,6 +332,40 @@ def _claim(store: Store, remedy_id: int, now: datetime, lease: float) -> bool:
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+@contextmanager
+def _lease_renewed(store: Store, remedy_id: int, attempt: int, clock: Callable[[], datetime],
+                   lease: float) -> Iterator[None]:
+    """Keep our claim on a remedy while its adapter runs: every third of the lease it is pushed
+    on, so a slow receiver never lets a second dispatcher claim (and deliver) it again. Only our
+    own attempt is renewed (``attempts`` still ours), never someone else's claim."""
+    if lease <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease / 3):
+            try:
+                with store.session() as session:
+                    session.execute(
+                        update(Remedy)
+                        .where(Remedy.id == remedy_id, Remedy.status == RemedyStatus.QUEUED.value,
+                               Remedy.attempts == attempt)
+                        .values(next_attempt_at=clock() + timedelta(seconds=lease))
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception as exc:  # the attempt goes on; the worst case is the old lease
+                log.warning("remedy #%s: cannot renew its dispatch lease: %s", remedy_id, exc)
+
+    thread = threading.Thread(target=renew, name=f"lease-{remedy_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _job(session: Session, remedy: Remedy) -> Job:
     case = remedy.case
     order = case.order
@@ -389,6 +426,14 @@ def dispatch_due(
     broken: dict[str, DispatchError] = {}
     names = {entry.name for entry in config.fulfilment}
     policy = config.policy
+    # Claims and their leases follow the clock as the run goes on: a run longer than
+    # claim_seconds once claimed later remedies with a lease already expired, and a second
+    # dispatcher delivered them again. (`now` stays the run's time for what it records.)
+    started, ticking = now, time.monotonic()
+
+    def clock() -> datetime:
+        return started + timedelta(seconds=time.monotonic() - ticking)
+
     try:
         with store.session() as session:
             due = _due(session, now)
@@ -408,7 +453,7 @@ def dispatch_due(
                     raise
                 except RecoveryBotError as exc:
                     broken[adapter_name] = _as_dispatch_error(exc, f"fulfilment {adapter_name!r}")
-            if not _claim(store, remedy_id, now, policy.claim_seconds):
+            if not _claim(store, remedy_id, clock(), policy.claim_seconds):
                 summary.skipped += 1
                 continue
             error: DispatchError | None = None
@@ -424,7 +469,8 @@ def dispatch_due(
                     claimed = session.get(Remedy, remedy_id)
                     assert claimed is not None
                     job = _job(session, claimed)
-                reference = adapters[adapter_name].deliver(job)
+                with _lease_renewed(store, remedy_id, job.attempt, clock, policy.claim_seconds):
+                    reference = adapters[adapter_name].deliver(job)
             except Exception as exc:  # one bad remedy must never stop the others
                 error = _as_dispatch_error(exc, f"fulfilment {adapter_name!r}" if adapter_name else "dispatch")
                 if not isinstance(exc, RecoveryBotError):

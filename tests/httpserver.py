@@ -49,7 +49,7 @@ class Route:
     """One canned response.
 
     ``truncate`` sends only that many body bytes (with the full Content-Length) and drops the
-    connection; ``delay`` waits before answering (to provoke read timeouts); ``etag`` /
+    connection; ``trickle`` sends the body a byte at a time, that many seconds apart; ``delay`` waits before answering (to provoke read timeouts); ``etag`` /
     ``last_modified`` make the route answer 304 to a matching conditional request.
     """
 
@@ -62,6 +62,7 @@ class Route:
     truncate: int | None = None
     etag: str | None = None
     last_modified: str | None = None
+    trickle: float = 0.0  # seconds between two body bytes (a server dripping its answer)
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -298,6 +299,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return
+        if route.trickle:
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(route.trickle)
+            except OSError:
+                pass  # the client gave up on us: that is the point
             return
         self.wfile.write(data)
 

@@ -77,7 +77,8 @@ def received(receiver: LocalServer) -> list[dict[str, Any]]:
     out = []
     for request in receiver.requests:
         signature = request.headers["x-recoverybot-signature"]
-        expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+        stamp = request.headers["x-recoverybot-timestamp"].encode()
+        expected = "sha256=" + hmac.new(SECRET.encode(), stamp + b"." + request.body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(signature, expected)
         body = json.loads(request.body)
         assert request.headers["idempotency-key"] == body["idempotency_key"]

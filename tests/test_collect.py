@@ -170,3 +170,25 @@ def test_collect_on_postgresql_is_idempotent(pg_url: str) -> None:
         assert source_health(store)[0].mentions_total == 3
     finally:
         store.dispose()
+
+
+def test_a_source_run_past_its_deadline_fails_and_the_other_sources_finish(store: Store) -> None:
+    import time
+
+    routes: dict[str, Any] = {f"/drip/{i}": Route(body="x" * 500, trickle=0.05) for i in range(6)}
+    routes["/products/lamp"] = Route(body=LAMP)
+    with LocalServer(routes) as srv:
+        config = make_config(
+            {"name": "drip", "kind": "schema_org", "deadline": "1s", "urls": [srv.url(f"/drip/{i}") for i in range(6)]},
+            {"name": "good", "kind": "schema_org", "urls": [srv.url("/products/lamp")]},
+            total_timeout=60, read_timeout=5, concurrency=1,
+        )
+        started = time.monotonic()
+        summary = collect(config, store)
+        elapsed = time.monotonic() - started
+    drip, good = summary.results
+    assert good.ok and good.new == 3
+    assert not drip.ok and any("longer than its deadline (1s)" in e for e in drip.errors), drip.errors
+    assert elapsed < 6, f"took {elapsed:.1f}s"  # without a deadline: 6 pages x 25 s
+    health = {h.name: h for h in source_health(store)}
+    assert not health["drip"].healthy and "deadline" in (health["drip"].last_error_message or "")

@@ -214,3 +214,61 @@ def test_get_many_reports_each_bad_url_and_goes_on() -> None:
         results = dict(fetch.get_many([srv.url("/a"), srv.url("/b"), srv.url("/c")], source="s"))
     assert isinstance(results[srv.url("/b")], FetchError)
     assert {getattr(r, "text", None) for r in results.values()} >= {"a", "c"}
+
+
+def test_a_trickled_body_is_cut_off_at_the_total_timeout() -> None:
+    # a byte every 0.1 s keeps each read within read_timeout: only a total deadline ends it
+    with LocalServer({"/drip": Route(body="x" * 200, trickle=0.1)}) as srv, \
+            fetcher(retries=2, read_timeout=5, total_timeout=1, respect_robots=False) as fetch:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"total_timeout \(1s\)") as info:
+            fetch.get(srv.url("/drip"), source="shop")
+        elapsed = time.monotonic() - started
+    assert elapsed < 4, f"took {elapsed:.1f}s"
+    assert srv.hits("/drip") == 1 and info.value.url == srv.url("/drip")  # not retried: it would drip again
+
+
+@contextmanager
+def dripping_headers() -> Iterator[str]:
+    """A raw server that sends its status line, then one header byte every 0.1 s, forever."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not stop.wait(0.1):
+                        conn.sendall(b"a")
+                except OSError:
+                    continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=5)
+
+
+def test_trickled_headers_are_cut_off_at_the_total_timeout_by_our_own_client() -> None:
+    from bot.fetch import make_client
+
+    config = HttpConfig(per_host_delay=0, retries=0, read_timeout=5, total_timeout=1, respect_robots=False)
+    with dripping_headers() as url, make_client(config) as client:
+        fetch = Fetcher(config, client=client)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="total_timeout"):
+            fetch.get(url, source="shop")
+        elapsed = time.monotonic() - started
+    assert elapsed < 4, f"took {elapsed:.1f}s"

@@ -23,7 +23,7 @@ from bot.config import Config, loads
 from bot.errors import ConfigError, SecretMissing
 from bot.report.mailer import Mailer
 from bot.outbox import dispatch_due, idempotency_key, install_id
-from connectors.fulfilment import check_fulfilment, is_address, sign
+from connectors.fulfilment import check_fulfilment, is_address, sign, verify
 from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Request, Route
@@ -138,7 +138,9 @@ def test_webhook_signs_body_and_retries_with_backoff_then_succeeds(tmp_path: Pat
         keys = {r.headers["idempotency-key"] for r in srv.requests}
         assert keys == {key(store, 1, 0, "replacement")}
         last = srv.requests[-1]
-        assert last.headers["x-recoverybot-signature"] == sign("s3cret-for-tests", last.body)
+        stamp = last.headers["x-recoverybot-timestamp"]
+        assert last.headers["x-recoverybot-signature"] == sign("s3cret-for-tests", last.body, int(stamp))
+        assert verify("s3cret-for-tests", last.body, stamp, last.headers["x-recoverybot-signature"])
         assert last.headers["x-shop"] == "kestrel"
         assert json.loads(last.body)["customer"]["email"] == "cu0@mail.example"
         assert list_cases(store)[0]["status"] == "dispatched"
@@ -566,3 +568,63 @@ def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path
         case = next(c for c in list_cases(store) if c["remedies"][0]["kind"] == "refund")
         assert case["status"] == "failed" and case["remedies"][0]["attempts"] == 3
     assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["keep_item"]
+
+
+def test_two_dispatchers_with_a_slow_receiver_deliver_each_remedy_once(tmp_path: Path, opened: list[Store]) -> None:
+    # The lease (1 s) is shorter than the first dispatcher's run (5 x 0.6 s) and than one slow
+    # delivery (1.3 s): claims must take the time at each claim and be renewed while they run.
+    import threading
+    import time
+
+    answers = [Route(status=200, body="{}", delay=0.6)] * 4 + [Route(status=200, body="{}", delay=1.3)]
+    with LocalServer({"/hook": answers}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"',
+                             policy="claim_seconds = 1")
+        seed_defective(store, 5)
+        second_store = open_store(config.bot.database, config.base_dir)
+        opened.append(second_store)
+        results: dict[str, Any] = {}
+
+        def run(name: str, on: Store) -> None:
+            with httpx.Client(timeout=10) as client:
+                results[name] = dispatch_due(on, config, client=client)
+
+        first = threading.Thread(target=run, args=("first", store))
+        first.start()
+        deadline = time.monotonic() + 20
+        while srv.hits("/hook") < 4 and time.monotonic() < deadline:  # the first is 2.4 s into its run
+            time.sleep(0.02)
+        assert srv.hits("/hook") >= 4
+        second = threading.Thread(target=run, args=("second", second_store))
+        second.start()
+        first.join(timeout=30)
+        second.join(timeout=30)
+        assert not first.is_alive() and not second.is_alive()
+        keys = [r.headers["idempotency-key"] for r in srv.requests]
+    assert len(keys) == 5 and len(set(keys)) == 5, keys
+    assert results["first"].dispatched + results["second"].dispatched == 5
+    with store.session() as s:
+        assert {r.status for r in s.query(Remedy)} == {"dispatched"}
+        assert {r.attempts for r in s.query(Remedy)} == {1}
+
+
+def test_a_captured_webhook_cannot_be_replayed_later_or_with_another_key(tmp_path: Path, opened: list[Store],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_HOOK_SECRET", "s3cret-for-tests")
+    with LocalServer({"/hook": Route(status=200, body="{}")}) as srv:
+        store, config = make(tmp_path, opened, f'[[fulfilment]]\nname = "wh"\nkind = "webhook"\nurl = "{srv.url("/hook")}"\n'
+                             'secret_env = "RB_HOOK_SECRET"')
+        seed_defective(store)
+        assert dispatch(store, config).dispatched == 1
+        sent = srv.requests[-1]
+    stamp, signature = sent.headers["x-recoverybot-timestamp"], sent.headers["x-recoverybot-signature"]
+    at = int(stamp)
+    assert verify("s3cret-for-tests", sent.body, stamp, signature, now=at + 10)
+    # the same body and signature an hour later: refused, whatever Idempotency-Key comes with it
+    assert not verify("s3cret-for-tests", sent.body, stamp, signature, now=at + 3600)
+    # a fresh timestamp with the old signature: refused (the timestamp is signed)
+    assert not verify("s3cret-for-tests", sent.body, str(at + 3600), signature, now=at + 3600)
+    # the key travels inside the signed body: changing it breaks the signature
+    forged = sent.body.replace(b"case1-0", b"case9-0")
+    assert forged != sent.body and not verify("s3cret-for-tests", forged, stamp, signature, now=at)
+    assert json.loads(sent.body)["idempotency_key"] == sent.headers["idempotency-key"]

@@ -166,3 +166,18 @@ def test_no_daemon_mode_for_cron_driven_shops(tmp_path: Path) -> None:
         assert relaxed.healthy and not relaxed.problems
     finally:
         store.dispose()
+
+
+def test_a_source_still_running_past_its_deadline_is_stuck_and_unhealthy(setup: tuple[Config, Store]) -> None:
+    config, store = setup
+    source_ran(store, at=NOW - timedelta(minutes=40))  # its last run went well
+    beat(store, at=NOW - timedelta(seconds=5), jobs={"collect:shop": (NOW + timedelta(minutes=25)).isoformat()})
+    with store.session() as s:  # the run that started 35 minutes ago is still going (deadline 30m)
+        s.add(RunLog(job="collect:shop", started_at=NOW - timedelta(minutes=35), finished_at=None, summary={}))
+    status = gather(config, store, now=NOW)
+    assert not status.healthy and status.sources[0].health == "stuck"
+    assert any("source shop has been running since" in p and "past its deadline (30m)" in p
+               for p in status.problems), status.problems
+    # within its deadline a running source is fine
+    status = gather(config, store, now=NOW - timedelta(minutes=10))
+    assert status.sources[0].health != "stuck"

@@ -56,7 +56,7 @@ class SourceStatus:
     kind: str
     enabled: bool
     schedule: str
-    health: str  # ok | warning | failing | late | never run | disabled
+    health: str  # ok | warning | failing | late | stuck | never run | disabled
     last_run_at: datetime | None = None
     last_success_at: datetime | None = None
     next_run_at: datetime | None = None
@@ -182,6 +182,7 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
         next_runs = dict((beat.summary or {}).get("jobs") or {})
 
     grace = timedelta(seconds=parse_duration(config.schedule.misfire_grace))
+    running = {j.job: j.started_at for j in jobs if j.finished_at is None}
     for source in config.sources:
         spec = specs.get(source.name)
         state = states.get(source.name)
@@ -214,7 +215,13 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
             item.health = "warning"
         elif item.last_run_at is None:
             item.health = "never run"
-        if (status.daemon.running and item.last_run_at is not None and status.daemon.started_at is not None
+        run = running.get(f"collect:{source.name}")
+        if status.daemon.running and run is not None and now - run > timedelta(seconds=source.deadline_seconds):
+            # a run past its deadline is stuck (a source that trickles, or a bug), whatever it did before
+            item.health = "stuck"
+            status.problems.append(f"source {source.name} has been running since {run:%Y-%m-%d %H:%M} UTC, "
+                                   f"past its deadline ({source.deadline})")
+        elif (status.daemon.running and item.last_run_at is not None and status.daemon.started_at is not None
                 and now - max(item.last_run_at, status.daemon.started_at)
                 > timedelta(seconds=LATE_FACTOR * spec.interval) + grace):
             item.health = "late"

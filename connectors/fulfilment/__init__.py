@@ -18,14 +18,14 @@ from connectors.fulfilment.base import Adapter, Deps, Job
 from connectors.fulfilment.csv import CsvAdapter
 from connectors.fulfilment.email import EmailAdapter, is_address
 from connectors.fulfilment.shopify import ShopifyAdapter
-from connectors.fulfilment.webhook import WebhookAdapter, sign
+from connectors.fulfilment.webhook import WebhookAdapter, sign, verify
 from connectors.fulfilment.woocommerce import WooCommerceAdapter
 
 if TYPE_CHECKING:
     from bot.report.settings import DigestConfig
 
 __all__ = ["ADAPTERS", "Adapter", "Deps", "FulfilmentConfig", "Job", "build_adapter", "check_fulfilment",
-           "is_address", "pick_adapter", "sign"]
+           "is_address", "pick_adapter", "sign", "verify"]
 
 ADAPTERS: dict[str, type[Any]] = {
     cls.kind: cls for cls in (CsvAdapter, WebhookAdapter, EmailAdapter, WooCommerceAdapter, ShopifyAdapter)

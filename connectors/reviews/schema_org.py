@@ -107,6 +107,13 @@ class SchemaOrgConnector:
                     errors.append(exc)
                     ctx.report(exc)
                     continue
+                except (RecursionError, MemoryError, ValueError) as exc:
+                    # whatever a hostile page provokes costs that page, never the source's others
+                    error = ParseError(f"the page cannot be read ({type(exc).__name__}: {str(exc)[:200]})",
+                                       source=self.name, url=result.url)
+                    errors.append(error)
+                    ctx.report(error)
+                    continue
                 known = ctx.known(m.external_id for m in mentions)
                 for mention in mentions:
                     if mention.external_id not in known:
@@ -200,42 +207,93 @@ class SchemaOrgConnector:
         return found.reviews
 
 
-_SITEMAP_ENTRY = re.compile(r"<(?:url|sitemap)\b[^>]*>(.*?)</(?:url|sitemap)\s*>", re.DOTALL | re.IGNORECASE)
-_LOC = re.compile(r"<loc>\s*(.*?)\s*</loc>", re.DOTALL | re.IGNORECASE)
-_LASTMOD = re.compile(r"<lastmod>\s*(.*?)\s*</lastmod>", re.DOTALL | re.IGNORECASE)
+# The sitemap protocol's own limit per file; more is hostile or broken, and is cut there.
+MAX_SITEMAP_ENTRIES = 50_000
+
+
+def _xml_parser() -> Any:
+    """A recovering XML parser that never fetches or expands anything: no DTD, no entities
+    (XXE, billion laughs), no network, and libxml2's default depth and size limits (huge_tree off)."""
+    from lxml import etree
+
+    return etree.XMLParser(resolve_entities=False, huge_tree=False, no_network=True, load_dtd=False,
+                           recover=True, remove_comments=True, remove_pis=True, encoding="utf-8")
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
 
 
 def _sitemap_entries(text: str, source: str, url: str) -> tuple[dict[str, str | None], bool]:
-    """URL -> lastmod of a sitemap (or of a sitemap index, then True)."""
+    """URL -> lastmod of a sitemap (or of a sitemap index, then True).
+
+    Parsed by libxml2 in linear time (a regex over the document took quadratic time on unclosed
+    tags and froze the daemon); at most :data:`MAX_SITEMAP_ENTRIES` entries are read.
+    """
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(text.encode("utf-8"), _xml_parser())
+    except etree.XMLSyntaxError as exc:
+        raise ParseError(f"sitemap is not XML: {exc}", source=source, url=url,
+                         hint="check `sitemap` points at an XML sitemap") from exc
     entries: dict[str, str | None] = {}
-    for block in _SITEMAP_ENTRY.findall(text):
-        loc = _LOC.search(block)
-        if not loc:
-            continue
-        address = htmllib.unescape(loc.group(1).replace("<![CDATA[", "").replace("]]>", "")).strip()
-        lastmod = _LASTMOD.search(block)
-        entries[address] = lastmod.group(1).strip() if lastmod else None
+    if root is not None:
+        for element in root.iter():
+            if _local(element.tag) not in ("url", "sitemap"):
+                continue
+            loc: str | None = None
+            lastmod: str | None = None
+            for child in element:
+                name = _local(child.tag)
+                if name == "loc" and loc is None:
+                    loc = "".join(child.itertext()).strip() or None
+                elif name == "lastmod" and lastmod is None:
+                    lastmod = "".join(child.itertext()).strip() or None
+            if loc:
+                entries[loc] = lastmod
+                if len(entries) >= MAX_SITEMAP_ENTRIES:
+                    break
     if not entries:
         raise ParseError("sitemap lists no <loc> URLs", source=source, url=url,
                          hint="check `sitemap` points at an XML sitemap")
-    return entries, "<sitemapindex" in text[:2000].lower()
+    return entries, root is not None and _local(root.tag) == "sitemapindex"
 
 
 # --- JSON-LD ---------------------------------------------------------------------------------
 
-_LD_SCRIPT = re.compile(
-    rb"<script\b[^>]*?type\s*=\s*[\"']?application/ld\+json[^>]*>(.*?)</script\s*>".decode(), re.DOTALL | re.IGNORECASE
-)
+
+def html_tree(text: str) -> Any | None:
+    """A page parsed by libxml2's HTML parser (linear time, default depth limits, no network);
+    None for an empty page. Shared by the JSON-LD and microdata readers."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    parser = lxml_html.HTMLParser(no_network=True, huge_tree=False, encoding="utf-8")
+    try:
+        return lxml_html.fromstring(text.encode("utf-8"), parser=parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        return None
 
 
 def extract_jsonld(text: str) -> tuple[list[Any], list[str]]:
-    """Every JSON-LD block of an HTML page, parsed leniently; and what could not be read."""
+    """Every JSON-LD block of an HTML page, parsed leniently; and what could not be read.
+
+    The ``<script>`` elements come from a real HTML parser, never a regex over the whole page
+    (an unclosed script tag made the old regex take quadratic time).
+    """
     nodes: list[Any] = []
     problems: list[str] = []
-    for match in _LD_SCRIPT.finditer(text):
-        block = match.group(1)
+    if "application/ld+json" not in text.lower():
+        return nodes, problems
+    root = html_tree(text)
+    if root is None:
+        return nodes, problems
+    for script in root.iter("script"):
+        if not (script.get("type") or "").strip().lower().startswith("application/ld+json"):
+            continue
         try:
-            nodes.append(loads_lenient(block))
+            nodes.append(loads_lenient(script.text or ""))
         except ValueError as exc:
             problems.append(str(exc))
     return nodes, problems
@@ -244,9 +302,39 @@ def extract_jsonld(text: str) -> tuple[list[Any], list[str]]:
 _TRAILING_COMMA = re.compile(r",\s*([\]}])")
 
 
+# Real JSON-LD nests a handful of levels; 100,000 made json.loads raise RecursionError, which
+# failed the whole source every cycle. Deeper than this is refused as one bad block.
+MAX_JSONLD_DEPTH = 64
+
+
 def loads_lenient(block: str) -> Any:
     """JSON as real pages emit it: with comments, raw control characters, CDATA, trailing commas,
-    HTML entities, or several objects one after the other. ValueError when beyond repair."""
+    HTML entities, or several objects one after the other. ValueError when beyond repair or
+    nested deeper than :data:`MAX_JSONLD_DEPTH`."""
+    try:
+        value = _loads_lenient(block)
+    except RecursionError:
+        raise ValueError(f"invalid JSON-LD (nested deeper than {MAX_JSONLD_DEPTH} levels)") from None
+    if _depth_exceeds(value, MAX_JSONLD_DEPTH):
+        raise ValueError(f"invalid JSON-LD (nested deeper than {MAX_JSONLD_DEPTH} levels)")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists/dicts deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _loads_lenient(block: str) -> Any:
     block = block.strip()
     if block.startswith("<!--"):
         block = block[4:].rsplit("-->", 1)[0]
@@ -326,11 +414,8 @@ def _concatenated(block: str) -> list[Any] | None:
 
 def extract_microdata(text: str) -> list[Any]:
     """Top-level microdata items of a page as JSON-LD-like dicts (``@type`` and properties)."""
-    from lxml import html as lxml_html  # type: ignore[import-untyped]
-
-    try:
-        root = lxml_html.fromstring(text)
-    except Exception:
+    root = html_tree(text)
+    if root is None:
         return []
     items: list[Any] = []
     for element in root.iter():
@@ -486,7 +571,8 @@ def _text(value: Any) -> str | None:
         return None
     text = " ".join(htmllib.unescape(str(value)).split())
     if "<" in text and ">" in text:
-        text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+        # [^<>] keeps this linear: '[^>]+' rescanned to the end from every '<' of a '<<<<' text
+        text = " ".join(re.sub(r"<[^<>]*>", " ", text).split())
     return text or None
 
 

@@ -3,6 +3,7 @@ pages (JSON-LD as Shopify/WooCommerce/BigCommerce themes emit it, microdata, bro
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,9 @@ def test_second_cycle_is_all_304s_and_nothing_is_parsed_or_stored_twice(store: S
         second = collect(cfg, store)
         assert [r.new for r in first.results] == [5] and second.new_total == 0
         assert second.results[0].not_modified == 2 and second.results[0].pages == 0
-        assert srv.requests[-1].headers.get("if-none-match") == '"woo-garden-kneeler-v1"'
+        # the two pages are fetched in parallel: look at the kneeler's own last request, not the last one
+        kneeler = [r for r in srv.requests if r.path == "/p/woo-garden-kneeler"][-1]
+        assert kneeler.headers.get("if-none-match") == '"woo-garden-kneeler-v1"'
         # a review is added to one page: only that page is read again, only the new review stored
         body = (FIXTURES / "woo-garden-kneeler.html").read_text(encoding="utf-8").replace(
             '"review":[', '"review":[{"@type":"Review","author":"Bo","reviewBody":"Squeaks a lot.",'
@@ -236,3 +239,56 @@ def test_unreadable_dates_and_json() -> None:
     assert loads_lenient('{"a": 1}\n{"b": 2}') == [{"a": 1}, {"b": 2}]
     with pytest.raises(ValueError, match="invalid JSON-LD"):
         loads_lenient('{"a": "b" "c"}')
+
+
+# --- hostile pages (issue 13) ------------------------------------------------------------------
+
+
+def test_an_unclosed_sitemap_is_parsed_in_linear_time_and_its_real_entries_kept(store: Store) -> None:
+    # 20,000 unclosed <url> tags (120 KB): the old regex took quadratic time here (27 s and more)
+    with LocalServer({"/products/lamp": page("shopify-pocket-lamp")}) as srv:
+        hostile = (f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{srv.url("/products/lamp")}'
+                   "</loc></url>" + "<url>x" * 20_000)
+        srv.routes["/sitemap.xml"] = Route(body=hostile, content_type="application/xml")
+        started = time.monotonic()
+        summary = collect(config(sitemap=srv.url("/sitemap.xml")), store)
+        elapsed = time.monotonic() - started
+    assert summary.ok and summary.new_total == 3, summary.lines()
+    assert elapsed < 5, f"collect took {elapsed:.1f}s"
+
+
+def test_an_unclosed_json_ld_script_is_parsed_in_linear_time(store: Store) -> None:
+    # a 290 KB page of unclosed ld+json script tags: the old regex rescanned to the end from each
+    body = "<html><body>" + '<script type="application/ld+json">{' * 8_000
+    with LocalServer({"/p/bad": Route(body=body), "/p/good": page("shopify-pocket-lamp")}) as srv:
+        started = time.monotonic()
+        summary = collect(config(urls=[srv.url("/p/bad"), srv.url("/p/good")]), store)
+        elapsed = time.monotonic() - started
+    result = summary.results[0]
+    assert result.ok and result.new == 3
+    assert len(result.errors) == 1 and "JSON-LD cannot be read" in result.errors[0] and "/p/bad" in result.errors[0]
+    assert elapsed < 5, f"collect took {elapsed:.1f}s"
+
+
+def test_sitemap_xml_entities_are_never_expanded(store: Store) -> None:
+    with LocalServer({"/products/lamp": page("shopify-pocket-lamp")}) as srv:
+        srv.routes["/sitemap.xml"] = Route(content_type="application/xml", body=(
+            '<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            f'<urlset><url><loc>{srv.url("/products/lamp")}</loc><lastmod>&x;</lastmod></url></urlset>'))
+        summary = collect(config(sitemap=srv.url("/sitemap.xml")), store)
+    assert summary.ok and summary.new_total == 3
+
+
+def test_deeply_nested_json_ld_is_one_error_naming_the_page_and_the_others_are_read(store: Store) -> None:
+    deep = '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script>"
+    also_deep = '<script type="application/ld+json">' + '{"a":' * 100 + "1" + "}" * 100 + "</script>"
+    with LocalServer({"/p/deep": Route(body=f"<html><body>{deep}</body></html>"),
+                      "/p/deep2": Route(body=f"<html><body>{also_deep}</body></html>"),
+                      "/p/good": page("shopify-pocket-lamp")}) as srv:
+        cfg = config(urls=[srv.url("/p/deep"), srv.url("/p/deep2"), srv.url("/p/good")])
+        summary = collect(cfg, store)
+    result = summary.results[0]
+    assert result.ok and result.new == 3, summary.lines()
+    assert len(result.errors) == 2, result.errors
+    for path in ("/p/deep", "/p/deep2"):
+        assert any(f"({srv.url(path)})" in line and "nested deeper" in line for line in result.errors), result.errors
