@@ -79,6 +79,15 @@ def describe(kind: str, params: dict[str, Any], product: str) -> str | None:
         if params.get("bonus_sku"):
             line += ", with a small extra in the box"
         return line
+    if kind == "correct_item":
+        speed = "by express delivery" if params.get("shipping") == "expedited" else "by standard delivery"
+        return (f"the {params.get('product_name') or product} you ordered is on its way to you {speed}, "
+                "at no cost")
+    if kind == "shipping_credit":
+        if params.get("form") == "refund":
+            return f"we refund your shipping costs ({money}) to your original payment method"
+        what = "a gift card" if params.get("form") == "gift_card" else "store credit"
+        return f"we credit your shipping costs: {what} of {money} is on its way to you"
     if kind == "refund":
         line = "a full refund" if params.get("full") else f"a refund of {money}"
         if params.get("shipping_credit"):
@@ -96,6 +105,8 @@ def describe(kind: str, params: dict[str, Any], product: str) -> str | None:
             line += " (we are glad to accept it after the usual return period)"
         return line
     if kind == "keep_item":
+        if params.get("wrong_item"):
+            return "please keep what we sent you by mistake, there is no need to send it back"
         return "please keep the item you received, there is no need to send it back"
     if kind == "gesture":
         if params.get("gift_sku") or Decimal(str(amount or 0)) > 0:

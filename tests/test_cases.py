@@ -145,12 +145,30 @@ def test_wrong_item_is_refunded_with_shipping_and_kept(world: tuple[Store, Confi
     cases = cycle(store, config)
     assert cases[0]["status"] == "dispatched"
     kinds = [b["kind"] for b in received(receiver)]
-    assert kinds == ["refund", "keep_item"]
-    refund, keep = received(receiver)
-    assert refund["params"]["shipping_credit"] == "5.00" and refund["amount"] == "17.99"
+    assert kinds == ["refund", "shipping_credit", "keep_item"]
+    refund, credit, keep = received(receiver)
+    assert refund["amount"] == "12.99" and credit["amount"] == "5.00" and credit["params"]["form"] == "refund"
     assert keep["params"]["return_cost"] == "15.00" and keep["amount"] == "0.00"
-    assert "keep the item" in refund["note"] and "shipping included" in refund["note"]
+    assert "full refund" in refund["note"] and "we refund your shipping costs (5.00 EUR)" in refund["note"]
+    assert "keep what we sent you by mistake" in refund["note"]
     assert_clean_note(refund["note"])
+
+
+def test_wrong_item_dresses_ordered_tshirts_sent_keeps_the_tshirts(world: tuple[Store, Config]) -> None:
+    # Amélie's story: two dresses (108) ordered, cheap T-shirts sent. Returning the T-shirts costs
+    # more than they are worth, so she keeps them; the value of the dresses does not decide that.
+    store, config = world
+    with store.session() as s:
+        add_order(s, "amelie@mail.example", "Amélie Laurent", "K-1097", [("DR-07", "Linen Wrap Dress", "54.00", 2)],
+                  placed=days_ago(9), delivered=days_ago(5))
+        add_mention(s, "r3b", "I ordered two of the wrap dresses and inside were three plain white T-shirts.",
+                    "wrong_item", published=days_ago(4), author_email="amelie@mail.example", rating=2, sku="DR-07")
+    [case] = cycle(store, config)
+    assert [r["kind"] for r in case["remedies"]] == ["refund", "shipping_credit", "keep_item"], case["reasons"]
+    assert [r["amount"] for r in case["remedies"]] == ["108.00", "5.00", "0.00"]
+    # 113 is above the rule's automatic limit: a person approves the money, not the keeping
+    assert case["status"] == "awaiting_approval" and "auto_up_to 80.00" in case["approval_reason"]
+    assert "return_pickup" not in case["approval_reason"]
 
 
 def test_minor_defect_on_boots_gets_capped_repair_reimbursement(world: tuple[Store, Config],

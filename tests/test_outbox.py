@@ -304,22 +304,22 @@ def test_woocommerce_replacement_order_and_refund(tmp_path: Path, opened: list[S
         seed_defective(store)
         seed_wrong_item(store, config)
         summary = dispatch(store, config)
-        assert summary.dispatched == 3, summary.errors
+        assert summary.dispatched == 4, summary.errors
         posts = [r for r in srv.requests if r.method == "POST"]
         order = json.loads(next(r for r in posts if r.path == "/wp-json/wc/v3/orders").body)
         assert order["line_items"] == [{"product_id": 77, "quantity": 1, "subtotal": "0.00", "total": "0.00"}]
         assert order["customer_id"] == 42 and order["shipping"]["city"] == "Leeds"
         assert {"key": "_recoverybot_idempotency_key", "value": key(store, 1, 0, "replacement")} in order["meta_data"]
         refund = json.loads(next(r for r in posts if r.path.endswith("/refunds")).body)
-        assert refund["amount"] == "17.99" and refund["api_refund"] is True
+        assert refund["amount"] == "12.99" and refund["api_refund"] is True
         auth = srv.requests[0].headers["authorization"]
         assert base64.b64decode(auth.split()[1]) == b"ck_test:cs_test"
         # WooCommerce honours no Idempotency-Key header: the key rides in the objects themselves.
         assert refund["reason"] == "recoverybot " + key(store, 2, 0, "refund")
         assert {"key": "_recoverybot_idempotency_key", "value": key(store, 2, 0, "refund")} in refund["meta_data"]
-        # keep_item is not the shop API's job: it went to the csv adapter.
+        # the shipping credit and keep_item are not the shop API's job by default: they went to the csv adapter.
         kept = read_csv(tmp_path / "remedies.csv")
-        assert [r["kind"] for r in kept] == ["keep_item"]
+        assert [r["kind"] for r in kept] == ["shipping_credit", "keep_item"]
 
 
 def test_shopify_draft_order_and_refund(tmp_path: Path, opened: list[Store], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,12 +344,12 @@ def test_shopify_draft_order_and_refund(tmp_path: Path, opened: list[Store], mon
         seed_defective(store)
         seed_wrong_item(store, config)
         summary = dispatch(store, config)
-        assert summary.dispatched == 3, summary.errors
+        assert summary.dispatched == 4, summary.errors
         draft = json.loads(next(r for r in srv.requests if r.path.endswith("draft_orders.json")).body)["draft_order"]
         assert draft["line_items"][0]["price"] == "0.00" and draft["line_items"][0]["sku"] == "FAN-01"
         assert draft["email"] == "cu0@mail.example" and draft["note"].startswith("Hello Cora,")
         refund = json.loads(next(r for r in srv.requests if r.path.endswith("refunds.json")).body)["refund"]
-        assert refund["transactions"] == [{"parent_id": 12, "amount": "17.99", "kind": "refund", "gateway": "bogus"}]
+        assert refund["transactions"] == [{"parent_id": 12, "amount": "12.99", "kind": "refund", "gateway": "bogus"}]
         assert all(r.headers["x-shopify-access-token"] == "shpat_test" for r in srv.requests)
 
 
@@ -408,7 +408,7 @@ class StallingShop:
 
 def _lost_answer_then_retry(store: Store, config: Config) -> None:
     first = dispatch(store, config)
-    assert first.retrying == 2 and first.dispatched == 1, first.errors  # keep_item went to csv
+    assert first.retrying == 2 and first.dispatched == 2, first.errors  # shipping credit and keep_item went to csv
     assert all("ReadTimeout" in e for e in first.errors)
     second = dispatch(store, config, at=NOW + timedelta(seconds=61))
     assert second.dispatched == 2, second.errors
@@ -531,13 +531,13 @@ def test_email_adapter_without_smtp_fails_its_remedy_clearly_and_others_go_on(tm
     seed_defective(store)
     seed_wrong_item(store, config)
     first = dispatch(store, config)
-    assert (first.dispatched, first.retrying, first.failed) == (2, 0, 1), first.errors
+    assert (first.dispatched, first.retrying, first.failed) == (3, 0, 1), first.errors
     assert "fulfilment 'cs': no SMTP server configured" in first.errors[0]
     with store.session() as s:
         mailed = s.query(Remedy).filter_by(kind="replacement").one()
         assert (mailed.status, mailed.attempts) == ("failed", 1)
         assert mailed.last_error == "fulfilment 'cs': no SMTP server configured"
-    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["refund", "keep_item"]
+    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["refund", "shipping_credit", "keep_item"]
     later = dispatch(store, config, at=NOW + timedelta(hours=1))
     assert (later.dispatched, later.retrying, later.failed) == (0, 0, 0)
 
@@ -554,7 +554,7 @@ def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path
                              '[[fulfilment]]\nname = "rest"\nkind = "csv"')
         seed_wrong_item(store, config)
         first = dispatch(store, config)
-        assert (first.dispatched, first.retrying, first.failed) == (1, 1, 0), first.errors
+        assert (first.dispatched, first.retrying, first.failed) == (2, 1, 0), first.errors
         assert "unexpected AttributeError" in first.errors[0]
         with store.session() as s:
             refund = s.query(Remedy).filter_by(kind="refund").one()
@@ -565,4 +565,4 @@ def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path
         assert last.failed == 1
         case = next(c for c in list_cases(store) if c["remedies"][0]["kind"] == "refund")
         assert case["status"] == "failed" and case["remedies"][0]["attempts"] == 3
-    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["keep_item"]
+    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["shipping_credit", "keep_item"]

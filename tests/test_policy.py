@@ -94,10 +94,50 @@ def test_auto_up_to_and_caps() -> None:
 
 
 def test_keep_item_only_when_return_costs_more_than_the_item() -> None:
-    d = decide(facts(issue="wrong_item", item_value=Decimal(90)), PolicyConfig())
-    assert [r.kind for r in d.remedies] == ["refund", "return_pickup"]
-    d = decide(facts(issue="wrong_item", item_value=Decimal(9)), PolicyConfig())
-    assert [r.kind for r in d.remedies] == ["refund", "keep_item"]
+    p = policy(rules=[{"name": "r", "issues": ["damaged"], "remedies": [{"kind": "keep_item"}], "auto_up_to": 50}])
+    d = decide(facts(issue="damaged", item_value=Decimal(90)), p)
+    assert [r.kind for r in d.remedies] == ["return_pickup"]
+    d = decide(facts(issue="damaged", item_value=Decimal(9)), p)
+    assert [r.kind for r in d.remedies] == ["keep_item"]
+
+
+def test_wrong_item_keep_weighs_what_was_sent_not_what_was_ordered() -> None:
+    # Two dresses ordered (108), cheap T-shirts sent: returning the T-shirts costs more than they are worth.
+    dresses = facts(issue="wrong_item", item_value=Decimal("108.00"), quantity=2, item_name="Linen Dress")
+    d = decide(dresses, PolicyConfig())
+    assert d.rule == "wrong-item-refund-keep"
+    assert [r.kind for r in d.remedies] == ["refund", "shipping_credit", "keep_item"], d.reasons
+    refund, credit, keep = d.remedies
+    assert refund.amount == Decimal("108.00") and credit.amount == Decimal("5.00") and keep.amount == 0
+    assert credit.params["form"] == "refund"
+    assert keep.params["item_value"] == "10.00" and keep.params["wrong_item"] is True
+    assert any("item sent by mistake (10.00): customer keeps it" in r for r in d.reasons)
+    # the rule may say what the wrong item is worth; above the return cost it comes back by courier
+    dear = policy(rules=[{"name": "r", "issues": ["wrong_item"], "auto_up_to": 200,
+                          "remedies": [{"kind": "correct_item"}, {"kind": "keep_item", "sent_value": 40}]}])
+    d = decide(dresses, dear)
+    assert [r.kind for r in d.remedies] == ["correct_item", "return_pickup"]
+    assert decide(dresses, policy(wrong_item_value=30)).remedies[2].kind == "return_pickup"
+
+
+def test_correct_item_and_shipping_credit_cost_and_note() -> None:
+    p = policy(rules=[{"name": "r", "issues": ["wrong_item"], "auto_up_to": 200, "remedies": [
+        {"kind": "correct_item", "shipping": "expedited"}, {"kind": "shipping_credit", "form": "gift_card"},
+        {"kind": "keep_item"}]}])
+    d = decide(facts(issue="wrong_item", item_value=Decimal("54.00"), item_name="Linen Dress"), p)
+    item, credit, _keep = d.remedies
+    assert item.kind == "correct_item" and item.amount == Decimal("66.00")  # 54 + expedited 12
+    assert item.params["sku"] == "FAN-01" and item.params["shipping"] == "expedited"
+    assert credit.amount == Decimal("5.00") and credit.params["form"] == "gift_card"
+    note = render(None, context(issue="wrong_item", remedies=[(r.kind, r.params) for r in d.remedies],
+                                customer_name="Amélie Laurent", product="Linen Dress", order_number="K-1",
+                                shop_name="Kestrel Lane"))
+    assert "the Linen Dress you ordered is on its way to you by express delivery" in note
+    assert "we credit your shipping costs: a gift card of 5.00 EUR" in note
+    assert "please keep what we sent you by mistake" in note
+    capped = decide(facts(issue="wrong_item"), policy(caps={"shipping_credit": 2}, rules=[
+        {"name": "r", "remedies": [{"kind": "shipping_credit", "amount": 9}], "auto_up_to": 50}]))
+    assert capped.remedies[0].amount == Decimal("2.00")
 
 
 def test_late_return_beyond_grace_waits_for_approval() -> None:

@@ -37,11 +37,13 @@ class RemedyKind(str, enum.Enum):
     KEEP_ITEM = "keep_item"
     GESTURE = "gesture"
     CONTACT = "contact"
+    CORRECT_ITEM = "correct_item"
+    SHIPPING_CREDIT = "shipping_credit"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in RemedyKind)
 # Kinds whose amount is chosen by the rule: above the cap they are cut down to it, not refused.
-CLAMPED: frozenset[str] = frozenset({"store_credit", "repair_reimbursement", "gesture"})
+CLAMPED: frozenset[str] = frozenset({"store_credit", "repair_reimbursement", "gesture", "shipping_credit"})
 
 CENT = Decimal("0.01")
 
@@ -60,21 +62,26 @@ class RemedyAction(_Model):
 
     kind: Literal[
         "replacement", "refund", "store_credit", "repair_reimbursement", "return_pickup", "keep_item",
-        "gesture", "contact",
+        "gesture", "contact", "correct_item", "shipping_credit",
     ] = Field(description="The remedy kind.")
     shipping: Literal["standard", "expedited"] = Field(
-        "standard", description="replacement: shipping speed (cost from [policy] shipping_costs)."
+        "standard", description="replacement / correct_item: shipping speed (cost from [policy] shipping_costs)."
     )
     bonus_sku: str | None = Field(None, description="replacement: a small extra item sent along (SKU).")
     bonus_value: float = Field(0, ge=0, description="replacement: what the bonus item costs the shop.")
     percent: float = Field(100, gt=0, le=100, description="refund / store_credit: share of the item value.")
     amount: float | None = Field(
-        None, ge=0, description="refund / store_credit / repair_reimbursement / gesture: a fixed amount "
-        "(repair_reimbursement defaults to its cap)."
+        None, ge=0, description="refund / store_credit / repair_reimbursement / gesture / shipping_credit: a fixed "
+        "amount (repair_reimbursement defaults to its cap, shipping_credit to the standard shipping cost)."
     )
     include_shipping: bool = Field(False, description="refund: also credit the standard shipping cost.")
     form: Literal["refund", "store_credit", "gift_card"] = Field(
-        "store_credit", description="repair_reimbursement / store_credit: how the money is given."
+        "store_credit", description="repair_reimbursement / store_credit / shipping_credit: how the money is given "
+        "(shipping_credit, when not set: refund)."
+    )
+    sent_value: float | None = Field(
+        None, ge=0, description="keep_item on a wrong item: what the item sent by mistake is worth (default: "
+        "[policy] wrong_item_value). It is weighed against [policy] return_cost, not the value of what was ordered."
     )
     grace_days: int = Field(14, ge=0, description="return_pickup: days accepted past the return window.")
     gift_sku: str | None = Field(None, description="gesture: a small gift sent along (SKU).")
@@ -159,7 +166,10 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
           max_mention_age_days=30),
     _rule("not-delivered-reship", [{"kind": "replacement", "shipping": "expedited"}],
           issues=("not_delivered",), delivery=("delivered", "lost", "overdue"), auto_up_to=80),
-    _rule("wrong-item-refund-keep", [{"kind": "refund", "include_shipping": True}, {"kind": "keep_item"}],
+    # The wrong-item story: the money back, the shipping credited, and the wrong item kept when
+    # sending it back would cost more than it is worth (else a prepaid pickup). Shops that would
+    # rather send what was ordered write the same rule with `correct_item` instead of `refund`.
+    _rule("wrong-item-refund-keep", [{"kind": "refund"}, {"kind": "shipping_credit"}, {"kind": "keep_item"}],
           issues=("wrong_item",), auto_up_to=80),
     _rule("defective-cheap-replace", [{"kind": "replacement"}],
           issues=("defective", "damaged"), max_item_value=40, auto_up_to=50),
@@ -180,7 +190,7 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
 
 DEFAULT_CAPS: dict[str, float] = {
     "replacement": 80, "refund": 150, "store_credit": 25, "repair_reimbursement": 20,
-    "return_pickup": 15, "keep_item": 0, "gesture": 10, "contact": 0,
+    "return_pickup": 15, "keep_item": 0, "gesture": 10, "contact": 0, "correct_item": 150, "shipping_credit": 15,
 }
 
 
@@ -206,7 +216,12 @@ class PolicyConfig(_Model):
     return_window_days: int = Field(30, ge=0, description="The shop's return window, counted from delivery.")
     return_cost: float = Field(
         15, ge=0, description="What a return costs the shop all in (label, courier, handling); keep_item applies "
-        "only when this exceeds the item value."
+        "only when this exceeds the value of the item the buyer has (for a wrong item: what was sent, not what "
+        "was ordered)."
+    )
+    wrong_item_value: float = Field(
+        10, ge=0, description="keep_item on a wrong item: what an item sent by mistake is taken to be worth when "
+        "the rule gives no sent_value (the buyer keeps it when this is below return_cost)."
     )
     shipping_costs: dict[str, float] = Field(
         default_factory=lambda: {"standard": 5.0, "expedited": 12.0},
@@ -415,6 +430,15 @@ def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) ->
             params["bonus_sku"] = action.bonus_sku
             amount += money(action.bonus_value)
         return Planned(kind, params, money(amount)), notes
+    if kind == "correct_item":
+        # What was ordered, sent now: the same goods and cost as a replacement, said differently.
+        params = {**base, "sku": f.item_sku, "product_name": f.item_name, "quantity": f.quantity,
+                  "shipping": action.shipping}
+        return Planned(kind, params, money(value + ship.get(action.shipping, Decimal(0)))), notes
+    if kind == "shipping_credit":
+        amount = money(action.amount) if action.amount is not None else ship["standard"]
+        form = action.form if "form" in action.model_fields_set else "refund"
+        return Planned(kind, {**base, "amount": str(amount), "form": form}, amount), notes
     if kind == "refund":
         amount = money(action.amount) if action.amount is not None else money(value * Decimal(str(action.percent)) / 100)
         params = {**base, "percent": action.percent if action.amount is None else None, "items_amount": str(amount)}
@@ -443,16 +467,27 @@ def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) ->
             notes.append(f"return window waived ({late:.0f} days late, grace {action.grace_days})")
         return Planned(kind, params, money(policy.return_cost)), notes
     if kind == "keep_item":
+        # What the buyer would send back: for a wrong item that is what was sent (T-shirts), not
+        # what was ordered (dresses), so it is weighed at its own value.
+        wrong = f.issue == "wrong_item"
+        if wrong:
+            value = money(action.sent_value if action.sent_value is not None else policy.wrong_item_value)
+        what = "item sent by mistake" if wrong else "item"
         if value >= money(policy.return_cost):
             # Returning is worth it: ask for the item back instead (a prepaid courier pickup).
-            notes.append(f"item value {value} is not below the return cost {money(policy.return_cost)}: pickup instead")
+            notes.append(f"{what} value {value} is not below the return cost {money(policy.return_cost)}: "
+                         "pickup instead")
             return Planned("return_pickup", {**base, "sku": f.item_sku, "product_name": f.item_name,
                                              "quantity": f.quantity, "grace_days": 0,
                                              "window_days": policy.return_window_days, "courier_pickup": True},
                            money(policy.return_cost)), notes
-        notes.append(f"return would cost {money(policy.return_cost)}, more than the item ({value}): customer keeps it")
-        return Planned(kind, {**base, "sku": f.item_sku, "item_value": str(value),
-                              "return_cost": str(money(policy.return_cost))}, Decimal("0.00")), notes
+        notes.append(f"return would cost {money(policy.return_cost)}, more than the {what} ({value}): "
+                     "customer keeps it")
+        params = {**base, "sku": None if wrong else f.item_sku, "item_value": str(value),
+                  "return_cost": str(money(policy.return_cost))}
+        if wrong:
+            params["wrong_item"] = True
+        return Planned(kind, params, Decimal("0.00")), notes
     if kind == "gesture":
         amount = money(action.amount or 0)
         params = {**base, "amount": str(amount), "gift_sku": action.gift_sku, "message": action.message}

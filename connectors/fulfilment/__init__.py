@@ -41,7 +41,7 @@ class FulfilmentConfig(BaseModel):
     kind: str = Field(description="csv | webhook | email | woocommerce | shopify")
     handles: tuple[str, ...] = Field(
         (), description="Remedy kinds this adapter delivers (empty: the adapter's default: every kind, or "
-        "replacement and refund for shop APIs). The first adapter that handles a kind gets it."
+        "replacement, refund and correct_item for shop APIs). The first adapter that handles a kind gets it."
     )
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # Every remedy kind an adapter that is not a shop API delivers by default.
 ALL_KINDS: tuple[str, ...] = ("replacement", "refund", "store_credit", "repair_reimbursement", "return_pickup",
-                              "keep_item", "gesture", "contact")
+                              "keep_item", "gesture", "contact", "correct_item", "shipping_credit")
 
 
 @dataclass(frozen=True)
