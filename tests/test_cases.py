@@ -135,6 +135,40 @@ def test_parcel_marked_delivered_never_arrived_gets_expedited_reship(world: tupl
     assert_clean_note(body["note"])
 
 
+def test_not_delivered_before_the_order_was_due_waits_for_a_person(world: tuple[Store, Config],
+                                                                    receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "una@mail.example", "Una Early", "K-1010", [("LAMP-2", "Desk Lamp", "34.00", 1)],
+                  placed=days_ago(2), tracking="in_transit", expected=days_ago(-3))
+        add_mention(s, "r2e", "My desk lamp never arrived, where is my parcel? Nobody answers.",
+                    "not_delivered", published=days_ago(0.5), author_email="una@mail.example", rating=1, sku="LAMP-2")
+    [case] = cycle(store, config)
+    assert case["status"] == "awaiting_approval", case["reasons"]
+    assert "days before the order was due to arrive" in case["approval_reason"]
+    assert received(receiver) == []
+
+
+@pytest.mark.parametrize(("status", "tracking", "expected"), [
+    ("unfulfilled", None, 6),  # overdue by date, yet never shipped
+    ("unfulfilled", "pending", -2),
+    ("fulfilled", "pending", 3),
+])
+def test_not_delivered_on_an_order_that_never_shipped_is_a_fulfilment_problem(
+        world: tuple[Store, Config], receiver: LocalServer, status: str, tracking: str | None, expected: int) -> None:
+    store, config = world
+    with store.session() as s:
+        order = add_order(s, "ned@mail.example", "Ned Waiting", "K-1011", [("LAMP-2", "Desk Lamp", "34.00", 1)],
+                          placed=days_ago(10), tracking=tracking, expected=days_ago(expected))
+        order.fulfillment_status = status
+        add_mention(s, "r2u", "Ordered the desk lamp ten days ago and it never arrived. Where is it?",
+                    "not_delivered", published=days_ago(1), author_email="ned@mail.example", rating=1, sku="LAMP-2")
+    [case] = cycle(store, config)
+    assert case["status"] == "awaiting_approval", case["reasons"]
+    assert "the order has not shipped yet: a fulfilment problem for staff" in case["approval_reason"]
+    assert received(receiver) == []
+
+
 def test_wrong_item_is_refunded_with_shipping_and_kept(world: tuple[Store, Config], receiver: LocalServer) -> None:
     store, config = world
     with store.session() as s:

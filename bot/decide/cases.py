@@ -344,6 +344,23 @@ def _delivery(order: Order, now: datetime) -> str:
     return "pending" if (order.fulfillment_status or "").lower() == "unfulfilled" else "unknown"
 
 
+# Fulfilment / tracking states that mean the parcel has not left the warehouse.
+NOT_SHIPPED = frozenset({"unfulfilled", "pending", "on-hold", "processing"})
+
+
+def _shipped(order: Order) -> bool | None:
+    """False when the order is known not to have shipped yet, True when it did, None when unknown."""
+    if order.delivered_at is not None:
+        return True
+    tracking = (order.tracking_status or "").lower()
+    if tracking in ("in_transit", "delivered", "lost", "returned"):
+        return True
+    status = (order.fulfillment_status or "").lower()
+    if status in NOT_SHIPPED or tracking == "pending":
+        return False
+    return True if status in ("fulfilled", "partial", "shipped", "completed") else None
+
+
 def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool, now: datetime) -> Facts:
     assessment = mention.assessment
     assert assessment is not None
@@ -358,9 +375,15 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
     elif order is not None:
         value = order.total
     age: float | None = None
+    shipped: bool | None = None
+    due_in: float | None = None
+    posted = mention.published_at or mention.collected_at
     if order is not None:
         start = order.delivered_at or order.placed_at
         age = (now - start).total_seconds() / 86400
+        shipped = _shipped(order)
+        if order.expected_delivery_at is not None and order.delivered_at is None:
+            due_in = (order.expected_delivery_at - posted).total_seconds() / 86400
     prior = 0
     in_flight: tuple[int, ...] = ()
     if case.customer_id is not None:
@@ -393,6 +416,8 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
         item_known=line is not None,
         delivery=_delivery(order, now) if order is not None else "unknown",
         before_delivery=before_delivery,
+        shipped=shipped,
+        due_in_days=due_in,
         source_kind=mention.source_kind,
         prior_remedies=prior,
         in_flight=in_flight,

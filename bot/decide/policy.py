@@ -164,8 +164,11 @@ REMEDY_WORTHY_ISSUES = (
 DEFAULT_RULES: tuple[RuleConfig, ...] = (
     _rule("unmatched-contact", [{"kind": "contact"}], matched=False, issues=REMEDY_WORTHY_ISSUES,
           max_mention_age_days=30),
+    # Any delivery state but returned: a parcel not yet due or not yet shipped matches too, so the
+    # guards put it to a person with the reason instead of leaving it to a later rule.
     _rule("not-delivered-reship", [{"kind": "replacement", "shipping": "expedited"}],
-          issues=("not_delivered",), delivery=("delivered", "lost", "overdue"), auto_up_to=80),
+          issues=("not_delivered",), delivery=("delivered", "lost", "overdue", "in_transit", "pending", "unknown"),
+          auto_up_to=80),
     # The wrong-item story: the money back, the shipping credited, and the wrong item kept when
     # sending it back would cost more than it is worth (else a prepaid pickup). Shops that would
     # rather send what was ordered write the same rule with `correct_item` instead of `refund`.
@@ -295,6 +298,8 @@ class Facts:
     item_known: bool = True  # False when the order has several lines and none was matched
     delivery: str = "unknown"
     before_delivery: bool = False
+    shipped: bool | None = None  # False: the order is still unfulfilled / pending; None: not known
+    due_in_days: float | None = None  # expected delivery minus the complaint's time (> 0: posted before due)
     source_kind: str = ""
     prior_remedies: int = 0  # the customer's remedied cases in the last 365 days
     in_flight: tuple[int, ...] = ()  # other cases of this customer with a remedy queued or waiting
@@ -545,7 +550,13 @@ def guards(f: Facts, policy: PolicyConfig, decision: Decision) -> list[str]:
     if not f.matched:
         out.append("no matched order: no automatic remedy")
     else:
-        if f.before_delivery:
+        if f.issue == "not_delivered" and f.shipped is False:
+            # Nothing was sent, so nothing can have been lost: re-shipping would send it twice.
+            out.append("the order has not shipped yet: a fulfilment problem for staff")
+        elif f.issue == "not_delivered" and f.due_in_days is not None and f.due_in_days > 0:
+            out.append(f"the complaint was posted {f.due_in_days:.0f} days before the order was due to arrive: "
+                       "give the parcel time or ask the carrier before sending another")
+        elif f.before_delivery:
             out.append("complaint dated before the order was delivered")
         if f.match_confidence < policy.min_match_confidence:
             out.append(f"order match confidence {f.match_confidence:.2f} is below {policy.min_match_confidence:g}")
