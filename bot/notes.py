@@ -23,7 +23,7 @@ from bot.errors import PolicyError
 FORBIDDEN = re.compile(r"\b(reviews?|reviewed|rating|ratings|rated|stars?|feedback|testimonial)\b", re.IGNORECASE)
 
 WHAT_HAPPENED: dict[str, str] = {
-    "defective": "your {item} stopped working as it should",
+    "defective": "your {item} turned out faulty",
     "damaged": "your {item} arrived damaged",
     "missing_parts": "your {item} arrived with parts missing",
     "wrong_item": "we sent you the wrong item instead of your {item}",
@@ -36,6 +36,22 @@ WHAT_HAPPENED: dict[str, str] = {
     "other": "your order did not go as it should have",
     "none": "your order did not go as it should have",
 }
+
+
+# A defect said the way the buyer lived it: a dead kettle "stopped working", a shrunken duvet cover
+# did not; the plain `defective` line above is for a fault the complaint does not describe.
+DEFECT_HAPPENED: dict[str, str] = {
+    "stopped_working": "your {item} stopped working",
+    "minor": "your {item} came with a fault it should never have had",
+    "shrunk": "your {item} shrank when it should not have",
+    "other": "your {item} turned out faulty",
+}
+
+
+def _what_happened(issue: str, defect: str | None) -> str:
+    if defect in DEFECT_HAPPENED and (issue == "defective" or (issue == "poor_quality" and defect != "other")):
+        return DEFECT_HAPPENED[defect]
+    return WHAT_HAPPENED.get(issue, WHAT_HAPPENED["other"])
 
 
 def _env() -> SandboxedEnvironment:
@@ -126,6 +142,7 @@ def context(
     order_number: str | None,
     shop_name: str,
     source_name: str | None = None,
+    defect: str | None = None,
 ) -> dict[str, Any]:
     """The variables a note template sees."""
     item = product or "order"
@@ -136,7 +153,7 @@ def context(
         "customer_name": first,
         "shop_name": shop_name,
         "issue": issue,
-        "what_happened": WHAT_HAPPENED.get(issue, WHAT_HAPPENED["other"]).format(item=item),
+        "what_happened": _what_happened(issue, defect).format(item=item),
         "product": item,
         "order_number": order_number,
         "remedies": lines,

@@ -222,6 +222,35 @@ def test_minor_defect_on_boots_gets_capped_repair_reimbursement(world: tuple[Sto
     assert "gift card of 20.00 EUR" in body["note"]
 
 
+def test_kettle_that_stopped_heating_gets_a_replacement_not_a_repair_gift_card(world: tuple[Store, Config],
+                                                                              receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "kai@mail.example", "Kai Brandt", "K-1006", [("KET-1", "Glass Kettle", "59.00", 1)],
+                  placed=days_ago(30), delivered=days_ago(26))
+        add_mention(s, "r6", "The kettle stopped heating after three weeks. Useless.", "defective",
+                    published=days_ago(2), author_email="kai@mail.example", rating=1, sku="KET-1")
+    [case] = cycle(store, config)
+    assert case["rule"] == "defective-replace", case["reasons"]
+    assert case["status"] == "dispatched", case["reasons"]
+    [body] = received(receiver)
+    assert body["kind"] == "replacement" and body["amount"] == "64.00"  # 59 + standard shipping 5
+    assert "your Glass Kettle stopped working" in body["note"] and "new Glass Kettle is on its way" in body["note"]
+
+
+def test_shrunken_duvet_cover_note_says_what_happened(world: tuple[Store, Config], receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "dora@mail.example", "Dora Wilde", "K-1007", [("DUV-2", "Linen Duvet Cover", "79.00", 1)],
+                  placed=days_ago(30), delivered=days_ago(26))
+        add_mention(s, "r7", "The duvet cover shrank two sizes in its first wash at 30 degrees.", "defective",
+                    published=days_ago(2), author_email="dora@mail.example", rating=1, sku="DUV-2")
+    [case] = cycle(store, config)
+    assert case["rule"] != "defective-minor-repair", case["reasons"]
+    note = case["remedies"][0]["note"]
+    assert "stopped working" not in note and "your Linen Duvet Cover shrank" in note, note
+
+
 def test_late_return_with_family_illness_waives_window(world: tuple[Store, Config], receiver: LocalServer) -> None:
     store, config = world
     with store.session() as s:

@@ -43,7 +43,8 @@ def test_default_rules_cover_the_seed_stories() -> None:
         "defective-cheap-replace": facts(),
         "not-delivered-reship": facts(issue="not_delivered", item_value=Decimal(34)),
         "wrong-item-refund-keep": facts(issue="wrong_item"),
-        "defective-minor-repair": facts(item_value=Decimal(89)),
+        "defective-minor-repair": facts(item_value=Decimal(89), defect="minor"),
+        "defective-replace": facts(item_value=Decimal(59), defect="stopped_working"),
         "late-return-goodwill": facts(issue="fit_size", order_age_days=32, item_value=Decimal(60)),
         "unmatched-contact": facts(matched=False, order_number=None, item_value=None),
     }
@@ -232,3 +233,17 @@ def test_watch_list_reason_names_the_nearest_rule_and_the_condition_that_failed(
     # A matching rule keeps its reasons as before (rounded days).
     assert "complaint age 2 days is <= 30" in decide(
         facts(matched=False, order_number=None, item_value=None), PolicyConfig()).reasons[0]
+
+
+@pytest.mark.parametrize(("text", "defect"), [
+    ("The kettle stopped heating after three weeks.", "stopped_working"),
+    ("Headlamp died after three days", "stopped_working"),
+    ("The button came off and now it won't turn on", "stopped_working"),
+    ("Love the boots but the decorative studs fell off after a week.", "minor"),
+    ("The duvet cover shrank two sizes in its first wash", "shrunk"),
+    ("It feels cheap and flimsy", "other"),
+])
+def test_the_defect_is_read_from_the_buyers_words(text: str, defect: str) -> None:
+    from bot.decide.defects import defect_of
+
+    assert defect_of(text) == defect

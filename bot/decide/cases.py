@@ -29,6 +29,7 @@ from bot.errors import PolicyError, RecoveryBotError
 from bot.notes import context as note_context
 from bot.notes import is_contact
 from bot.notes import render as render_note
+from bot.decide.defects import defect_of
 from bot.decide.policy import Decision, Facts, decide
 from bot.outbox import BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
 from bot.store import (
@@ -415,6 +416,7 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
         quantity=line.quantity if line else 1,
         item_known=line is not None,
         delivery=_delivery(order, now) if order is not None else "unknown",
+        defect=defect_of(" ".join(f"{m.title or ''} {m.text}" for m in mentions)),
         before_delivery=before_delivery,
         shipped=shipped,
         due_in_days=due_in,
@@ -439,7 +441,7 @@ def _note(case: Case, decision: Decision, facts: Facts, config: Config) -> str:
     kinds = [p.kind for p in decision.remedies]
     ctx = note_context(
         issue=case.issue, remedies=[(p.kind, p.params) for p in decision.remedies], customer_name=name,
-        product=facts.item_name, order_number=facts.order_number, shop_name=config.bot.shop_name,
+        product=facts.item_name, order_number=facts.order_number, shop_name=config.bot.shop_name, defect=facts.defect,
         source_name=PLATFORMS.get(case.mention.source_kind),
     )
     template = config.policy.contact_note_template if is_contact(kinds) else config.policy.note_template

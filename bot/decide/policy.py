@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.decide.defects import DEFECTS
+
 ISSUES: tuple[str, ...] = (
     "defective", "damaged", "missing_parts", "wrong_item", "not_delivered", "fit_size",
     "not_as_described", "poor_quality", "service", "price_value", "other", "none",
@@ -108,6 +110,10 @@ class RuleConfig(_Model):
     max_item_value: float | None = Field(None, ge=0, description="Value of the item (line, else order) at most this.")
     delivery: tuple[str, ...] = Field((), description=f"Delivery status among: {', '.join(DELIVERY)} (empty: any).")
     source_kinds: tuple[str, ...] = Field((), description="Connector kinds the mention came from (empty: any).")
+    defects: tuple[str, ...] = Field(
+        (), description=f"How the buyer describes the defect, among: {', '.join(DEFECTS)} (empty: any). "
+        "minor: a small fixable fault (studs fell off, a loose button); stopped_working: the item died."
+    )
     max_prior_remedies: int | None = Field(None, ge=0, description="The customer's remedies in the last 365 days at most this.")
     max_mention_age_days: float | None = Field(
         None, ge=0, description="Days since the complaint was posted at most this (older complaints: watch list)."
@@ -124,6 +130,14 @@ class RuleConfig(_Model):
         for issue in value:
             if issue not in ISSUES:
                 raise ValueError(f"unknown issue {issue!r} (known: {', '.join(ISSUES)})")
+        return value
+
+    @field_validator("defects")
+    @classmethod
+    def _defects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for defect in value:
+            if defect not in DEFECTS:
+                raise ValueError(f"unknown defect {defect!r} (known: {', '.join(DEFECTS)})")
         return value
 
     @field_validator("delivery")
@@ -176,8 +190,12 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
           issues=("wrong_item",), auto_up_to=80),
     _rule("defective-cheap-replace", [{"kind": "replacement"}],
           issues=("defective", "damaged"), max_item_value=40, auto_up_to=50),
+    # A small fixable fault on a dearer item (studs off boots): the repair paid as a gift card.
     _rule("defective-minor-repair", [{"kind": "repair_reimbursement", "form": "gift_card"}],
-          issues=("defective", "poor_quality"), min_item_value=40, auto_up_to=20),
+          issues=("defective", "poor_quality"), defects=("minor",), min_item_value=40, auto_up_to=20),
+    # Anything else wrong with a dearer item (a kettle that stopped heating): a replacement, which
+    # waits for a person above 80.
+    _rule("defective-replace", [{"kind": "replacement"}], issues=("defective",), min_item_value=40, auto_up_to=80),
     _rule("late-return-goodwill",
           [{"kind": "return_pickup", "grace_days": 14}, {"kind": "refund"},
            {"kind": "gesture", "message": "We hope everything is well at home."}],
@@ -297,6 +315,7 @@ class Facts:
     quantity: int = 1
     item_known: bool = True  # False when the order has several lines and none was matched
     delivery: str = "unknown"
+    defect: str = "other"  # bot.decide.defects: stopped_working, minor, shrunk, other
     before_delivery: bool = False
     shipped: bool | None = None  # False: the order is still unfulfilled / pending; None: not known
     due_in_days: float | None = None  # expected delivery minus the complaint's time (> 0: posted before due)
@@ -383,6 +402,11 @@ def check_rule(rule: RuleConfig, f: Facts) -> tuple[list[str], list[str]]:
             why.append(f"delivery is {f.delivery}")
         else:
             failed.append(f"delivery {f.delivery} is not {_one_of(rule.delivery)}")
+    if rule.defects:
+        if f.defect in rule.defects:
+            why.append(f"defect is {f.defect}")
+        else:
+            failed.append(f"defect {f.defect} is not {_one_of(rule.defects)}")
     if rule.source_kinds:
         if f.source_kind in rule.source_kinds:
             why.append(f"source kind is {f.source_kind}")
