@@ -144,7 +144,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bot.config import enabled_parts, missing_secrets
+    from bot.config import effective_rules, enabled_parts, missing_secrets
+    from connectors.fulfilment import shadowed
 
     if args.kinds:
         from connectors import registry
@@ -157,6 +158,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{config.path}: valid")
     for part in enabled_parts(config):
         print(f"  [{'on ' if part.enabled else 'off'}] {part.name}: {part.detail}")
+    print("  policy rules, in order (first match wins):")
+    for line in effective_rules(config):
+        print(f"    {line}")
+    for warning in shadowed(config.fulfilment):
+        print(f"  warning: {warning}")
     for key, name in missing_secrets(config):
         # A warning, not an error: the daemon's environment may hold it while this shell does not.
         print(f"  warning: {key} names the environment variable {name}, which is not set here")

@@ -396,8 +396,11 @@ def dispatch_due(
             with store.session() as session:
                 remedy = session.get(Remedy, remedy_id)
                 assert remedy is not None
-                adapter_name = remedy.adapter or pick_adapter(remedy.kind, config.fulfilment)
                 kind = remedy.kind
+                adapter_name = pick_adapter(kind, config.fulfilment)
+                if remedy.attempts > 0 and remedy.adapter in names:
+                    # An earlier attempt may have reached that adapter: keep it, so the effect stays once.
+                    adapter_name = remedy.adapter
             if (adapter_name is not None and adapter_name in names and adapter_name not in adapters
                     and adapter_name not in broken):
                 # Built (with its mailer) before the claim: a missing secret (SecretMissing, exit 2)

@@ -182,6 +182,22 @@ def test_missing_secret_stops_dispatch_before_claiming(tmp_path: Path, opened: l
         assert s.query(Remedy).one().attempts == 0
 
 
+def test_the_adapter_is_chosen_at_dispatch_from_the_current_config(tmp_path: Path, opened: list[Store]) -> None:
+    # Queued while an entry with empty handles shadowed the ops file; staff then fixed the config.
+    wrong = ('[[fulfilment]]\nname = "catchall"\nkind = "csv"\npath = "wrong.csv"\n\n'
+             '[[fulfilment]]\nname = "ops"\nkind = "csv"\npath = "ops.csv"\nhandles = ["replacement"]')
+    store, _ = make(tmp_path, opened, wrong)
+    seed_defective(store)
+    fixed = ('[[fulfilment]]\nname = "ops"\nkind = "csv"\npath = "ops.csv"\nhandles = ["replacement"]\n\n'
+             '[[fulfilment]]\nname = "catchall"\nkind = "csv"\npath = "wrong.csv"')
+    again, config = make(tmp_path, opened, fixed)
+    assert dispatch(again, config).dispatched == 1
+    assert not (tmp_path / "wrong.csv").exists()
+    assert [r["kind"] for r in read_csv(tmp_path / "ops.csv")] == ["replacement"]
+    [case] = list_cases(again)
+    assert case["remedies"][0]["adapter"] == "ops"
+
+
 def test_no_adapter_for_a_kind_fails_clearly(tmp_path: Path, opened: list[Store]) -> None:
     store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "wh"\nkind = "csv"\nhandles = ["refund"]')
     seed_defective(store)

@@ -164,8 +164,19 @@ def test_every_guard_sends_the_case_to_approval(overrides: dict[str, object], re
 
 
 def test_no_matching_rule_waits_for_a_person() -> None:
-    d = decide(facts(), policy(rules=[{"name": "only-reddit", "source_kinds": ["reddit"], "remedy": "gesture"}]))
+    d = decide(facts(), policy(builtin_rules=False,
+                               rules=[{"name": "only-reddit", "source_kinds": ["reddit"], "remedy": "gesture"}]))
     assert d.rule is None and not d.automatic and d.remedies == []
+
+
+def test_the_shops_rules_extend_the_built_in_ones_unless_switched_off() -> None:
+    own = [{"name": "reddit-gesture", "source_kinds": ["reddit"], "remedy": "gesture"}]
+    p = policy(rules=own)
+    assert [r.name for r in p.active_rules] == ["reddit-gesture"] + [r.name for r in DEFAULT_RULES]
+    assert decide(facts(source_kind="reddit"), p).rule == "reddit-gesture"
+    # a case the shop never meant to change still gets its built-in remedy
+    assert decide(facts(), p).rule == "defective-cheap-replace"
+    assert [r.name for r in policy(rules=own, builtin_rules=False).active_rules] == ["reddit-gesture"]
 
 
 def test_bad_policy_config_is_refused_with_the_key() -> None:
@@ -222,7 +233,7 @@ def test_watch_list_reason_names_the_nearest_rule_and_the_condition_that_failed(
                              order_age_days=None), PolicyConfig())
     assert unfixable.reasons[1] == "nearest rule unmatched-contact: issue poor_quality is not one of its 7"
     # Custom rules: the one with the most conditions met is named, with what failed.
-    rules = PolicyConfig.model_validate({"rules": [
+    rules = PolicyConfig.model_validate({"builtin_rules": False, "rules": [
         {"name": "any-delivered", "remedy": "gesture", "delivery": ["delivered"], "max_rating": 2},
         {"name": "cheap-late", "remedy": "refund", "issues": ["defective"], "max_item_value": 10,
          "max_rating": 3},

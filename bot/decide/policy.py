@@ -219,7 +219,11 @@ class PolicyConfig(_Model):
     """[policy]: which remedy, when, within which limits (amounts in [bot] currency)."""
 
     rules: tuple[RuleConfig, ...] = Field(
-        (), description="Ordered rules, first match wins. Empty: the built-in rules for the seed stories."
+        (), description="The shop's own ordered rules, first match wins; tried before the built-in rules."
+    )
+    builtin_rules: bool = Field(
+        True, description="Keep the built-in rules for the seed stories after the shop's own rules (false: only "
+        "the shop's rules; cases none of them matches go to the watch list)."
     )
     caps: dict[str, float] = Field(
         default_factory=dict,
@@ -291,7 +295,8 @@ class PolicyConfig(_Model):
 
     @property
     def active_rules(self) -> tuple[RuleConfig, ...]:
-        return self.rules or DEFAULT_RULES
+        """The effective rules in order: the shop's own, then (unless switched off) the built-in ones."""
+        return self.rules + (DEFAULT_RULES if self.builtin_rules else ())
 
     def cap(self, kind: str) -> Decimal:
         return money(self.caps.get(kind, DEFAULT_CAPS[kind]))

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.report.settings import DigestConfig
 
 __all__ = ["ADAPTERS", "Adapter", "Deps", "FulfilmentConfig", "Job", "build_adapter", "check_fulfilment",
-           "is_address", "pick_adapter", "sign"]
+           "is_address", "pick_adapter", "shadowed", "sign"]
 
 ADAPTERS: dict[str, type[Any]] = {
     cls.kind: cls for cls in (CsvAdapter, WebhookAdapter, EmailAdapter, WooCommerceAdapter, ShopifyAdapter)
@@ -76,6 +76,23 @@ def check_fulfilment(fulfilment: Sequence[FulfilmentConfig], digest: DigestConfi
         if entry.kind == "email" and not digest.smtp_host:
             raise ValueError(f"fulfilment {entry.name!r} (email) sends through [digest] smtp_host, which is not set; "
                              "set [digest] smtp_host (and smtp_port), or use a csv / webhook adapter")
+
+
+def shadowed(fulfilment: Sequence[FulfilmentConfig]) -> list[str]:
+    """Warnings for entries that lose remedy kinds to an earlier entry with empty ``handles``
+    (which takes every kind its adapter delivers): those kinds never reach the later entry."""
+    out: list[str] = []
+    for index, entry in enumerate(fulfilment):
+        for earlier in fulfilment[:index]:
+            if earlier.handles:
+                continue
+            lost = [kind for kind in entry.handled() if kind in earlier.handled()]
+            if lost:
+                what = "any remedy" if len(lost) == len(entry.handled()) else ", ".join(lost)
+                out.append(f"fulfilment {entry.name!r} never receives {what}: {earlier.name!r} comes first with "
+                           "empty handles and takes them; list `handles` on it, or move it last")
+                break
+    return out
 
 
 def pick_adapter(kind: str, fulfilment: Sequence[FulfilmentConfig]) -> str | None:
