@@ -297,9 +297,17 @@ def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], An
 def cmd_approve(args: argparse.Namespace) -> int:
     from bot.decide.cases import approve
 
-    _staff_action(args, lambda store, config, actor: approve(store, args.id, actor=actor, note=args.note,
-                                                             config=config))
-    print(f"case {args.id} approved; its remedy is queued for the next dispatch")
+    done: list[Any] = []
+    _staff_action(args, lambda store, config, actor: done.append(
+        (approve(store, args.id, actor=actor, note=args.note, config=config), config.bot.dry_run)))
+    case, dry = done[0]
+    if dry:
+        print(f"case {args.id} approved and recorded; dry run: it is sent when the dry run ends, "
+              "without asking again")
+    else:
+        print(f"case {args.id} approved; its remedy is queued for the next dispatch")
+    for line in case.get("over_daily_budget", []):
+        print(f"  {line}")
     return EXIT_OK
 
 

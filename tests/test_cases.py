@@ -386,20 +386,30 @@ def test_budget_exhausted_sends_the_case_to_approval(tmp_path: Path, receiver: L
     store = open_store(config.bot.database, config.base_dir)
     try:
         with store.session() as s:
-            for i in range(3):
+            for i in range(4):
                 add_order(s, f"b{i}@mail.example", f"Bea Number{i}", f"B-{i}", [("FAN-01", "Pocket Fan", "12.00", 1)],
                           placed=days_ago(10), delivered=days_ago(7))
                 add_mention(s, f"b{i}", f"Fan {i} broke on the first day, very poor.", "defective",
                             published=days_ago(1), author_email=f"b{i}@mail.example")
         process(store, config, now=NOW)
         cases = sorted(list_cases(store), key=lambda c: c["id"])
-        assert [c["status"] for c in cases] == ["queued", "queued", "awaiting_approval"]
+        assert [c["status"] for c in cases] == ["queued", "queued", "awaiting_approval", "awaiting_approval"]
         assert "daily budget" in cases[2]["approval_reason"]
         with store.session() as s:
             day = s.get(BudgetPeriod, "day:2026-03-10")
             assert day is not None and day.reserved == 34 and day.cap == 40
-        with pytest.raises(CaseStateError, match="daily budget"):
-            approve(store, cases[2]["id"], actor="staff", now=NOW, config=config)
+        # A person may go over the daily budget (it limits what runs unattended), and is told so.
+        done = approve(store, cases[2]["id"], actor="staff", now=NOW, config=config)
+        assert done["status"] == "queued"
+        over = "approved above the daily budget (51.00 of 40.00 reserved on 2026-03-10); the monthly budget still holds"
+        assert done["over_daily_budget"] == [over] and over in done["reasons"]
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 51  # type: ignore[union-attr]
+        # ... but never over the monthly one.
+        tight = loads((tmp_path / "config.toml").read_text().replace("daily_budget = 400", "daily_budget = 40")
+                      .replace("monthly_budget = 2000", "monthly_budget = 60"), path=tmp_path / "config.toml")
+        with pytest.raises(CaseStateError, match=r"monthly budget 2026-03: 51\.00 of 60\.00 reserved"):
+            approve(store, cases[3]["id"], actor="staff", now=NOW, config=tight)
     finally:
         store.dispose()
 
@@ -417,7 +427,8 @@ def test_approve_reject_expire_and_errors(world: tuple[Store, Config], receiver:
     first, second, third = sorted(c["id"] for c in list_cases(store, status="awaiting_approval"))
     done = approve(store, first, actor="sam", note="Sorry again!", now=NOW, config=config)
     assert done["status"] == "queued" and done["remedies"][0]["status"] == "queued"
-    assert done["remedies"][0]["note"].rstrip().endswith("Sorry again!")
+    # the staff's words go above the signature, not after it
+    assert done["remedies"][0]["note"].endswith("reply to this message.\n\nSorry again!\n\nKestrel Lane\n")
     rejected = reject(store, second, actor="sam", reason="asked by phone, already handled", now=NOW)
     assert rejected["status"] == "dismissed" and rejected["remedies"][0]["status"] == "cancelled"
     assert expire_approvals(store, config, now=NOW + timedelta(days=3)) == 0
@@ -490,6 +501,38 @@ def test_cases_decided_in_the_dry_run_await_approval_once_it_ends(tmp_path: Path
         with store.session() as s:
             assert [a.case_id for a in s.query(AuditLog).filter_by(action="dry_run_reopened")] == [case["id"]]
             assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 17  # type: ignore[union-attr]
+    finally:
+        store.dispose()
+
+
+def test_approving_during_the_dry_run_is_sent_when_it_ends_without_asking_twice(
+        tmp_path: Path, receiver: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", SECRET)
+    dry = make_config(tmp_path, receiver, dry_run=True)
+    live = make_config(tmp_path, receiver, dry_run=False)
+    store = open_store(dry.bot.database, dry.base_dir)
+    try:
+        with store.session() as s:
+            add_order(s, "m@mail.example", "Mia Parts", "M-1", [("KET-1", "Travel Kettle", "25.00", 1)],
+                      placed=days_ago(10), delivered=days_ago(7))
+            add_mention(s, "m1", "The kettle came without its lid, parts missing.", "missing_parts",
+                        published=days_ago(1), author_email="m@mail.example")
+        [case] = cycle(store, dry)
+        assert case["status"] == "awaiting_approval"
+        done = approve(store, case["id"], actor="sam", now=NOW, config=dry)
+        assert done["status"] == "decided" and "approved during the dry run: sent when the dry run ends" in done["reasons"]
+        cycle(store, dry)
+        assert receiver.requests == []
+        # The trial ends: sent as approved, not put to staff again.
+        [case] = cycle(store, live)
+        assert case["status"] == "dispatched", case["reasons"]
+        assert [b["case_id"] for b in received(receiver)] == [case["id"]]
+        assert list_cases(store, status="awaiting_approval") == []
+        cycle(store, live)
+        assert len(receiver.requests) == 1
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 30  # type: ignore[union-attr]
+            assert s.query(AuditLog).filter_by(action="dry_run_approved_queued").count() == 1
     finally:
         store.dispose()
 

@@ -31,7 +31,7 @@ from bot.notes import is_contact
 from bot.notes import render as render_note
 from bot.decide.defects import defect_of
 from bot.decide.policy import Decision, Facts, decide
-from bot.outbox import BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
+from bot.outbox import APPROVED_IN_DRY_RUN, BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
 from bot.store import (
     Assessment,
     AuditLog,
@@ -563,18 +563,40 @@ def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, 
                                  hint="no policy rule matched it: reject it, or add a rule and let it be decided")
         if note:
             for remedy in proposed:
-                remedy.note = remedy.note.rstrip("\n") + "\n\n" + note.strip() + "\n"
+                remedy.note = with_staff_note(remedy.note, note, config.bot.shop_name)
+        over: list[str] = []
         try:
-            queue_proposed(session, proposed, config, now)
+            queue_proposed(session, proposed, config, now, over=over)
         except BudgetExceeded as exc:
             raise CaseStateError(f"cannot approve case #{case_id}: {exc.message}", hint=exc.hint) from exc
-        case.status = (CaseStatus.DECIDED if config.bot.dry_run else CaseStatus.QUEUED).value
+        dry = config.bot.dry_run
+        if dry:
+            # Recorded now, sent when the trial ends (bot.outbox.reopen_dry_run), never asked again.
+            for remedy in proposed:
+                remedy.params = {**remedy.params, APPROVED_IN_DRY_RUN: actor}
+        case.status = (CaseStatus.DECIDED if dry else CaseStatus.QUEUED).value
         case.approval_expires_at = None
-        case.reasons = list(case.reasons) + [f"approved by {actor}" + (f": {note}" if note else "")]
+        case.reasons = list(case.reasons) + [f"approved by {actor}" + (f": {note}" if note else "")] + over
+        if dry:
+            case.reasons.append("approved during the dry run: sent when the dry run ends")
         case.updated_at = now
         session.add(AuditLog(at=now, actor=actor, case_id=case.id, action="approved",
-                             detail={"note": note, "remedies": [r.id for r in proposed]}))
-        return _case_dict(case)
+                             detail={"note": note, "remedies": [r.id for r in proposed], "dry_run": dry,
+                                     "over_daily_budget": over}))
+        out = _case_dict(case)
+        out["over_daily_budget"] = over
+        return out
+
+
+def with_staff_note(text: str, note: str, shop_name: str) -> str:
+    """The customer note with a staff member's words added above the signature (the shop's name
+    as the last paragraph, as the built-in notes end); after the text when there is none."""
+    body = text.rstrip("\n")
+    extra = note.strip()
+    head, sep, last = body.rpartition("\n\n")
+    if sep and last.strip() == shop_name.strip():
+        return f"{head}\n\n{extra}\n\n{last}\n"
+    return f"{body}\n\n{extra}\n"
 
 
 def _dismiss(session: Session, case: Case, *, actor: str, action: str, reason: str, now: datetime) -> None:
