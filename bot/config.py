@@ -73,6 +73,10 @@ class BotConfig(Section):
     """[bot]: the daemon as a whole."""
 
     shop_name: str = Field("My shop", description="Shown in the digest and in customer notes.")
+    care_email: str | None = Field(
+        None, description="The shop's customer-care address: buyers' replies to a note mailed to them (the "
+        "customer_email adapter) go there (Reply-To)."
+    )
     database: str = Field(
         "sqlite:///recoverybot.db",
         description="SQLAlchemy URL of the store. A relative SQLite path is in $RECOVERYBOT_DATA_DIR, else next to this config file; "
@@ -91,6 +95,15 @@ class BotConfig(Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/London')") from exc
         return value
+
+    @field_validator("care_email")
+    @classmethod
+    def _care_email(cls, value: str | None) -> str | None:
+        from connectors.fulfilment.email import is_address
+
+        if value is not None and value.strip() and not is_address(value):
+            raise ValueError(f"{value!r} is not an email address like 'care@shop.example'")
+        return value.strip() if value and value.strip() else None
 
     @field_validator("currency")
     @classmethod

@@ -440,7 +440,8 @@ def dispatch_due(
         return built_mailer[0]
 
     sender = config.digest.sender or config.digest.smtp_user or "recoverybot@localhost"
-    deps = Deps(client=http, mailer=get_mailer, data_dir=config.data_dir, sender=sender)
+    deps = Deps(client=http, mailer=get_mailer, data_dir=config.data_dir, sender=sender,
+                care_email=config.bot.care_email, shop_name=config.bot.shop_name)
     adapters: dict[str, Adapter] = {}
     broken: dict[str, DispatchError] = {}
     names = {entry.name for entry in config.fulfilment}

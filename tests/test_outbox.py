@@ -24,7 +24,7 @@ from bot.errors import ConfigError, SecretMissing
 from bot.report.mailer import Mailer
 from bot.outbox import dispatch_due, idempotency_key, install_id
 from connectors.fulfilment import check_fulfilment, is_address, sign
-from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
+from bot.store import AuditLog, BudgetPeriod, Customer, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Request, Route
 
@@ -286,6 +286,103 @@ def test_email_adapter_mails_the_warehouse_through_smtp(tmp_path: Path, opened: 
     assert "Mention: https://shop.example/d0 by - on shop" in body
     attachment = next(msg.iter_attachments())
     assert json.loads(attachment.get_content())["idempotency_key"] == key(store, 1, 0, "replacement")
+
+
+# --- customer_email ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[Sink, int]]:
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+def customer_email_world(tmp_path: Path, opened: list[Store], port: int,
+                         handles: str = '["replacement"]') -> tuple[Store, Config]:
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "buyer"\nkind = "customer_email"\n'
+                         f'sender = "bot@kestrel.example"\nhandles = {handles}\n\n'
+                         '[[fulfilment]]\nname = "warehouse"\nkind = "csv"\n\n'
+                         f'[digest]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_security = "none"\n'
+                         'smtp_timeout = 5')
+    config = config.model_copy(update={"bot": config.bot.model_copy(update={"care_email": "care@kestrel.example"})})
+    _CONFIGS[id(store)] = config
+    return store, config
+
+
+def test_customer_email_tells_the_buyer_with_reply_to_and_both_parts(
+        tmp_path: Path, opened: list[Store], smtp_sink: tuple[Sink, int]) -> None:
+    sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port)
+    seed_defective(store)
+    assert dispatch(store, config).dispatched == 1
+    [(rcpts, data)] = sink.messages
+    assert rcpts == ["cu0@mail.example"]
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["To"] == "Cora Number0 <cu0@mail.example>" and msg["From"] == "bot@kestrel.example"
+    assert msg["Reply-To"] == "care@kestrel.example"
+    assert msg["Subject"] == "About your order K-100"
+    assert msg["Message-ID"] == f"<{key(store, 1, 0, 'replacement')}.note@kestrel.example>"
+    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    page = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert plain.startswith("Hello Cora,") and "new Pocket Fan is on its way to you" in plain
+    assert "<p>Hello Cora,</p>" in page and "<li>a new Pocket Fan is on its way to you" in page
+    [case] = list_cases(store)
+    assert case["status"] == "dispatched" and case["remedies"][0]["adapter"] == "buyer"
+
+
+def test_customer_email_is_never_sent_twice_after_a_crash(tmp_path: Path, opened: list[Store],
+                                                         smtp_sink: tuple[Sink, int]) -> None:
+    sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port)
+    seed_defective(store, 2)
+    with store.session() as s:
+        # Remedy 2 was claimed by a process that died before it sent anything (its lease runs).
+        s.query(Remedy).filter_by(id=2).update({"attempts": 1, "next_attempt_at": NOW + timedelta(seconds=300)})
+    assert dispatch(store, config).dispatched == 1
+    assert len(sink.messages) == 1
+    with store.session() as s:
+        # Remedy 1: mailed, then the process died before recording it: queued again, lease run out.
+        s.query(Remedy).filter_by(id=1).update({"status": "queued", "dispatched_at": None,
+                                                "next_attempt_at": NOW + timedelta(seconds=300)})
+    later = dispatch(store, config, at=NOW + timedelta(seconds=301))
+    assert later.dispatched == 2, later.errors
+    assert sorted(rcpts[0] for rcpts, _ in sink.messages) == ["cu0@mail.example", "cu1@mail.example"]
+    assert dispatch(store, config, at=NOW + timedelta(hours=1)).dispatched == 0
+    assert len(sink.messages) == 2
+    with store.session() as s:
+        refs = [a.detail["reference"] for a in s.query(AuditLog).filter_by(action="remedy_dispatched")]
+    assert any(ref.endswith("(already sent)") for ref in refs)
+
+
+def test_customer_email_sends_one_note_for_the_remedies_of_one_case(
+        tmp_path: Path, opened: list[Store], smtp_sink: tuple[Sink, int]) -> None:
+    sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port, '["refund", "shipping_credit", "keep_item"]')
+    seed_wrong_item(store, config)
+    assert dispatch(store, config).dispatched == 3
+    [(rcpts, data)] = sink.messages
+    assert rcpts == ["wi@mail.example"]
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "full refund" in plain and "shipping costs" in plain and "keep what we sent you by mistake" in plain
+
+
+def test_customer_email_without_an_address_fails_clearly(tmp_path: Path, opened: list[Store],
+                                                         smtp_sink: tuple[Sink, int]) -> None:
+    _sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port)
+    seed_defective(store)
+    with store.session() as s:
+        for customer in s.query(Customer):
+            customer.email = ""
+    summary = dispatch(store, config)
+    assert summary.failed == 1 and "has no email address" in summary.errors[0]
 
 
 # --- shop APIs -----------------------------------------------------------------------------------

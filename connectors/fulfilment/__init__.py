@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bot.errors import ConfigError
 from connectors.fulfilment.base import Adapter, Deps, Job
 from connectors.fulfilment.csv import CsvAdapter
+from connectors.fulfilment.customer_email import CustomerEmailAdapter
 from connectors.fulfilment.email import EmailAdapter, is_address
 from connectors.fulfilment.shopify import ShopifyAdapter
 from connectors.fulfilment.webhook import WebhookAdapter, sign
@@ -28,7 +29,8 @@ __all__ = ["ADAPTERS", "Adapter", "Deps", "FulfilmentConfig", "Job", "build_adap
            "is_address", "pick_adapter", "shadowed", "sign"]
 
 ADAPTERS: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (CsvAdapter, WebhookAdapter, EmailAdapter, WooCommerceAdapter, ShopifyAdapter)
+    cls.kind: cls for cls in (CsvAdapter, WebhookAdapter, EmailAdapter, CustomerEmailAdapter, WooCommerceAdapter,
+                              ShopifyAdapter)
 }
 
 
@@ -38,7 +40,7 @@ class FulfilmentConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 
     name: str = Field(description="Unique name of this adapter (shown on each remedy and in the digest).")
-    kind: str = Field(description="csv | webhook | email | woocommerce | shopify")
+    kind: str = Field(description="csv | webhook | email | customer_email | woocommerce | shopify")
     handles: tuple[str, ...] = Field(
         (), description="Remedy kinds this adapter delivers (empty: the adapter's default: every kind, or "
         "replacement, refund and correct_item for shop APIs). The first adapter that handles a kind gets it."
@@ -70,11 +72,11 @@ class FulfilmentConfig(BaseModel):
 
 
 def check_fulfilment(fulfilment: Sequence[FulfilmentConfig], digest: DigestConfig) -> None:
-    """What one [[fulfilment]] entry cannot check alone: an email adapter needs [digest]'s SMTP
+    """What one [[fulfilment]] entry cannot check alone: an email or customer_email adapter needs [digest]'s SMTP
     server. Raises ValueError (Config's model validator turns it into a ConfigError)."""
     for entry in fulfilment:
-        if entry.kind == "email" and not digest.smtp_host:
-            raise ValueError(f"fulfilment {entry.name!r} (email) sends through [digest] smtp_host, which is not set; "
+        if entry.kind in ("email", "customer_email") and not digest.smtp_host:
+            raise ValueError(f"fulfilment {entry.name!r} ({entry.kind}) sends through [digest] smtp_host, which is not set; "
                              "set [digest] smtp_host (and smtp_port), or use a csv / webhook adapter")
 
 

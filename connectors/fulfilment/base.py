@@ -81,6 +81,8 @@ class Deps:
     mailer: Callable[[], Mailer]
     data_dir: Path  # where relative output files go
     sender: str  # the From address when an adapter names none ([digest] sender)
+    care_email: str | None = None  # the shop's customer-care address ([bot] care_email): Reply-To for buyers
+    shop_name: str = ""
 
 
 @runtime_checkable
