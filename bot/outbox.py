@@ -454,17 +454,18 @@ def dispatch_due(
                 remedy = session.get(Remedy, remedy_id)
                 assert remedy is not None
                 kind = remedy.kind
-                adapter_name = pick_adapter(kind, config.fulfilment)
-                if remedy.attempts > 0 and remedy.adapter in names:
-                    # An earlier attempt may have reached that adapter: keep it, so the effect stays once.
-                    adapter_name = remedy.adapter
+                adapter_name = _adapter_for(remedy, config, names)
             if (adapter_name is not None and adapter_name in names and adapter_name not in adapters
                     and adapter_name not in broken):
                 # Built (with its mailer) before the claim: a missing secret (SecretMissing, exit 2)
                 # leaves the outbox untouched; any other config problem fails this adapter's remedies.
                 try:
                     adapters[adapter_name] = build_adapter(adapter_name, config.fulfilment, deps)
-                except SecretMissing:
+                except SecretMissing as exc:
+                    # Nothing is claimed, but every remedy waiting on this adapter says why, so
+                    # `status` and `cases` show it at once instead of a silent queue.
+                    _blocked(store, due, adapter_name, config, names, f"fulfilment {adapter_name!r}: {exc.message}"
+                             + (f" ({exc.hint})" if exc.hint else ""))
                     raise
                 except RecoveryBotError as exc:
                     broken[adapter_name] = _as_dispatch_error(exc, f"fulfilment {adapter_name!r}")
@@ -495,6 +496,22 @@ def dispatch_due(
         if own_client:
             http.close()
     return summary
+
+
+def _adapter_for(remedy: Remedy, config: Config, names: set[str]) -> str | None:
+    """The adapter that delivers this remedy, from the current config (a corrected config reaches
+    remedies already waiting), unless an earlier attempt may have reached one: then that one, so
+    the effect stays once."""
+    if remedy.attempts > 0 and remedy.adapter in names:
+        return remedy.adapter
+    return pick_adapter(remedy.kind, config.fulfilment)
+
+
+def _blocked(store: Store, due: list[int], adapter: str, config: Config, names: set[str], message: str) -> None:
+    with store.session() as session:
+        for remedy in session.scalars(select(Remedy).where(Remedy.id.in_(due))):
+            if remedy.status == RemedyStatus.QUEUED.value and _adapter_for(remedy, config, names) == adapter:
+                remedy.last_error = message
 
 
 def _as_dispatch_error(exc: Exception, where: str) -> DispatchError:

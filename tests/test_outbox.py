@@ -179,7 +179,17 @@ def test_missing_secret_stops_dispatch_before_claiming(tmp_path: Path, opened: l
     with pytest.raises(SecretMissing, match="RB_ABSENT_SECRET"):
         dispatch(store, config)
     with store.session() as s:
-        assert s.query(Remedy).one().attempts == 0
+        remedy = s.query(Remedy).one()
+        assert remedy.attempts == 0 and remedy.status == "queued"
+        # ... yet the remedy says why it does not move, and status is unhealthy at once.
+        assert remedy.last_error is not None and "RB_ABSENT_SECRET" in remedy.last_error
+        assert remedy.last_error.startswith("fulfilment 'wh': ")
+    from bot.report.status import gather
+
+    status = gather(config, store, expect_daemon=False, now=NOW)
+    assert not status.healthy
+    assert any(p.startswith("remedy #1 cannot be dispatched: fulfilment 'wh'") and "RB_ABSENT_SECRET" in p
+               for p in status.problems), status.problems
 
 
 def test_the_adapter_is_chosen_at_dispatch_from_the_current_config(tmp_path: Path, opened: list[Store]) -> None:
