@@ -66,7 +66,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              "refund and a shipping credit (a person approves the 113 EUR), keep the T-shirts (returning them costs "
              "more than they are worth)"),
     Scenario("studs_fell_off", "shop", "Jonas Becker", "Jonas Becker", "KL-BT-11", "KL-1055", "defective",
-             "repair reimbursement up to the cap as store credit (his post as @jonasbkr joins the case)"),
+             "repair reimbursement up to the cap as a gift card (his post as @jonasbkr joins the case)"),
     Scenario("late_return_illness", "social", "@greta_vos", "Margarethe Vos", "KL-KN-03", "KL-1049", "fit_size",
              "waive the 30-day window (2 days over), courier pickup, full refund, goodwill gesture"),
 )
