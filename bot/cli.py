@@ -144,7 +144,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bot.config import enabled_parts, missing_secrets
+    from bot.config import effective_rules, enabled_parts, missing_secrets
+    from connectors.fulfilment import shadowed
 
     if args.kinds:
         from connectors import registry
@@ -157,6 +158,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{config.path}: valid")
     for part in enabled_parts(config):
         print(f"  [{'on ' if part.enabled else 'off'}] {part.name}: {part.detail}")
+    print("  policy rules, in order (first match wins):")
+    for line in effective_rules(config):
+        print(f"    {line}")
+    for warning in shadowed(config.fulfilment):
+        print(f"  warning: {warning}")
     for key, name in missing_secrets(config):
         # A warning, not an error: the daemon's environment may hold it while this shell does not.
         print(f"  warning: {key} names the environment variable {name}, which is not set here")
@@ -301,9 +307,17 @@ def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], An
 def cmd_approve(args: argparse.Namespace) -> int:
     from bot.decide.cases import approve
 
-    _staff_action(args, lambda store, config, actor: approve(store, args.id, actor=actor, note=args.note,
-                                                             config=config))
-    print(f"case {args.id} approved; its remedy is queued for the next dispatch")
+    done: list[Any] = []
+    _staff_action(args, lambda store, config, actor: done.append(
+        (approve(store, args.id, actor=actor, note=args.note, config=config), config.bot.dry_run)))
+    case, dry = done[0]
+    if dry:
+        print(f"case {args.id} approved and recorded; dry run: it is sent when the dry run ends, "
+              "without asking again")
+    else:
+        print(f"case {args.id} approved; its remedy is queued for the next dispatch")
+    for line in case.get("over_daily_budget", []):
+        print(f"  {line}")
     return EXIT_OK
 
 

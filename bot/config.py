@@ -73,6 +73,10 @@ class BotConfig(Section):
     """[bot]: the daemon as a whole."""
 
     shop_name: str = Field("My shop", description="Shown in the digest and in customer notes.")
+    care_email: str | None = Field(
+        None, description="The shop's customer-care address: buyers' replies to a note mailed to them (the "
+        "customer_email adapter) go there (Reply-To)."
+    )
     database: str = Field(
         "sqlite:///recoverybot.db",
         description="SQLAlchemy URL of the store. A relative SQLite path is in $RECOVERYBOT_DATA_DIR, else next to this config file; "
@@ -91,6 +95,15 @@ class BotConfig(Section):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/London')") from exc
         return value
+
+    @field_validator("care_email")
+    @classmethod
+    def _care_email(cls, value: str | None) -> str | None:
+        from connectors.fulfilment.email import is_address
+
+        if value is not None and value.strip() and not is_address(value):
+            raise ValueError(f"{value!r} is not an email address like 'care@shop.example'")
+        return value.strip() if value and value.strip() else None
 
     @field_validator("currency")
     @classmethod
@@ -449,8 +462,10 @@ def enabled_parts(config: Config) -> Iterator[Part]:
         when = f"cron {source.cron}" if source.cron else f"every {source.every or config.schedule.collect_every}"
         yield Part(f"source {source.name}", source.enabled, f"{source.kind}, {when}")
     yield Part("orders", config.orders.kind != "none", config.orders.describe())
-    rules = f"{len(config.policy.rules)} rules" if config.policy.rules else (
-        f"{len(config.policy.active_rules)} built-in rules")
+    own = len(config.policy.rules)
+    builtin = len(config.policy.active_rules) - own
+    rules = " + ".join(p for p in (f"{own} own rules" if own else "", f"{builtin} built-in rules" if builtin else "")
+                       if p) or "no rules: every case goes to the watch list"
     yield Part("policy", True, rules + (" (dry run: nothing is dispatched)" if config.bot.dry_run else ""))
     for adapter in config.fulfilment:
         yield Part(f"fulfilment {adapter.name}", True, adapter.kind)
@@ -462,6 +477,18 @@ def enabled_parts(config: Config) -> Iterator[Part]:
     else:
         why = f"to {', '.join(digest.to)} at {digest.send_at} via {digest.smtp_host}"
     yield Part("digest", bool(digest.smtp_host and digest.to), why)
+
+
+def effective_rules(config: Config) -> list[str]:
+    """The rules tried for every case, first match wins: one line each, with where it comes from."""
+    own = {id(rule) for rule in config.policy.rules}
+    out = []
+    for index, rule in enumerate(config.policy.active_rules, start=1):
+        kinds = " + ".join(action.kind for action in rule.actions)
+        where = "own" if id(rule) in own else "built-in"
+        auto = f"automatic up to {rule.auto_up_to:g}" if rule.auto_up_to else "always asks a person"
+        out.append(f"{index}. {rule.name} ({where}): {kinds}, {auto}")
+    return out
 
 
 def secret_names(config: Config) -> Iterator[tuple[str, str]]:

@@ -23,7 +23,7 @@ from bot.errors import PolicyError
 FORBIDDEN = re.compile(r"\b(reviews?|reviewed|rating|ratings|rated|stars?|feedback|testimonial)\b", re.IGNORECASE)
 
 WHAT_HAPPENED: dict[str, str] = {
-    "defective": "your {item} stopped working as it should",
+    "defective": "your {item} turned out faulty",
     "damaged": "your {item} arrived damaged",
     "missing_parts": "your {item} arrived with parts missing",
     "wrong_item": "we sent you the wrong item instead of your {item}",
@@ -36,6 +36,22 @@ WHAT_HAPPENED: dict[str, str] = {
     "other": "your order did not go as it should have",
     "none": "your order did not go as it should have",
 }
+
+
+# A defect said the way the buyer lived it: a dead kettle "stopped working", a shrunken duvet cover
+# did not; the plain `defective` line above is for a fault the complaint does not describe.
+DEFECT_HAPPENED: dict[str, str] = {
+    "stopped_working": "your {item} stopped working",
+    "minor": "your {item} came with a fault it should never have had",
+    "shrunk": "your {item} shrank when it should not have",
+    "other": "your {item} turned out faulty",
+}
+
+
+def _what_happened(issue: str, defect: str | None) -> str:
+    if defect in DEFECT_HAPPENED and (issue == "defective" or (issue == "poor_quality" and defect != "other")):
+        return DEFECT_HAPPENED[defect]
+    return WHAT_HAPPENED.get(issue, WHAT_HAPPENED["other"])
 
 
 def _env() -> SandboxedEnvironment:
@@ -79,6 +95,15 @@ def describe(kind: str, params: dict[str, Any], product: str) -> str | None:
         if params.get("bonus_sku"):
             line += ", with a small extra in the box"
         return line
+    if kind == "correct_item":
+        speed = "by express delivery" if params.get("shipping") == "expedited" else "by standard delivery"
+        return (f"the {params.get('product_name') or product} you ordered is on its way to you {speed}, "
+                "at no cost")
+    if kind == "shipping_credit":
+        if params.get("form") == "refund":
+            return f"we refund your shipping costs ({money}) to your original payment method"
+        what = "a gift card" if params.get("form") == "gift_card" else "store credit"
+        return f"we credit your shipping costs: {what} of {money} is on its way to you"
     if kind == "refund":
         line = "a full refund" if params.get("full") else f"a refund of {money}"
         if params.get("shipping_credit"):
@@ -96,6 +121,8 @@ def describe(kind: str, params: dict[str, Any], product: str) -> str | None:
             line += " (we are glad to accept it after the usual return period)"
         return line
     if kind == "keep_item":
+        if params.get("wrong_item"):
+            return "please keep what we sent you by mistake, there is no need to send it back"
         return "please keep the item you received, there is no need to send it back"
     if kind == "gesture":
         if params.get("gift_sku") or Decimal(str(amount or 0)) > 0:
@@ -115,6 +142,7 @@ def context(
     order_number: str | None,
     shop_name: str,
     source_name: str | None = None,
+    defect: str | None = None,
 ) -> dict[str, Any]:
     """The variables a note template sees."""
     item = product or "order"
@@ -125,7 +153,7 @@ def context(
         "customer_name": first,
         "shop_name": shop_name,
         "issue": issue,
-        "what_happened": WHAT_HAPPENED.get(issue, WHAT_HAPPENED["other"]).format(item=item),
+        "what_happened": _what_happened(issue, defect).format(item=item),
         "product": item,
         "order_number": order_number,
         "remedies": lines,

@@ -94,17 +94,36 @@ def _ensure_period(session: Session, period: str, cap: Decimal) -> None:
     session.execute(update(BudgetPeriod).where(BudgetPeriod.period == period).values(cap=cap))
 
 
-def reserve(session: Session, amount: Decimal, config: Config, now: datetime, *, dry_run: bool = False) -> list[str]:
+def reserve(session: Session, amount: Decimal, config: Config, now: datetime, *, dry_run: bool = False,
+            approved: bool = False, over: list[str] | None = None) -> list[str]:
     """Reserve `amount` on every current period with a guarded UPDATE; BudgetExceeded if one is full.
 
     The UPDATE's WHERE re-checks the cap on the row it locks, so concurrent reservations on
     PostgreSQL (READ COMMITTED re-evaluates the row) and SQLite (one writer) never overspend.
     With ``dry_run`` nothing is written; the check is done by reading.
+
+    ``approved``: a person decided, so the daily budget (a limit on what runs unattended) is
+    counted but not enforced; the monthly cap still holds. Each daily period gone over is
+    appended to ``over`` as a sentence for the case and the digest.
     """
     if amount <= 0:
         return []
     done: list[str] = []
     for period, cap in periods(now, config):
+        if approved and period.startswith("day:"):
+            row = session.get(BudgetPeriod, period, populate_existing=True)
+            reserved = row.reserved if row else Decimal(0)
+            if reserved + amount > cap and over is not None:
+                over.append(f"approved above the daily budget ({reserved + amount} of {cap} reserved on "
+                            f"{period[4:]}); the monthly budget still holds")
+            if dry_run:
+                continue
+            _ensure_period(session, period, cap)
+            session.execute(update(BudgetPeriod).where(BudgetPeriod.period == period)
+                            .values(reserved=BudgetPeriod.reserved + amount)
+                            .execution_options(synchronize_session=False))
+            done.append(period)
+            continue
         if dry_run:
             row = session.get(BudgetPeriod, period)
             reserved = row.reserved if row else Decimal(0)
@@ -191,18 +210,23 @@ def queue(session: Session, case: Case, planned: Sequence[Planned], note: str, c
     return _commit_rows(session, rows, config, now)
 
 
-def queue_proposed(session: Session, remedies: Sequence[Remedy], config: Config, now: datetime) -> list[Remedy]:
-    """Approve proposed remedies: reserve their budget and move them to the outbox."""
-    return _commit_rows(session, list(remedies), config, now, existing=True)
+def queue_proposed(session: Session, remedies: Sequence[Remedy], config: Config, now: datetime,
+                   over: list[str] | None = None) -> list[Remedy]:
+    """Approve proposed remedies: reserve their budget and move them to the outbox.
+
+    A person's approval may go over the daily budget (said in ``over``), never the monthly one.
+    """
+    return _commit_rows(session, list(remedies), config, now, existing=True, approved=True, over=over)
 
 
 def _commit_rows(session: Session, rows: list[Remedy], config: Config, now: datetime,
-                 existing: bool = False) -> list[Remedy]:
-    dry = config.bot.dry_run
+                 existing: bool = False, approved: bool = False, over: list[str] | None = None,
+                 dry: bool | None = None) -> list[Remedy]:
+    dry = config.bot.dry_run if dry is None else dry
     total = sum((r.amount for r in rows), Decimal(0))
     nested = session.begin_nested()
     try:
-        reserved = reserve(session, total, config, now, dry_run=dry)
+        reserved = reserve(session, total, config, now, dry_run=dry, approved=approved, over=over)
         for row in rows:
             row.status = (RemedyStatus.DRY_RUN if dry else RemedyStatus.QUEUED).value
             row.queued_at = now
@@ -244,10 +268,12 @@ DRY_RUN_REASON = "decided during the dry run: approve to send it now"
 
 
 def reopen_dry_run(store: Store, config: Config, now: datetime | None = None) -> int:
-    """Once ``dry_run`` is off, ask staff about every case decided (or approved) during the trial.
+    """Once ``dry_run`` is off, send what staff approved during the trial and ask about the rest.
 
-    Its ``dry_run`` remedies become ``proposed`` and the case ``awaiting_approval`` with a fresh
-    expiry: never sent on their own, since the trial may be days old. Returns how many cases.
+    A case a person approved during the trial is queued now (not asked twice). Every other case
+    decided during it has its ``dry_run`` remedies become ``proposed`` and the case
+    ``awaiting_approval`` with a fresh expiry: never sent on their own, since the trial may be days
+    old. Returns how many cases.
     """
     if config.bot.dry_run:
         return 0
@@ -261,6 +287,9 @@ def reopen_dry_run(store: Store, config: Config, now: datetime | None = None) ->
     done = 0
     for case_id in case_ids:
         with store.session() as session:
+            if _send_approved(session, case_id, config, now):
+                done += 1
+                continue
             # The guarded UPDATE makes this once even when two processes run it together.
             moved = session.execute(
                 update(Remedy).where(Remedy.case_id == case_id, Remedy.status == RemedyStatus.DRY_RUN.value)
@@ -283,6 +312,33 @@ def reopen_dry_run(store: Store, config: Config, now: datetime | None = None) ->
     if done:
         log.info("%s case(s) decided during the dry run now await approval", done)
     return done
+
+
+APPROVED_IN_DRY_RUN = "_approved_in_dry_run"
+
+
+def _send_approved(session: Session, case_id: int, config: Config, now: datetime) -> bool:
+    """A case a person approved during the dry run: its remedies go to the outbox now, without
+    asking again (budget reserved now, the monthly cap still holds). False when it was not
+    approved, or when the month's budget has no room (then it is asked about like the others)."""
+    case = session.get(Case, case_id, populate_existing=True)
+    if case is None:
+        return False
+    rows = [r for r in case.remedies if r.status == RemedyStatus.DRY_RUN.value]
+    if not rows or not all(r.params.get(APPROVED_IN_DRY_RUN) for r in rows):
+        return False
+    over: list[str] = []
+    try:
+        _commit_rows(session, rows, config, now, existing=True, approved=True, over=over, dry=False)
+    except BudgetExceeded as exc:
+        log.warning("case #%s was approved during the dry run but %s", case_id, exc.message)
+        return False
+    case.status = CaseStatus.QUEUED.value
+    case.reasons = list(case.reasons or []) + ["dry run over: sent as approved during it"] + over
+    case.updated_at = now
+    session.add(AuditLog(at=now, case_id=case_id, action="dry_run_approved_queued",
+                         detail={"remedies": [r.id for r in rows], "over": over}))
+    return True
 
 
 # --- dispatch ---------------------------------------------------------------------------------
@@ -421,7 +477,8 @@ def dispatch_due(
         return built_mailer[0]
 
     sender = config.digest.sender or config.digest.smtp_user or "recoverybot@localhost"
-    deps = Deps(client=http, mailer=get_mailer, data_dir=config.data_dir, sender=sender)
+    deps = Deps(client=http, mailer=get_mailer, data_dir=config.data_dir, sender=sender,
+                care_email=config.bot.care_email, shop_name=config.bot.shop_name)
     adapters: dict[str, Adapter] = {}
     broken: dict[str, DispatchError] = {}
     names = {entry.name for entry in config.fulfilment}
@@ -441,15 +498,19 @@ def dispatch_due(
             with store.session() as session:
                 remedy = session.get(Remedy, remedy_id)
                 assert remedy is not None
-                adapter_name = remedy.adapter or pick_adapter(remedy.kind, config.fulfilment)
                 kind = remedy.kind
+                adapter_name = _adapter_for(remedy, config, names)
             if (adapter_name is not None and adapter_name in names and adapter_name not in adapters
                     and adapter_name not in broken):
                 # Built (with its mailer) before the claim: a missing secret (SecretMissing, exit 2)
                 # leaves the outbox untouched; any other config problem fails this adapter's remedies.
                 try:
                     adapters[adapter_name] = build_adapter(adapter_name, config.fulfilment, deps)
-                except SecretMissing:
+                except SecretMissing as exc:
+                    # Nothing is claimed, but every remedy waiting on this adapter says why, so
+                    # `status` and `cases` show it at once instead of a silent queue.
+                    _blocked(store, due, adapter_name, config, names, f"fulfilment {adapter_name!r}: {exc.message}"
+                             + (f" ({exc.hint})" if exc.hint else ""))
                     raise
                 except RecoveryBotError as exc:
                     broken[adapter_name] = _as_dispatch_error(exc, f"fulfilment {adapter_name!r}")
@@ -481,6 +542,22 @@ def dispatch_due(
         if own_client:
             http.close()
     return summary
+
+
+def _adapter_for(remedy: Remedy, config: Config, names: set[str]) -> str | None:
+    """The adapter that delivers this remedy, from the current config (a corrected config reaches
+    remedies already waiting), unless an earlier attempt may have reached one: then that one, so
+    the effect stays once."""
+    if remedy.attempts > 0 and remedy.adapter in names:
+        return remedy.adapter
+    return pick_adapter(remedy.kind, config.fulfilment)
+
+
+def _blocked(store: Store, due: list[int], adapter: str, config: Config, names: set[str], message: str) -> None:
+    with store.session() as session:
+        for remedy in session.scalars(select(Remedy).where(Remedy.id.in_(due))):
+            if remedy.status == RemedyStatus.QUEUED.value and _adapter_for(remedy, config, names) == adapter:
+                remedy.last_error = message
 
 
 def _as_dispatch_error(exc: Exception, where: str) -> DispatchError:

@@ -136,6 +136,40 @@ def test_parcel_marked_delivered_never_arrived_gets_expedited_reship(world: tupl
     assert_clean_note(body["note"])
 
 
+def test_not_delivered_before_the_order_was_due_waits_for_a_person(world: tuple[Store, Config],
+                                                                    receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "una@mail.example", "Una Early", "K-1010", [("LAMP-2", "Desk Lamp", "34.00", 1)],
+                  placed=days_ago(2), tracking="in_transit", expected=days_ago(-3))
+        add_mention(s, "r2e", "My desk lamp never arrived, where is my parcel? Nobody answers.",
+                    "not_delivered", published=days_ago(0.5), author_email="una@mail.example", rating=1, sku="LAMP-2")
+    [case] = cycle(store, config)
+    assert case["status"] == "awaiting_approval", case["reasons"]
+    assert "days before the order was due to arrive" in case["approval_reason"]
+    assert received(receiver) == []
+
+
+@pytest.mark.parametrize(("status", "tracking", "expected"), [
+    ("unfulfilled", None, 6),  # overdue by date, yet never shipped
+    ("unfulfilled", "pending", -2),
+    ("fulfilled", "pending", 3),
+])
+def test_not_delivered_on_an_order_that_never_shipped_is_a_fulfilment_problem(
+        world: tuple[Store, Config], receiver: LocalServer, status: str, tracking: str | None, expected: int) -> None:
+    store, config = world
+    with store.session() as s:
+        order = add_order(s, "ned@mail.example", "Ned Waiting", "K-1011", [("LAMP-2", "Desk Lamp", "34.00", 1)],
+                          placed=days_ago(10), tracking=tracking, expected=days_ago(expected))
+        order.fulfillment_status = status
+        add_mention(s, "r2u", "Ordered the desk lamp ten days ago and it never arrived. Where is it?",
+                    "not_delivered", published=days_ago(1), author_email="ned@mail.example", rating=1, sku="LAMP-2")
+    [case] = cycle(store, config)
+    assert case["status"] == "awaiting_approval", case["reasons"]
+    assert "the order has not shipped yet: a fulfilment problem for staff" in case["approval_reason"]
+    assert received(receiver) == []
+
+
 def test_wrong_item_is_refunded_with_shipping_and_kept(world: tuple[Store, Config], receiver: LocalServer) -> None:
     store, config = world
     with store.session() as s:
@@ -146,12 +180,30 @@ def test_wrong_item_is_refunded_with_shipping_and_kept(world: tuple[Store, Confi
     cases = cycle(store, config)
     assert cases[0]["status"] == "dispatched"
     kinds = [b["kind"] for b in received(receiver)]
-    assert kinds == ["refund", "keep_item"]
-    refund, keep = received(receiver)
-    assert refund["params"]["shipping_credit"] == "5.00" and refund["amount"] == "17.99"
+    assert kinds == ["refund", "shipping_credit", "keep_item"]
+    refund, credit, keep = received(receiver)
+    assert refund["amount"] == "12.99" and credit["amount"] == "5.00" and credit["params"]["form"] == "refund"
     assert keep["params"]["return_cost"] == "15.00" and keep["amount"] == "0.00"
-    assert "keep the item" in refund["note"] and "shipping included" in refund["note"]
+    assert "full refund" in refund["note"] and "we refund your shipping costs (5.00 EUR)" in refund["note"]
+    assert "keep what we sent you by mistake" in refund["note"]
     assert_clean_note(refund["note"])
+
+
+def test_wrong_item_dresses_ordered_tshirts_sent_keeps_the_tshirts(world: tuple[Store, Config]) -> None:
+    # Amélie's story: two dresses (108) ordered, cheap T-shirts sent. Returning the T-shirts costs
+    # more than they are worth, so she keeps them; the value of the dresses does not decide that.
+    store, config = world
+    with store.session() as s:
+        add_order(s, "amelie@mail.example", "Amélie Laurent", "K-1097", [("DR-07", "Linen Wrap Dress", "54.00", 2)],
+                  placed=days_ago(9), delivered=days_ago(5))
+        add_mention(s, "r3b", "I ordered two of the wrap dresses and inside were three plain white T-shirts.",
+                    "wrong_item", published=days_ago(4), author_email="amelie@mail.example", rating=2, sku="DR-07")
+    [case] = cycle(store, config)
+    assert [r["kind"] for r in case["remedies"]] == ["refund", "shipping_credit", "keep_item"], case["reasons"]
+    assert [r["amount"] for r in case["remedies"]] == ["108.00", "5.00", "0.00"]
+    # 113 is above the rule's automatic limit: a person approves the money, not the keeping
+    assert case["status"] == "awaiting_approval" and "auto_up_to 80.00" in case["approval_reason"]
+    assert "return_pickup" not in case["approval_reason"]
 
 
 def test_minor_defect_on_boots_gets_capped_repair_reimbursement(world: tuple[Store, Config],
@@ -169,6 +221,35 @@ def test_minor_defect_on_boots_gets_capped_repair_reimbursement(world: tuple[Sto
     assert body["params"]["amount"] == "20.00" and body["params"]["cap"] == "20.00"
     assert body["params"]["form"] == "gift_card"
     assert "gift card of 20.00 EUR" in body["note"]
+
+
+def test_kettle_that_stopped_heating_gets_a_replacement_not_a_repair_gift_card(world: tuple[Store, Config],
+                                                                              receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "kai@mail.example", "Kai Brandt", "K-1006", [("KET-1", "Glass Kettle", "59.00", 1)],
+                  placed=days_ago(30), delivered=days_ago(26))
+        add_mention(s, "r6", "The kettle stopped heating after three weeks. Useless.", "defective",
+                    published=days_ago(2), author_email="kai@mail.example", rating=1, sku="KET-1")
+    [case] = cycle(store, config)
+    assert case["rule"] == "defective-replace", case["reasons"]
+    assert case["status"] == "dispatched", case["reasons"]
+    [body] = received(receiver)
+    assert body["kind"] == "replacement" and body["amount"] == "64.00"  # 59 + standard shipping 5
+    assert "your Glass Kettle stopped working" in body["note"] and "new Glass Kettle is on its way" in body["note"]
+
+
+def test_shrunken_duvet_cover_note_says_what_happened(world: tuple[Store, Config], receiver: LocalServer) -> None:
+    store, config = world
+    with store.session() as s:
+        add_order(s, "dora@mail.example", "Dora Wilde", "K-1007", [("DUV-2", "Linen Duvet Cover", "79.00", 1)],
+                  placed=days_ago(30), delivered=days_ago(26))
+        add_mention(s, "r7", "The duvet cover shrank two sizes in its first wash at 30 degrees.", "defective",
+                    published=days_ago(2), author_email="dora@mail.example", rating=1, sku="DUV-2")
+    [case] = cycle(store, config)
+    assert case["rule"] != "defective-minor-repair", case["reasons"]
+    note = case["remedies"][0]["note"]
+    assert "stopped working" not in note and "your Linen Duvet Cover shrank" in note, note
 
 
 def test_late_return_with_family_illness_waives_window(world: tuple[Store, Config], receiver: LocalServer) -> None:
@@ -306,20 +387,30 @@ def test_budget_exhausted_sends_the_case_to_approval(tmp_path: Path, receiver: L
     store = open_store(config.bot.database, config.base_dir)
     try:
         with store.session() as s:
-            for i in range(3):
+            for i in range(4):
                 add_order(s, f"b{i}@mail.example", f"Bea Number{i}", f"B-{i}", [("FAN-01", "Pocket Fan", "12.00", 1)],
                           placed=days_ago(10), delivered=days_ago(7))
                 add_mention(s, f"b{i}", f"Fan {i} broke on the first day, very poor.", "defective",
                             published=days_ago(1), author_email=f"b{i}@mail.example")
         process(store, config, now=NOW)
         cases = sorted(list_cases(store), key=lambda c: c["id"])
-        assert [c["status"] for c in cases] == ["queued", "queued", "awaiting_approval"]
+        assert [c["status"] for c in cases] == ["queued", "queued", "awaiting_approval", "awaiting_approval"]
         assert "daily budget" in cases[2]["approval_reason"]
         with store.session() as s:
             day = s.get(BudgetPeriod, "day:2026-03-10")
             assert day is not None and day.reserved == 34 and day.cap == 40
-        with pytest.raises(CaseStateError, match="daily budget"):
-            approve(store, cases[2]["id"], actor="staff", now=NOW, config=config)
+        # A person may go over the daily budget (it limits what runs unattended), and is told so.
+        done = approve(store, cases[2]["id"], actor="staff", now=NOW, config=config)
+        assert done["status"] == "queued"
+        over = "approved above the daily budget (51.00 of 40.00 reserved on 2026-03-10); the monthly budget still holds"
+        assert done["over_daily_budget"] == [over] and over in done["reasons"]
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 51  # type: ignore[union-attr]
+        # ... but never over the monthly one.
+        tight = loads((tmp_path / "config.toml").read_text().replace("daily_budget = 400", "daily_budget = 40")
+                      .replace("monthly_budget = 2000", "monthly_budget = 60"), path=tmp_path / "config.toml")
+        with pytest.raises(CaseStateError, match=r"monthly budget 2026-03: 51\.00 of 60\.00 reserved"):
+            approve(store, cases[3]["id"], actor="staff", now=NOW, config=tight)
     finally:
         store.dispose()
 
@@ -337,7 +428,8 @@ def test_approve_reject_expire_and_errors(world: tuple[Store, Config], receiver:
     first, second, third = sorted(c["id"] for c in list_cases(store, status="awaiting_approval"))
     done = approve(store, first, actor="sam", note="Sorry again!", now=NOW, config=config)
     assert done["status"] == "queued" and done["remedies"][0]["status"] == "queued"
-    assert done["remedies"][0]["note"].rstrip().endswith("Sorry again!")
+    # the staff's words go above the signature, not after it
+    assert done["remedies"][0]["note"].endswith("reply to this message.\n\nSorry again!\n\nKestrel Lane\n")
     rejected = reject(store, second, actor="sam", reason="asked by phone, already handled", now=NOW)
     assert rejected["status"] == "dismissed" and rejected["remedies"][0]["status"] == "cancelled"
     assert expire_approvals(store, config, now=NOW + timedelta(days=3)) == 0
@@ -410,6 +502,38 @@ def test_cases_decided_in_the_dry_run_await_approval_once_it_ends(tmp_path: Path
         with store.session() as s:
             assert [a.case_id for a in s.query(AuditLog).filter_by(action="dry_run_reopened")] == [case["id"]]
             assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 17  # type: ignore[union-attr]
+    finally:
+        store.dispose()
+
+
+def test_approving_during_the_dry_run_is_sent_when_it_ends_without_asking_twice(
+        tmp_path: Path, receiver: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", SECRET)
+    dry = make_config(tmp_path, receiver, dry_run=True)
+    live = make_config(tmp_path, receiver, dry_run=False)
+    store = open_store(dry.bot.database, dry.base_dir)
+    try:
+        with store.session() as s:
+            add_order(s, "m@mail.example", "Mia Parts", "M-1", [("KET-1", "Travel Kettle", "25.00", 1)],
+                      placed=days_ago(10), delivered=days_ago(7))
+            add_mention(s, "m1", "The kettle came without its lid, parts missing.", "missing_parts",
+                        published=days_ago(1), author_email="m@mail.example")
+        [case] = cycle(store, dry)
+        assert case["status"] == "awaiting_approval"
+        done = approve(store, case["id"], actor="sam", now=NOW, config=dry)
+        assert done["status"] == "decided" and "approved during the dry run: sent when the dry run ends" in done["reasons"]
+        cycle(store, dry)
+        assert receiver.requests == []
+        # The trial ends: sent as approved, not put to staff again.
+        [case] = cycle(store, live)
+        assert case["status"] == "dispatched", case["reasons"]
+        assert [b["case_id"] for b in received(receiver)] == [case["id"]]
+        assert list_cases(store, status="awaiting_approval") == []
+        cycle(store, live)
+        assert len(receiver.requests) == 1
+        with store.session() as s:
+            assert s.get(BudgetPeriod, "day:2026-03-10").reserved == 30  # type: ignore[union-attr]
+            assert s.query(AuditLog).filter_by(action="dry_run_approved_queued").count() == 1
     finally:
         store.dispose()
 

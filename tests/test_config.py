@@ -230,3 +230,23 @@ def test_email_fulfilment_needs_the_digest_smtp_server(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"fulfilment 'cs' \(email\) sends through \[digest\] smtp_host"):
         cfg.load(write(tmp_path, text))
     assert cfg.load(write(tmp_path, text + '[digest]\nsmtp_host = "127.0.0.1"\n')).fulfilment[0].kind == "email"
+
+
+def test_check_lists_the_effective_rules_and_warns_about_shadowed_fulfilment(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, '[[policy.rules]]\nname = "reddit-gesture"\nsource_kinds = ["reddit"]\nremedy = "gesture"\n\n'
+                           '[[fulfilment]]\nname = "everything"\nkind = "csv"\n\n'
+                           '[[fulfilment]]\nname = "ops"\nkind = "csv"\npath = "ops.csv"\nhandles = ["refund"]\n')
+    assert main(["--config", str(path), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "1 own rules + 10 built-in rules" in out
+    lines = [line.strip() for line in out.splitlines()]
+    first = lines.index("policy rules, in order (first match wins):")
+    assert lines[first + 1] == "1. reddit-gesture (own): gesture, always asks a person"
+    assert lines[first + 2].startswith("2. unmatched-contact (built-in): contact")
+    assert ("warning: fulfilment 'ops' never receives any remedy: 'everything' comes first with empty handles"
+            in out)
+    off = write(tmp_path, '[policy]\nbuiltin_rules = false\n\n[[policy.rules]]\nname = "only"\nremedy = "contact"\n')
+    assert main(["--config", str(off), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "1 own rules" in out and "built-in)" not in out and "warning" not in out

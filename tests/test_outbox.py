@@ -24,7 +24,7 @@ from bot.errors import ConfigError, SecretMissing
 from bot.report.mailer import Mailer
 from bot.outbox import dispatch_due, idempotency_key, install_id
 from connectors.fulfilment import check_fulfilment, is_address, sign, verify
-from bot.store import AuditLog, BudgetPeriod, Remedy, Store, open_store
+from bot.store import AuditLog, BudgetPeriod, Customer, Remedy, Store, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Request, Route
 
@@ -181,7 +181,33 @@ def test_missing_secret_stops_dispatch_before_claiming(tmp_path: Path, opened: l
     with pytest.raises(SecretMissing, match="RB_ABSENT_SECRET"):
         dispatch(store, config)
     with store.session() as s:
-        assert s.query(Remedy).one().attempts == 0
+        remedy = s.query(Remedy).one()
+        assert remedy.attempts == 0 and remedy.status == "queued"
+        # ... yet the remedy says why it does not move, and status is unhealthy at once.
+        assert remedy.last_error is not None and "RB_ABSENT_SECRET" in remedy.last_error
+        assert remedy.last_error.startswith("fulfilment 'wh': ")
+    from bot.report.status import gather
+
+    status = gather(config, store, expect_daemon=False, now=NOW)
+    assert not status.healthy
+    assert any(p.startswith("remedy #1 cannot be dispatched: fulfilment 'wh'") and "RB_ABSENT_SECRET" in p
+               for p in status.problems), status.problems
+
+
+def test_the_adapter_is_chosen_at_dispatch_from_the_current_config(tmp_path: Path, opened: list[Store]) -> None:
+    # Queued while an entry with empty handles shadowed the ops file; staff then fixed the config.
+    wrong = ('[[fulfilment]]\nname = "catchall"\nkind = "csv"\npath = "wrong.csv"\n\n'
+             '[[fulfilment]]\nname = "ops"\nkind = "csv"\npath = "ops.csv"\nhandles = ["replacement"]')
+    store, _ = make(tmp_path, opened, wrong)
+    seed_defective(store)
+    fixed = ('[[fulfilment]]\nname = "ops"\nkind = "csv"\npath = "ops.csv"\nhandles = ["replacement"]\n\n'
+             '[[fulfilment]]\nname = "catchall"\nkind = "csv"\npath = "wrong.csv"')
+    again, config = make(tmp_path, opened, fixed)
+    assert dispatch(again, config).dispatched == 1
+    assert not (tmp_path / "wrong.csv").exists()
+    assert [r["kind"] for r in read_csv(tmp_path / "ops.csv")] == ["replacement"]
+    [case] = list_cases(again)
+    assert case["remedies"][0]["adapter"] == "ops"
 
 
 def test_no_adapter_for_a_kind_fails_clearly(tmp_path: Path, opened: list[Store]) -> None:
@@ -274,6 +300,103 @@ def test_email_adapter_mails_the_warehouse_through_smtp(tmp_path: Path, opened: 
     assert json.loads(attachment.get_content())["idempotency_key"] == key(store, 1, 0, "replacement")
 
 
+# --- customer_email ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[Sink, int]]:
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+def customer_email_world(tmp_path: Path, opened: list[Store], port: int,
+                         handles: str = '["replacement"]') -> tuple[Store, Config]:
+    store, config = make(tmp_path, opened, '[[fulfilment]]\nname = "buyer"\nkind = "customer_email"\n'
+                         f'sender = "bot@kestrel.example"\nhandles = {handles}\n\n'
+                         '[[fulfilment]]\nname = "warehouse"\nkind = "csv"\n\n'
+                         f'[digest]\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsmtp_security = "none"\n'
+                         'smtp_timeout = 5')
+    config = config.model_copy(update={"bot": config.bot.model_copy(update={"care_email": "care@kestrel.example"})})
+    _CONFIGS[id(store)] = config
+    return store, config
+
+
+def test_customer_email_tells_the_buyer_with_reply_to_and_both_parts(
+        tmp_path: Path, opened: list[Store], smtp_sink: tuple[Sink, int]) -> None:
+    sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port)
+    seed_defective(store)
+    assert dispatch(store, config).dispatched == 1
+    [(rcpts, data)] = sink.messages
+    assert rcpts == ["cu0@mail.example"]
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["To"] == "Cora Number0 <cu0@mail.example>" and msg["From"] == "bot@kestrel.example"
+    assert msg["Reply-To"] == "care@kestrel.example"
+    assert msg["Subject"] == "About your order K-100"
+    assert msg["Message-ID"] == f"<{key(store, 1, 0, 'replacement')}.note@kestrel.example>"
+    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    page = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert plain.startswith("Hello Cora,") and "new Pocket Fan is on its way to you" in plain
+    assert "<p>Hello Cora,</p>" in page and "<li>a new Pocket Fan is on its way to you" in page
+    [case] = list_cases(store)
+    assert case["status"] == "dispatched" and case["remedies"][0]["adapter"] == "buyer"
+
+
+def test_customer_email_is_never_sent_twice_after_a_crash(tmp_path: Path, opened: list[Store],
+                                                         smtp_sink: tuple[Sink, int]) -> None:
+    sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port)
+    seed_defective(store, 2)
+    with store.session() as s:
+        # Remedy 2 was claimed by a process that died before it sent anything (its lease runs).
+        s.query(Remedy).filter_by(id=2).update({"attempts": 1, "next_attempt_at": NOW + timedelta(seconds=300)})
+    assert dispatch(store, config).dispatched == 1
+    assert len(sink.messages) == 1
+    with store.session() as s:
+        # Remedy 1: mailed, then the process died before recording it: queued again, lease run out.
+        s.query(Remedy).filter_by(id=1).update({"status": "queued", "dispatched_at": None,
+                                                "next_attempt_at": NOW + timedelta(seconds=300)})
+    later = dispatch(store, config, at=NOW + timedelta(seconds=301))
+    assert later.dispatched == 2, later.errors
+    assert sorted(rcpts[0] for rcpts, _ in sink.messages) == ["cu0@mail.example", "cu1@mail.example"]
+    assert dispatch(store, config, at=NOW + timedelta(hours=1)).dispatched == 0
+    assert len(sink.messages) == 2
+    with store.session() as s:
+        refs = [a.detail["reference"] for a in s.query(AuditLog).filter_by(action="remedy_dispatched")]
+    assert any(ref.endswith("(already sent)") for ref in refs)
+
+
+def test_customer_email_sends_one_note_for_the_remedies_of_one_case(
+        tmp_path: Path, opened: list[Store], smtp_sink: tuple[Sink, int]) -> None:
+    sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port, '["refund", "shipping_credit", "keep_item"]')
+    seed_wrong_item(store, config)
+    assert dispatch(store, config).dispatched == 3
+    [(rcpts, data)] = sink.messages
+    assert rcpts == ["wi@mail.example"]
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    plain = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "full refund" in plain and "shipping costs" in plain and "keep what we sent you by mistake" in plain
+
+
+def test_customer_email_without_an_address_fails_clearly(tmp_path: Path, opened: list[Store],
+                                                         smtp_sink: tuple[Sink, int]) -> None:
+    _sink, port = smtp_sink
+    store, config = customer_email_world(tmp_path, opened, port)
+    seed_defective(store)
+    with store.session() as s:
+        for customer in s.query(Customer):
+            customer.email = ""
+    summary = dispatch(store, config)
+    assert summary.failed == 1 and "has no email address" in summary.errors[0]
+
+
 # --- shop APIs -----------------------------------------------------------------------------------
 
 
@@ -306,22 +429,22 @@ def test_woocommerce_replacement_order_and_refund(tmp_path: Path, opened: list[S
         seed_defective(store)
         seed_wrong_item(store, config)
         summary = dispatch(store, config)
-        assert summary.dispatched == 3, summary.errors
+        assert summary.dispatched == 4, summary.errors
         posts = [r for r in srv.requests if r.method == "POST"]
         order = json.loads(next(r for r in posts if r.path == "/wp-json/wc/v3/orders").body)
         assert order["line_items"] == [{"product_id": 77, "quantity": 1, "subtotal": "0.00", "total": "0.00"}]
         assert order["customer_id"] == 42 and order["shipping"]["city"] == "Leeds"
         assert {"key": "_recoverybot_idempotency_key", "value": key(store, 1, 0, "replacement")} in order["meta_data"]
         refund = json.loads(next(r for r in posts if r.path.endswith("/refunds")).body)
-        assert refund["amount"] == "17.99" and refund["api_refund"] is True
+        assert refund["amount"] == "12.99" and refund["api_refund"] is True
         auth = srv.requests[0].headers["authorization"]
         assert base64.b64decode(auth.split()[1]) == b"ck_test:cs_test"
         # WooCommerce honours no Idempotency-Key header: the key rides in the objects themselves.
         assert refund["reason"] == "recoverybot " + key(store, 2, 0, "refund")
         assert {"key": "_recoverybot_idempotency_key", "value": key(store, 2, 0, "refund")} in refund["meta_data"]
-        # keep_item is not the shop API's job: it went to the csv adapter.
+        # the shipping credit and keep_item are not the shop API's job by default: they went to the csv adapter.
         kept = read_csv(tmp_path / "remedies.csv")
-        assert [r["kind"] for r in kept] == ["keep_item"]
+        assert [r["kind"] for r in kept] == ["shipping_credit", "keep_item"]
 
 
 def test_shopify_draft_order_and_refund(tmp_path: Path, opened: list[Store], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -346,12 +469,12 @@ def test_shopify_draft_order_and_refund(tmp_path: Path, opened: list[Store], mon
         seed_defective(store)
         seed_wrong_item(store, config)
         summary = dispatch(store, config)
-        assert summary.dispatched == 3, summary.errors
+        assert summary.dispatched == 4, summary.errors
         draft = json.loads(next(r for r in srv.requests if r.path.endswith("draft_orders.json")).body)["draft_order"]
         assert draft["line_items"][0]["price"] == "0.00" and draft["line_items"][0]["sku"] == "FAN-01"
         assert draft["email"] == "cu0@mail.example" and draft["note"].startswith("Hello Cora,")
         refund = json.loads(next(r for r in srv.requests if r.path.endswith("refunds.json")).body)["refund"]
-        assert refund["transactions"] == [{"parent_id": 12, "amount": "17.99", "kind": "refund", "gateway": "bogus"}]
+        assert refund["transactions"] == [{"parent_id": 12, "amount": "12.99", "kind": "refund", "gateway": "bogus"}]
         assert all(r.headers["x-shopify-access-token"] == "shpat_test" for r in srv.requests)
 
 
@@ -410,7 +533,7 @@ class StallingShop:
 
 def _lost_answer_then_retry(store: Store, config: Config) -> None:
     first = dispatch(store, config)
-    assert first.retrying == 2 and first.dispatched == 1, first.errors  # keep_item went to csv
+    assert first.retrying == 2 and first.dispatched == 2, first.errors  # shipping credit and keep_item went to csv
     assert all("ReadTimeout" in e for e in first.errors)
     second = dispatch(store, config, at=NOW + timedelta(seconds=61))
     assert second.dispatched == 2, second.errors
@@ -533,13 +656,13 @@ def test_email_adapter_without_smtp_fails_its_remedy_clearly_and_others_go_on(tm
     seed_defective(store)
     seed_wrong_item(store, config)
     first = dispatch(store, config)
-    assert (first.dispatched, first.retrying, first.failed) == (2, 0, 1), first.errors
+    assert (first.dispatched, first.retrying, first.failed) == (3, 0, 1), first.errors
     assert "fulfilment 'cs': no SMTP server configured" in first.errors[0]
     with store.session() as s:
         mailed = s.query(Remedy).filter_by(kind="replacement").one()
         assert (mailed.status, mailed.attempts) == ("failed", 1)
         assert mailed.last_error == "fulfilment 'cs': no SMTP server configured"
-    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["refund", "keep_item"]
+    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["refund", "shipping_credit", "keep_item"]
     later = dispatch(store, config, at=NOW + timedelta(hours=1))
     assert (later.dispatched, later.retrying, later.failed) == (0, 0, 0)
 
@@ -556,7 +679,7 @@ def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path
                              '[[fulfilment]]\nname = "rest"\nkind = "csv"')
         seed_wrong_item(store, config)
         first = dispatch(store, config)
-        assert (first.dispatched, first.retrying, first.failed) == (1, 1, 0), first.errors
+        assert (first.dispatched, first.retrying, first.failed) == (2, 1, 0), first.errors
         assert "unexpected AttributeError" in first.errors[0]
         with store.session() as s:
             refund = s.query(Remedy).filter_by(kind="refund").one()
@@ -567,7 +690,7 @@ def test_an_unexpected_error_is_retried_with_its_text_then_failed(tmp_path: Path
         assert last.failed == 1
         case = next(c for c in list_cases(store) if c["remedies"][0]["kind"] == "refund")
         assert case["status"] == "failed" and case["remedies"][0]["attempts"] == 3
-    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["keep_item"]
+    assert [r["kind"] for r in read_csv(tmp_path / "remedies.csv")] == ["shipping_credit", "keep_item"]
 
 
 def test_two_dispatchers_with_a_slow_receiver_deliver_each_remedy_once(tmp_path: Path, opened: list[Store]) -> None:

@@ -43,7 +43,8 @@ def test_default_rules_cover_the_seed_stories() -> None:
         "defective-cheap-replace": facts(),
         "not-delivered-reship": facts(issue="not_delivered", item_value=Decimal(34)),
         "wrong-item-refund-keep": facts(issue="wrong_item"),
-        "defective-minor-repair": facts(item_value=Decimal(89)),
+        "defective-minor-repair": facts(item_value=Decimal(89), defect="minor"),
+        "defective-replace": facts(item_value=Decimal(59), defect="stopped_working"),
         "late-return-goodwill": facts(issue="fit_size", order_age_days=32, item_value=Decimal(60)),
         "unmatched-contact": facts(matched=False, order_number=None, item_value=None),
     }
@@ -94,10 +95,50 @@ def test_auto_up_to_and_caps() -> None:
 
 
 def test_keep_item_only_when_return_costs_more_than_the_item() -> None:
-    d = decide(facts(issue="wrong_item", item_value=Decimal(90)), PolicyConfig())
-    assert [r.kind for r in d.remedies] == ["refund", "return_pickup"]
-    d = decide(facts(issue="wrong_item", item_value=Decimal(9)), PolicyConfig())
-    assert [r.kind for r in d.remedies] == ["refund", "keep_item"]
+    p = policy(rules=[{"name": "r", "issues": ["damaged"], "remedies": [{"kind": "keep_item"}], "auto_up_to": 50}])
+    d = decide(facts(issue="damaged", item_value=Decimal(90)), p)
+    assert [r.kind for r in d.remedies] == ["return_pickup"]
+    d = decide(facts(issue="damaged", item_value=Decimal(9)), p)
+    assert [r.kind for r in d.remedies] == ["keep_item"]
+
+
+def test_wrong_item_keep_weighs_what_was_sent_not_what_was_ordered() -> None:
+    # Two dresses ordered (108), cheap T-shirts sent: returning the T-shirts costs more than they are worth.
+    dresses = facts(issue="wrong_item", item_value=Decimal("108.00"), quantity=2, item_name="Linen Dress")
+    d = decide(dresses, PolicyConfig())
+    assert d.rule == "wrong-item-refund-keep"
+    assert [r.kind for r in d.remedies] == ["refund", "shipping_credit", "keep_item"], d.reasons
+    refund, credit, keep = d.remedies
+    assert refund.amount == Decimal("108.00") and credit.amount == Decimal("5.00") and keep.amount == 0
+    assert credit.params["form"] == "refund"
+    assert keep.params["item_value"] == "10.00" and keep.params["wrong_item"] is True
+    assert any("item sent by mistake (10.00): customer keeps it" in r for r in d.reasons)
+    # the rule may say what the wrong item is worth; above the return cost it comes back by courier
+    dear = policy(rules=[{"name": "r", "issues": ["wrong_item"], "auto_up_to": 200,
+                          "remedies": [{"kind": "correct_item"}, {"kind": "keep_item", "sent_value": 40}]}])
+    d = decide(dresses, dear)
+    assert [r.kind for r in d.remedies] == ["correct_item", "return_pickup"]
+    assert decide(dresses, policy(wrong_item_value=30)).remedies[2].kind == "return_pickup"
+
+
+def test_correct_item_and_shipping_credit_cost_and_note() -> None:
+    p = policy(rules=[{"name": "r", "issues": ["wrong_item"], "auto_up_to": 200, "remedies": [
+        {"kind": "correct_item", "shipping": "expedited"}, {"kind": "shipping_credit", "form": "gift_card"},
+        {"kind": "keep_item"}]}])
+    d = decide(facts(issue="wrong_item", item_value=Decimal("54.00"), item_name="Linen Dress"), p)
+    item, credit, _keep = d.remedies
+    assert item.kind == "correct_item" and item.amount == Decimal("66.00")  # 54 + expedited 12
+    assert item.params["sku"] == "FAN-01" and item.params["shipping"] == "expedited"
+    assert credit.amount == Decimal("5.00") and credit.params["form"] == "gift_card"
+    note = render(None, context(issue="wrong_item", remedies=[(r.kind, r.params) for r in d.remedies],
+                                customer_name="Amélie Laurent", product="Linen Dress", order_number="K-1",
+                                shop_name="Kestrel Lane"))
+    assert "the Linen Dress you ordered is on its way to you by express delivery" in note
+    assert "we credit your shipping costs: a gift card of 5.00 EUR" in note
+    assert "please keep what we sent you by mistake" in note
+    capped = decide(facts(issue="wrong_item"), policy(caps={"shipping_credit": 2}, rules=[
+        {"name": "r", "remedies": [{"kind": "shipping_credit", "amount": 9}], "auto_up_to": 50}]))
+    assert capped.remedies[0].amount == Decimal("2.00")
 
 
 def test_late_return_beyond_grace_waits_for_approval() -> None:
@@ -123,8 +164,19 @@ def test_every_guard_sends_the_case_to_approval(overrides: dict[str, object], re
 
 
 def test_no_matching_rule_waits_for_a_person() -> None:
-    d = decide(facts(), policy(rules=[{"name": "only-reddit", "source_kinds": ["reddit"], "remedy": "gesture"}]))
+    d = decide(facts(), policy(builtin_rules=False,
+                               rules=[{"name": "only-reddit", "source_kinds": ["reddit"], "remedy": "gesture"}]))
     assert d.rule is None and not d.automatic and d.remedies == []
+
+
+def test_the_shops_rules_extend_the_built_in_ones_unless_switched_off() -> None:
+    own = [{"name": "reddit-gesture", "source_kinds": ["reddit"], "remedy": "gesture"}]
+    p = policy(rules=own)
+    assert [r.name for r in p.active_rules] == ["reddit-gesture"] + [r.name for r in DEFAULT_RULES]
+    assert decide(facts(source_kind="reddit"), p).rule == "reddit-gesture"
+    # a case the shop never meant to change still gets its built-in remedy
+    assert decide(facts(), p).rule == "defective-cheap-replace"
+    assert [r.name for r in policy(rules=own, builtin_rules=False).active_rules] == ["reddit-gesture"]
 
 
 def test_bad_policy_config_is_refused_with_the_key() -> None:
@@ -181,7 +233,7 @@ def test_watch_list_reason_names_the_nearest_rule_and_the_condition_that_failed(
                              order_age_days=None), PolicyConfig())
     assert unfixable.reasons[1] == "nearest rule unmatched-contact: issue poor_quality is not one of its 7"
     # Custom rules: the one with the most conditions met is named, with what failed.
-    rules = PolicyConfig.model_validate({"rules": [
+    rules = PolicyConfig.model_validate({"builtin_rules": False, "rules": [
         {"name": "any-delivered", "remedy": "gesture", "delivery": ["delivered"], "max_rating": 2},
         {"name": "cheap-late", "remedy": "refund", "issues": ["defective"], "max_item_value": 10,
          "max_rating": 3},
@@ -192,3 +244,17 @@ def test_watch_list_reason_names_the_nearest_rule_and_the_condition_that_failed(
     # A matching rule keeps its reasons as before (rounded days).
     assert "complaint age 2 days is <= 30" in decide(
         facts(matched=False, order_number=None, item_value=None), PolicyConfig()).reasons[0]
+
+
+@pytest.mark.parametrize(("text", "defect"), [
+    ("The kettle stopped heating after three weeks.", "stopped_working"),
+    ("Headlamp died after three days", "stopped_working"),
+    ("The button came off and now it won't turn on", "stopped_working"),
+    ("Love the boots but the decorative studs fell off after a week.", "minor"),
+    ("The duvet cover shrank two sizes in its first wash", "shrunk"),
+    ("It feels cheap and flimsy", "other"),
+])
+def test_the_defect_is_read_from_the_buyers_words(text: str, defect: str) -> None:
+    from bot.decide.defects import defect_of
+
+    assert defect_of(text) == defect

@@ -29,8 +29,9 @@ from bot.errors import PolicyError, RecoveryBotError
 from bot.notes import context as note_context
 from bot.notes import is_contact
 from bot.notes import render as render_note
+from bot.decide.defects import defect_of
 from bot.decide.policy import Decision, Facts, decide
-from bot.outbox import BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
+from bot.outbox import APPROVED_IN_DRY_RUN, BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
 from bot.store import (
     Assessment,
     AuditLog,
@@ -344,6 +345,23 @@ def _delivery(order: Order, now: datetime) -> str:
     return "pending" if (order.fulfillment_status or "").lower() == "unfulfilled" else "unknown"
 
 
+# Fulfilment / tracking states that mean the parcel has not left the warehouse.
+NOT_SHIPPED = frozenset({"unfulfilled", "pending", "on-hold", "processing"})
+
+
+def _shipped(order: Order) -> bool | None:
+    """False when the order is known not to have shipped yet, True when it did, None when unknown."""
+    if order.delivered_at is not None:
+        return True
+    tracking = (order.tracking_status or "").lower()
+    if tracking in ("in_transit", "delivered", "lost", "returned"):
+        return True
+    status = (order.fulfillment_status or "").lower()
+    if status in NOT_SHIPPED or tracking == "pending":
+        return False
+    return True if status in ("fulfilled", "partial", "shipped", "completed") else None
+
+
 def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool, now: datetime) -> Facts:
     assessment = mention.assessment
     assert assessment is not None
@@ -358,9 +376,15 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
     elif order is not None:
         value = order.total
     age: float | None = None
+    shipped: bool | None = None
+    due_in: float | None = None
+    posted = mention.published_at or mention.collected_at
     if order is not None:
         start = order.delivered_at or order.placed_at
         age = (now - start).total_seconds() / 86400
+        shipped = _shipped(order)
+        if order.expected_delivery_at is not None and order.delivered_at is None:
+            due_in = (order.expected_delivery_at - posted).total_seconds() / 86400
     prior = 0
     in_flight: tuple[int, ...] = ()
     if case.customer_id is not None:
@@ -392,7 +416,10 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
         quantity=line.quantity if line else 1,
         item_known=line is not None,
         delivery=_delivery(order, now) if order is not None else "unknown",
+        defect=defect_of(" ".join(f"{m.title or ''} {m.text}" for m in mentions)),
         before_delivery=before_delivery,
+        shipped=shipped,
+        due_in_days=due_in,
         source_kind=mention.source_kind,
         prior_remedies=prior,
         in_flight=in_flight,
@@ -427,7 +454,7 @@ def _note(case: Case, decision: Decision, facts: Facts, config: Config) -> str:
     kinds = [p.kind for p in decision.remedies]
     ctx = note_context(
         issue=case.issue, remedies=[(p.kind, p.params) for p in decision.remedies], customer_name=name,
-        product=facts.item_name, order_number=facts.order_number, shop_name=config.bot.shop_name,
+        product=facts.item_name, order_number=facts.order_number, shop_name=config.bot.shop_name, defect=facts.defect,
         source_name=PLATFORMS.get(case.mention.source_kind),
     )
     template = config.policy.contact_note_template if is_contact(kinds) else config.policy.note_template
@@ -549,18 +576,40 @@ def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, 
                                  hint="no policy rule matched it: reject it, or add a rule and let it be decided")
         if note:
             for remedy in proposed:
-                remedy.note = remedy.note.rstrip("\n") + "\n\n" + note.strip() + "\n"
+                remedy.note = with_staff_note(remedy.note, note, config.bot.shop_name)
+        over: list[str] = []
         try:
-            queue_proposed(session, proposed, config, now)
+            queue_proposed(session, proposed, config, now, over=over)
         except BudgetExceeded as exc:
             raise CaseStateError(f"cannot approve case #{case_id}: {exc.message}", hint=exc.hint) from exc
-        case.status = (CaseStatus.DECIDED if config.bot.dry_run else CaseStatus.QUEUED).value
+        dry = config.bot.dry_run
+        if dry:
+            # Recorded now, sent when the trial ends (bot.outbox.reopen_dry_run), never asked again.
+            for remedy in proposed:
+                remedy.params = {**remedy.params, APPROVED_IN_DRY_RUN: actor}
+        case.status = (CaseStatus.DECIDED if dry else CaseStatus.QUEUED).value
         case.approval_expires_at = None
-        case.reasons = list(case.reasons) + [f"approved by {actor}" + (f": {note}" if note else "")]
+        case.reasons = list(case.reasons) + [f"approved by {actor}" + (f": {note}" if note else "")] + over
+        if dry:
+            case.reasons.append("approved during the dry run: sent when the dry run ends")
         case.updated_at = now
         session.add(AuditLog(at=now, actor=actor, case_id=case.id, action="approved",
-                             detail={"note": note, "remedies": [r.id for r in proposed]}))
-        return _case_dict(case)
+                             detail={"note": note, "remedies": [r.id for r in proposed], "dry_run": dry,
+                                     "over_daily_budget": over}))
+        out = _case_dict(case)
+        out["over_daily_budget"] = over
+        return out
+
+
+def with_staff_note(text: str, note: str, shop_name: str) -> str:
+    """The customer note with a staff member's words added above the signature (the shop's name
+    as the last paragraph, as the built-in notes end); after the text when there is none."""
+    body = text.rstrip("\n")
+    extra = note.strip()
+    head, sep, last = body.rpartition("\n\n")
+    if sep and last.strip() == shop_name.strip():
+        return f"{head}\n\n{extra}\n\n{last}\n"
+    return f"{body}\n\n{extra}\n"
 
 
 def _dismiss(session: Session, case: Case, *, actor: str, action: str, reason: str, now: datetime) -> None:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.decide.defects import DEFECTS
+
 ISSUES: tuple[str, ...] = (
     "defective", "damaged", "missing_parts", "wrong_item", "not_delivered", "fit_size",
     "not_as_described", "poor_quality", "service", "price_value", "other", "none",
@@ -37,11 +39,13 @@ class RemedyKind(str, enum.Enum):
     KEEP_ITEM = "keep_item"
     GESTURE = "gesture"
     CONTACT = "contact"
+    CORRECT_ITEM = "correct_item"
+    SHIPPING_CREDIT = "shipping_credit"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in RemedyKind)
 # Kinds whose amount is chosen by the rule: above the cap they are cut down to it, not refused.
-CLAMPED: frozenset[str] = frozenset({"store_credit", "repair_reimbursement", "gesture"})
+CLAMPED: frozenset[str] = frozenset({"store_credit", "repair_reimbursement", "gesture", "shipping_credit"})
 
 CENT = Decimal("0.01")
 
@@ -60,21 +64,26 @@ class RemedyAction(_Model):
 
     kind: Literal[
         "replacement", "refund", "store_credit", "repair_reimbursement", "return_pickup", "keep_item",
-        "gesture", "contact",
+        "gesture", "contact", "correct_item", "shipping_credit",
     ] = Field(description="The remedy kind.")
     shipping: Literal["standard", "expedited"] = Field(
-        "standard", description="replacement: shipping speed (cost from [policy] shipping_costs)."
+        "standard", description="replacement / correct_item: shipping speed (cost from [policy] shipping_costs)."
     )
     bonus_sku: str | None = Field(None, description="replacement: a small extra item sent along (SKU).")
     bonus_value: float = Field(0, ge=0, description="replacement: what the bonus item costs the shop.")
     percent: float = Field(100, gt=0, le=100, description="refund / store_credit: share of the item value.")
     amount: float | None = Field(
-        None, ge=0, description="refund / store_credit / repair_reimbursement / gesture: a fixed amount "
-        "(repair_reimbursement defaults to its cap)."
+        None, ge=0, description="refund / store_credit / repair_reimbursement / gesture / shipping_credit: a fixed "
+        "amount (repair_reimbursement defaults to its cap, shipping_credit to the standard shipping cost)."
     )
     include_shipping: bool = Field(False, description="refund: also credit the standard shipping cost.")
     form: Literal["refund", "store_credit", "gift_card"] = Field(
-        "store_credit", description="repair_reimbursement / store_credit: how the money is given."
+        "store_credit", description="repair_reimbursement / store_credit / shipping_credit: how the money is given "
+        "(shipping_credit, when not set: refund)."
+    )
+    sent_value: float | None = Field(
+        None, ge=0, description="keep_item on a wrong item: what the item sent by mistake is worth (default: "
+        "[policy] wrong_item_value). It is weighed against [policy] return_cost, not the value of what was ordered."
     )
     grace_days: int = Field(14, ge=0, description="return_pickup: days accepted past the return window.")
     gift_sku: str | None = Field(None, description="gesture: a small gift sent along (SKU).")
@@ -101,6 +110,10 @@ class RuleConfig(_Model):
     max_item_value: float | None = Field(None, ge=0, description="Value of the item (line, else order) at most this.")
     delivery: tuple[str, ...] = Field((), description=f"Delivery status among: {', '.join(DELIVERY)} (empty: any).")
     source_kinds: tuple[str, ...] = Field((), description="Connector kinds the mention came from (empty: any).")
+    defects: tuple[str, ...] = Field(
+        (), description=f"How the buyer describes the defect, among: {', '.join(DEFECTS)} (empty: any). "
+        "minor: a small fixable fault (studs fell off, a loose button); stopped_working: the item died."
+    )
     max_prior_remedies: int | None = Field(None, ge=0, description="The customer's remedies in the last 365 days at most this.")
     max_mention_age_days: float | None = Field(
         None, ge=0, description="Days since the complaint was posted at most this (older complaints: watch list)."
@@ -117,6 +130,14 @@ class RuleConfig(_Model):
         for issue in value:
             if issue not in ISSUES:
                 raise ValueError(f"unknown issue {issue!r} (known: {', '.join(ISSUES)})")
+        return value
+
+    @field_validator("defects")
+    @classmethod
+    def _defects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for defect in value:
+            if defect not in DEFECTS:
+                raise ValueError(f"unknown defect {defect!r} (known: {', '.join(DEFECTS)})")
         return value
 
     @field_validator("delivery")
@@ -157,14 +178,24 @@ REMEDY_WORTHY_ISSUES = (
 DEFAULT_RULES: tuple[RuleConfig, ...] = (
     _rule("unmatched-contact", [{"kind": "contact"}], matched=False, issues=REMEDY_WORTHY_ISSUES,
           max_mention_age_days=30),
+    # Any delivery state but returned: a parcel not yet due or not yet shipped matches too, so the
+    # guards put it to a person with the reason instead of leaving it to a later rule.
     _rule("not-delivered-reship", [{"kind": "replacement", "shipping": "expedited"}],
-          issues=("not_delivered",), delivery=("delivered", "lost", "overdue"), auto_up_to=80),
-    _rule("wrong-item-refund-keep", [{"kind": "refund", "include_shipping": True}, {"kind": "keep_item"}],
+          issues=("not_delivered",), delivery=("delivered", "lost", "overdue", "in_transit", "pending", "unknown"),
+          auto_up_to=80),
+    # The wrong-item story: the money back, the shipping credited, and the wrong item kept when
+    # sending it back would cost more than it is worth (else a prepaid pickup). Shops that would
+    # rather send what was ordered write the same rule with `correct_item` instead of `refund`.
+    _rule("wrong-item-refund-keep", [{"kind": "refund"}, {"kind": "shipping_credit"}, {"kind": "keep_item"}],
           issues=("wrong_item",), auto_up_to=80),
     _rule("defective-cheap-replace", [{"kind": "replacement"}],
           issues=("defective", "damaged"), max_item_value=40, auto_up_to=50),
+    # A small fixable fault on a dearer item (studs off boots): the repair paid as a gift card.
     _rule("defective-minor-repair", [{"kind": "repair_reimbursement", "form": "gift_card"}],
-          issues=("defective", "poor_quality"), min_item_value=40, auto_up_to=20),
+          issues=("defective", "poor_quality"), defects=("minor",), min_item_value=40, auto_up_to=20),
+    # Anything else wrong with a dearer item (a kettle that stopped heating): a replacement, which
+    # waits for a person above 80.
+    _rule("defective-replace", [{"kind": "replacement"}], issues=("defective",), min_item_value=40, auto_up_to=80),
     _rule("late-return-goodwill",
           [{"kind": "return_pickup", "grace_days": 14}, {"kind": "refund"},
            {"kind": "gesture", "message": "We hope everything is well at home."}],
@@ -180,7 +211,7 @@ DEFAULT_RULES: tuple[RuleConfig, ...] = (
 
 DEFAULT_CAPS: dict[str, float] = {
     "replacement": 80, "refund": 150, "store_credit": 25, "repair_reimbursement": 20,
-    "return_pickup": 15, "keep_item": 0, "gesture": 10, "contact": 0,
+    "return_pickup": 15, "keep_item": 0, "gesture": 10, "contact": 0, "correct_item": 150, "shipping_credit": 15,
 }
 
 
@@ -188,7 +219,11 @@ class PolicyConfig(_Model):
     """[policy]: which remedy, when, within which limits (amounts in [bot] currency)."""
 
     rules: tuple[RuleConfig, ...] = Field(
-        (), description="Ordered rules, first match wins. Empty: the built-in rules for the seed stories."
+        (), description="The shop's own ordered rules, first match wins; tried before the built-in rules."
+    )
+    builtin_rules: bool = Field(
+        True, description="Keep the built-in rules for the seed stories after the shop's own rules (false: only "
+        "the shop's rules; cases none of them matches go to the watch list)."
     )
     caps: dict[str, float] = Field(
         default_factory=dict,
@@ -206,7 +241,12 @@ class PolicyConfig(_Model):
     return_window_days: int = Field(30, ge=0, description="The shop's return window, counted from delivery.")
     return_cost: float = Field(
         15, ge=0, description="What a return costs the shop all in (label, courier, handling); keep_item applies "
-        "only when this exceeds the item value."
+        "only when this exceeds the value of the item the buyer has (for a wrong item: what was sent, not what "
+        "was ordered)."
+    )
+    wrong_item_value: float = Field(
+        10, ge=0, description="keep_item on a wrong item: what an item sent by mistake is taken to be worth when "
+        "the rule gives no sent_value (the buyer keeps it when this is below return_cost)."
     )
     shipping_costs: dict[str, float] = Field(
         default_factory=lambda: {"standard": 5.0, "expedited": 12.0},
@@ -255,7 +295,8 @@ class PolicyConfig(_Model):
 
     @property
     def active_rules(self) -> tuple[RuleConfig, ...]:
-        return self.rules or DEFAULT_RULES
+        """The effective rules in order: the shop's own, then (unless switched off) the built-in ones."""
+        return self.rules + (DEFAULT_RULES if self.builtin_rules else ())
 
     def cap(self, kind: str) -> Decimal:
         return money(self.caps.get(kind, DEFAULT_CAPS[kind]))
@@ -279,7 +320,10 @@ class Facts:
     quantity: int = 1
     item_known: bool = True  # False when the order has several lines and none was matched
     delivery: str = "unknown"
+    defect: str = "other"  # bot.decide.defects: stopped_working, minor, shrunk, other
     before_delivery: bool = False
+    shipped: bool | None = None  # False: the order is still unfulfilled / pending; None: not known
+    due_in_days: float | None = None  # expected delivery minus the complaint's time (> 0: posted before due)
     source_kind: str = ""
     prior_remedies: int = 0  # the customer's remedied cases in the last 365 days
     in_flight: tuple[int, ...] = ()  # other cases of this customer with a remedy queued or waiting
@@ -364,6 +408,11 @@ def check_rule(rule: RuleConfig, f: Facts) -> tuple[list[str], list[str]]:
             why.append(f"delivery is {f.delivery}")
         else:
             failed.append(f"delivery {f.delivery} is not {_one_of(rule.delivery)}")
+    if rule.defects:
+        if f.defect in rule.defects:
+            why.append(f"defect is {f.defect}")
+        else:
+            failed.append(f"defect {f.defect} is not {_one_of(rule.defects)}")
     if rule.source_kinds:
         if f.source_kind in rule.source_kinds:
             why.append(f"source kind is {f.source_kind}")
@@ -416,6 +465,15 @@ def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) ->
             params["bonus_sku"] = action.bonus_sku
             amount += money(action.bonus_value)
         return Planned(kind, params, money(amount)), notes
+    if kind == "correct_item":
+        # What was ordered, sent now: the same goods and cost as a replacement, said differently.
+        params = {**base, "sku": f.item_sku, "product_name": f.item_name, "quantity": f.quantity,
+                  "shipping": action.shipping}
+        return Planned(kind, params, money(value + ship.get(action.shipping, Decimal(0)))), notes
+    if kind == "shipping_credit":
+        amount = money(action.amount) if action.amount is not None else ship["standard"]
+        form = action.form if "form" in action.model_fields_set else "refund"
+        return Planned(kind, {**base, "amount": str(amount), "form": form}, amount), notes
     if kind == "refund":
         amount = money(action.amount) if action.amount is not None else money(value * Decimal(str(action.percent)) / 100)
         params = {**base, "percent": action.percent if action.amount is None else None, "items_amount": str(amount)}
@@ -444,16 +502,27 @@ def plan(action: RemedyAction, f: Facts, policy: PolicyConfig, currency: str) ->
             notes.append(f"return window waived ({late:.0f} days late, grace {action.grace_days})")
         return Planned(kind, params, money(policy.return_cost)), notes
     if kind == "keep_item":
+        # What the buyer would send back: for a wrong item that is what was sent (T-shirts), not
+        # what was ordered (dresses), so it is weighed at its own value.
+        wrong = f.issue == "wrong_item"
+        if wrong:
+            value = money(action.sent_value if action.sent_value is not None else policy.wrong_item_value)
+        what = "item sent by mistake" if wrong else "item"
         if value >= money(policy.return_cost):
             # Returning is worth it: ask for the item back instead (a prepaid courier pickup).
-            notes.append(f"item value {value} is not below the return cost {money(policy.return_cost)}: pickup instead")
+            notes.append(f"{what} value {value} is not below the return cost {money(policy.return_cost)}: "
+                         "pickup instead")
             return Planned("return_pickup", {**base, "sku": f.item_sku, "product_name": f.item_name,
                                              "quantity": f.quantity, "grace_days": 0,
                                              "window_days": policy.return_window_days, "courier_pickup": True},
                            money(policy.return_cost)), notes
-        notes.append(f"return would cost {money(policy.return_cost)}, more than the item ({value}): customer keeps it")
-        return Planned(kind, {**base, "sku": f.item_sku, "item_value": str(value),
-                              "return_cost": str(money(policy.return_cost))}, Decimal("0.00")), notes
+        notes.append(f"return would cost {money(policy.return_cost)}, more than the {what} ({value}): "
+                     "customer keeps it")
+        params = {**base, "sku": None if wrong else f.item_sku, "item_value": str(value),
+                  "return_cost": str(money(policy.return_cost))}
+        if wrong:
+            params["wrong_item"] = True
+        return Planned(kind, params, Decimal("0.00")), notes
     if kind == "gesture":
         amount = money(action.amount or 0)
         params = {**base, "amount": str(amount), "gift_sku": action.gift_sku, "message": action.message}
@@ -511,7 +580,13 @@ def guards(f: Facts, policy: PolicyConfig, decision: Decision) -> list[str]:
     if not f.matched:
         out.append("no matched order: no automatic remedy")
     else:
-        if f.before_delivery:
+        if f.issue == "not_delivered" and f.shipped is False:
+            # Nothing was sent, so nothing can have been lost: re-shipping would send it twice.
+            out.append("the order has not shipped yet: a fulfilment problem for staff")
+        elif f.issue == "not_delivered" and f.due_in_days is not None and f.due_in_days > 0:
+            out.append(f"the complaint was posted {f.due_in_days:.0f} days before the order was due to arrive: "
+                       "give the parcel time or ask the carrier before sending another")
+        elif f.before_delivery:
             out.append("complaint dated before the order was delivered")
         if f.match_confidence < policy.min_match_confidence:
             out.append(f"order match confidence {f.match_confidence:.2f} is below {policy.min_match_confidence:g}")

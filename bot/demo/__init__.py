@@ -63,9 +63,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("delivered_not_received", "shop", "Tessa L.", "Tessa Lindqvist", "KL-BP-20", "KL-1093", "not_delivered",
              "replacement with expedited shipping (the same complaint is also in the feed as @tessalind: one case)"),
     Scenario("wrong_item", "shop", "Amélie L.", "Amélie Laurent", "KL-DR-07", "KL-1097", "wrong_item",
-             "correct item or refund, shipping credited, keep the T-shirts (return costs more than they are worth)"),
+             "refund and a shipping credit (a person approves the 113 EUR), keep the T-shirts (returning them costs "
+             "more than they are worth)"),
     Scenario("studs_fell_off", "shop", "Jonas Becker", "Jonas Becker", "KL-BT-11", "KL-1055", "defective",
-             "repair reimbursement up to the cap as store credit (his post as @jonasbkr joins the case)"),
+             "repair reimbursement up to the cap as a gift card (his post as @jonasbkr joins the case)"),
     Scenario("late_return_illness", "social", "@greta_vos", "Margarethe Vos", "KL-KN-03", "KL-1049", "fit_size",
              "waive the 30-day window (2 days over), courier pickup, full refund, goodwill gesture"),
 )

@@ -297,6 +297,7 @@ _REMEDY_WORDS = {
     "replacement": "replacement", "refund": "refund", "store_credit": "store credit",
     "repair_reimbursement": "repair reimbursement", "return_pickup": "return pickup",
     "keep_item": "keep the item", "gesture": "goodwill gesture", "contact": "personal contact",
+    "correct_item": "correct item sent", "shipping_credit": "shipping credit",
 }
 
 

@@ -161,6 +161,10 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
                 Remedy.status == RemedyStatus.FAILED.value,
                 func.coalesce(Remedy.queued_at, Remedy.created_at) >= now - FAILED_RECENT)
         ) or 0)
+        blocked = [(int(rid), str(err)) for rid, err in session.execute(
+            select(Remedy.id, Remedy.last_error).where(
+                Remedy.status == RemedyStatus.QUEUED.value, Remedy.attempts == 0, Remedy.last_error.is_not(None))
+            .order_by(Remedy.id).limit(5)).all()]
         budget_rows = {row.period: row for row in session.scalars(select(BudgetPeriod))}
         digest = session.scalars(select(Digest).order_by(Digest.period.desc()).limit(1)).first()
         last_digest = None if digest is None else {
@@ -243,6 +247,9 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
         status.problems.append(f"the outbox is stuck: {due} remedies due, the oldest since {_ago(oldest, now)}")
     if failed_recent:
         status.problems.append(f"{failed_recent} remedies failed in the last 24 hours; see `recoverybot cases`")
+    for remedy_id, error in blocked:
+        # Never attempted yet already an error: dispatch cannot start (a missing secret), not a retry.
+        status.problems.append(f"remedy #{remedy_id} cannot be dispatched: {error}")
 
     status.budget = _budget(config, budget_rows, now)
     if last_digest is not None and last_digest["status"] == "failed":

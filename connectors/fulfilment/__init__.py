@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bot.errors import ConfigError
 from connectors.fulfilment.base import Adapter, Deps, Job
 from connectors.fulfilment.csv import CsvAdapter
+from connectors.fulfilment.customer_email import CustomerEmailAdapter
 from connectors.fulfilment.email import EmailAdapter, is_address
 from connectors.fulfilment.shopify import ShopifyAdapter
 from connectors.fulfilment.webhook import WebhookAdapter, sign, verify
@@ -25,10 +26,11 @@ if TYPE_CHECKING:
     from bot.report.settings import DigestConfig
 
 __all__ = ["ADAPTERS", "Adapter", "Deps", "FulfilmentConfig", "Job", "build_adapter", "check_fulfilment",
-           "is_address", "pick_adapter", "sign", "verify"]
+           "is_address", "pick_adapter", "shadowed", "sign", "verify"]
 
 ADAPTERS: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (CsvAdapter, WebhookAdapter, EmailAdapter, WooCommerceAdapter, ShopifyAdapter)
+    cls.kind: cls for cls in (CsvAdapter, WebhookAdapter, EmailAdapter, CustomerEmailAdapter, WooCommerceAdapter,
+                              ShopifyAdapter)
 }
 
 
@@ -38,10 +40,10 @@ class FulfilmentConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
 
     name: str = Field(description="Unique name of this adapter (shown on each remedy and in the digest).")
-    kind: str = Field(description="csv | webhook | email | woocommerce | shopify")
+    kind: str = Field(description="csv | webhook | email | customer_email | woocommerce | shopify")
     handles: tuple[str, ...] = Field(
         (), description="Remedy kinds this adapter delivers (empty: the adapter's default: every kind, or "
-        "replacement and refund for shop APIs). The first adapter that handles a kind gets it."
+        "replacement, refund and correct_item for shop APIs). The first adapter that handles a kind gets it."
     )
 
     @model_validator(mode="after")
@@ -70,12 +72,29 @@ class FulfilmentConfig(BaseModel):
 
 
 def check_fulfilment(fulfilment: Sequence[FulfilmentConfig], digest: DigestConfig) -> None:
-    """What one [[fulfilment]] entry cannot check alone: an email adapter needs [digest]'s SMTP
+    """What one [[fulfilment]] entry cannot check alone: an email or customer_email adapter needs [digest]'s SMTP
     server. Raises ValueError (Config's model validator turns it into a ConfigError)."""
     for entry in fulfilment:
-        if entry.kind == "email" and not digest.smtp_host:
-            raise ValueError(f"fulfilment {entry.name!r} (email) sends through [digest] smtp_host, which is not set; "
+        if entry.kind in ("email", "customer_email") and not digest.smtp_host:
+            raise ValueError(f"fulfilment {entry.name!r} ({entry.kind}) sends through [digest] smtp_host, which is not set; "
                              "set [digest] smtp_host (and smtp_port), or use a csv / webhook adapter")
+
+
+def shadowed(fulfilment: Sequence[FulfilmentConfig]) -> list[str]:
+    """Warnings for entries that lose remedy kinds to an earlier entry with empty ``handles``
+    (which takes every kind its adapter delivers): those kinds never reach the later entry."""
+    out: list[str] = []
+    for index, entry in enumerate(fulfilment):
+        for earlier in fulfilment[:index]:
+            if earlier.handles:
+                continue
+            lost = [kind for kind in entry.handled() if kind in earlier.handled()]
+            if lost:
+                what = "any remedy" if len(lost) == len(entry.handled()) else ", ".join(lost)
+                out.append(f"fulfilment {entry.name!r} never receives {what}: {earlier.name!r} comes first with "
+                           "empty handles and takes them; list `handles` on it, or move it last")
+                break
+    return out
 
 
 def pick_adapter(kind: str, fulfilment: Sequence[FulfilmentConfig]) -> str | None:

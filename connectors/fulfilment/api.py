@@ -36,7 +36,7 @@ class ApiAdapter:
 
     kind: ClassVar[str] = ""
     Options: ClassVar[type[AdapterOptions]] = ApiOptions
-    default_handles: ClassVar[tuple[str, ...]] = ("replacement", "refund")
+    default_handles: ClassVar[tuple[str, ...]] = ("replacement", "refund", "correct_item")
 
     def __init__(self, name: str, options: ApiOptions, deps: Deps, where: str) -> None:
         self.name = name
@@ -72,7 +72,7 @@ class ApiAdapter:
 
     def _unsupported(self, job: Job) -> DispatchError:
         return DispatchError(f"{self.kind} {self.name} cannot deliver {job.kind}", retryable=False,
-                             hint="list only replacement/refund in this adapter's `handles`")
+                             hint="list only replacement/refund/correct_item/shipping_credit (as a refund) in this adapter's `handles`")
 
 
 def since(job: Job) -> datetime:

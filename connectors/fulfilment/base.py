@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # Every remedy kind an adapter that is not a shop API delivers by default.
 ALL_KINDS: tuple[str, ...] = ("replacement", "refund", "store_credit", "repair_reimbursement", "return_pickup",
-                              "keep_item", "gesture", "contact")
+                              "keep_item", "gesture", "contact", "correct_item", "shipping_credit")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class Deps:
     mailer: Callable[[], Mailer]
     data_dir: Path  # where relative output files go
     sender: str  # the From address when an adapter names none ([digest] sender)
+    care_email: str | None = None  # the shop's customer-care address ([bot] care_email): Reply-To for buyers
+    shop_name: str = ""
 
 
 @runtime_checkable

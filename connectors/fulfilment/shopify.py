@@ -60,7 +60,7 @@ class ShopifyAdapter(ApiAdapter):
 
     def deliver(self, job: Job) -> str | None:
         ref = job.order_ref or job.order_number
-        if job.kind == "refund":
+        if job.kind == "refund" or (job.kind == "shipping_credit" and job.params.get("form") == "refund"):
             if not ref:
                 raise DispatchError(f"shopify {self.name}: refund {job.idempotency_key} has no order", retryable=False)
             if job.attempt > 1 and (earlier := self._earlier_refund(ref, job)) is not None:
@@ -76,7 +76,7 @@ class ShopifyAdapter(ApiAdapter):
                                                  "kind": "refund", "gateway": parent.get("gateway")}]}}
             done = self._call("POST", f"/orders/{ref}/refunds.json", json=body)
             return f"refund {done.get('refund', {}).get('id')}"
-        if job.kind != "replacement":
+        if job.kind not in ("replacement", "correct_item"):
             raise self._unsupported(job)
         if job.attempt > 1 and (earlier := self._earlier_draft(job)) is not None:
             return f"draft order {earlier.get('id')} (made by an earlier attempt)"

@@ -76,14 +76,14 @@ class WooCommerceAdapter(ApiAdapter):
         ref = job.order_ref or job.order_number
         if not ref:
             raise DispatchError(f"woocommerce {self.name}: remedy {job.idempotency_key} has no order", retryable=False)
-        if job.kind == "refund":
+        if job.kind == "refund" or (job.kind == "shipping_credit" and job.params.get("form") == "refund"):
             if job.attempt > 1 and (earlier := self._earlier_refund(ref, job)) is not None:
                 return f"refund {earlier.get('id')} (made by an earlier attempt)"
             body = {"amount": str(job.amount), "reason": f"recoverybot {job.idempotency_key}", "api_refund": True,
                     "meta_data": [{"key": wc.IDEMPOTENCY_META, "value": job.idempotency_key}]}
             done = self._call("POST", f"/orders/{ref}/refunds", json=body)
             return f"refund {done.get('id')}"
-        if job.kind != "replacement":
+        if job.kind not in ("replacement", "correct_item"):
             raise self._unsupported(job)
         original = self._call("GET", f"/orders/{ref}")
         if job.attempt > 1 and (earlier := self._earlier_order(original, job)) is not None:
