@@ -416,3 +416,24 @@ def test_http_validators_of_urls_gone_for_months_are_forgotten(tmp_path: Path) -
             assert [row.url for row in s.query(HttpCache)] == ["https://shop.example/new"]
     finally:
         store.dispose()
+
+
+def test_only_a_collect_that_found_something_asks_for_processing(shop: DemoShop, hanging: LocalServer,
+                                                                 tmp_path: Path) -> None:
+    """A source failing every few seconds used to keep the process job looping forever (it never
+    finished, so nothing recorded it); now only new mentions ask for a run out of schedule."""
+    from bot.daemon.schedule import Daemon
+    from bot.store import open_store
+
+    config = cfg.load(daemon_config(shop, tmp_path, extra=extra_source("stuck", hanging.url("/feed.xml"))))
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        daemon = Daemon(config, store)
+        failing: dict[str, Any] = {}
+        daemon.collect("stuck", failing)
+        assert failing.get("ok") is False and not daemon._process_pending
+        found: dict[str, Any] = {}
+        daemon.collect("social", found)
+        assert daemon._process_pending  # the run after it will process what came in
+    finally:
+        store.engine.dispose()

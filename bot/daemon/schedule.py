@@ -205,6 +205,10 @@ def _idle(kind: str, summary: dict[str, Any]) -> bool:
     return kind in ("process", "dispatch") and not _busy(summary)
 
 
+# At most this many back-to-back passes in one process job.
+PROCESS_PASSES = 5
+
+
 class Daemon:
     """The scheduler and the jobs of one running daemon.
 
@@ -412,7 +416,10 @@ class Daemon:
         config = self.config
         config.source(name)  # removed by a reload since it was scheduled: a clear error
         self._step(summary, "collect", lambda: collect(config, self.store, only=name))
-        self.request_process()
+        # Only new mentions need processing now (a source failing every few seconds would otherwise
+        # keep the process job looping forever); the process job's own schedule covers the rest.
+        if not _idle("collect", summary):
+            self.request_process()
 
     def process(self, summary: dict[str, Any]) -> None:
         from bot.pipeline import run_cycle
@@ -420,7 +427,11 @@ class Daemon:
         with self._process_lock:
             self._process_running = True
         try:
-            while not self.stopping.is_set():
+            # Requests that arrive while it runs make it run once more, a bounded number of times:
+            # then the job ends (and is recorded) and the next request or its schedule runs it again.
+            for _pass in range(PROCESS_PASSES):
+                if self.stopping.is_set():
+                    break
                 with self._process_lock:
                     self._process_pending = False
                 report = run_cycle(self.config, self.store, collect=False, sync_orders=False, dispatch=False)
@@ -438,13 +449,17 @@ class Daemon:
         finally:
             with self._process_lock:
                 self._process_running = False
+                again = self._process_pending
+        if again and not self.stopping.is_set():
+            self.request_process()  # work still waiting after the last pass: a fresh, recorded run
 
     def orders(self, summary: dict[str, Any]) -> None:
         from bot import orders
 
         config = self.config
         self._step(summary, "orders", lambda: orders.sync(config, self.store, now=utcnow()))
-        self.request_process()
+        if not _idle("orders", summary):
+            self.request_process()
 
     def dispatch(self, summary: dict[str, Any]) -> None:
         from bot import outbox
