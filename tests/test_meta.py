@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.configref import BEGIN, END, reference, rows
+from bot.configref import BEGIN, END, PAGE, reference, rows
 from bot.config import Config
 from connectors import KINDS, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+CONFIG_PAGE = (ROOT / PAGE).read_text(encoding="utf-8")
 
 
-def test_readme_reference_matches_the_schema() -> None:
-    block = README[README.index(BEGIN) + len(BEGIN) : README.index(END)]
-    assert block.strip() == reference().strip(), "run `python -m bot.configref --write` and commit README.md"
+def test_config_reference_matches_the_schema() -> None:
+    block = CONFIG_PAGE[CONFIG_PAGE.index(BEGIN) + len(BEGIN) : CONFIG_PAGE.index(END)]
+    assert block.strip() == reference().strip(), f"run `python -m bot.configref --write` and commit {PAGE.as_posix()}"
 
 
 def test_every_config_key_has_a_description() -> None:
