@@ -1,8 +1,8 @@
 """Configuration: one `config.toml`, loaded with tomllib into frozen pydantic models.
 
-Every key has a default and a description (the README's reference is checked against this
-schema). Each stage owns the model of its own section (``ScoringConfig`` lives in
-``bot/sentiment.py``, ``HttpConfig`` in ``bot/fetch.py``, ...); this module composes them, and
+Every key has a default and a description (the reference in docs/configuration.md is checked against
+this schema). Each stage owns the model of its own section (``ScoringConfig`` lives in
+``bot/scoring/types.py``, ``HttpConfig`` in ``bot/fetch.py``, ...); this module composes them, and
 turns every mistake into a :class:`~bot.errors.ConfigError` that names the dotted key path and,
 where it can be found, the line in the file. Unknown keys get a "did you mean" hint.
 

@@ -1,7 +1,7 @@
-"""The README's configuration reference, generated from the config schema (STYLE.md points 4, 10).
+"""The configuration reference in docs/configuration.md, generated from the config schema (STYLE.md points 4, 10).
 
-`python -m bot.configref` prints it; `tests/test_meta.py` fails when the README's copy differs,
-and `python -m bot.configref --write` refreshes the README between its markers.
+`python -m bot.configref` prints it; `tests/test_meta.py` fails when the copy in docs/configuration.md
+differs, and `python -m bot.configref --write` refreshes that page between its markers.
 """
 
 from __future__ import annotations
@@ -119,20 +119,24 @@ def reference() -> str:
     return "\n".join(out) + "\n"
 
 
-def refresh(readme: Path) -> bool:
-    """Rewrite the README's reference block; True when it changed."""
-    text = readme.read_text(encoding="utf-8")
+PAGE = Path("docs") / "configuration.md"
+"""Where the reference lives, relative to the repository root."""
+
+
+def refresh(page: Path) -> bool:
+    """Rewrite the page's reference block; True when it changed."""
+    text = page.read_text(encoding="utf-8")
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     new = text[:start] + "\n" + reference() + text[end:]
     if new != text:
-        readme.write_text(new, encoding="utf-8")
+        page.write_text(new, encoding="utf-8")
     return new != text
 
 
 def main(argv: list[str]) -> int:
     if "--write" in argv:
-        readme = Path(__file__).resolve().parents[1] / "README.md"
-        print("README.md updated" if refresh(readme) else "README.md already current")
+        page = Path(__file__).resolve().parents[1] / PAGE
+        print(f"{PAGE.as_posix()} updated" if refresh(page) else f"{PAGE.as_posix()} already current")
     else:
         sys.stdout.write(reference())
     return 0

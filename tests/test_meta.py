@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.configref import BEGIN, END, reference, rows
+from bot.configref import BEGIN, END, PAGE, reference, rows
 from bot.config import Config
 from connectors import KINDS, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+CONFIG_PAGE = (ROOT / PAGE).read_text(encoding="utf-8")
+# Pages colleagues are writing on their own branches; the README links them already.
 
 
-def test_readme_reference_matches_the_schema() -> None:
-    block = README[README.index(BEGIN) + len(BEGIN) : README.index(END)]
-    assert block.strip() == reference().strip(), "run `python -m bot.configref --write` and commit README.md"
+def test_config_reference_matches_the_schema() -> None:
+    block = CONFIG_PAGE[CONFIG_PAGE.index(BEGIN) + len(BEGIN) : CONFIG_PAGE.index(END)]
+    assert block.strip() == reference().strip(), f"run `python -m bot.configref --write` and commit {PAGE.as_posix()}"
 
 
 def test_every_config_key_has_a_description() -> None:
@@ -78,3 +80,44 @@ def test_every_data_file_of_the_package_is_declared_package_data() -> None:
     data = {p for p in (ROOT / "bot").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
             and "__pycache__" not in p.parts}
     assert data <= declared, sorted(str(p.relative_to(ROOT)) for p in data - declared)
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    seen: dict[str, int] = {}
+    out = set()
+    text = re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def test_every_relative_link_in_the_docs_points_at_something_that_exists() -> None:
+    """README.md and docs/*.md: each relative link names an existing file, and its #anchor a heading there."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+        text = re.sub(r"`[^`]+`", "", text)  # code spans may wrap a line
+        for target in re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text):
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):
+                continue  # https:, mailto: ...
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            where = f"{page.relative_to(ROOT)}: {target}"
+            if not file.is_relative_to(ROOT):
+                broken.append(f"{where} (outside the repository)")
+            elif not file.exists():
+                broken.append(f"{where} (no such file)")
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text(encoding="utf-8")):
+                broken.append(f"{where} (no such heading)")
+    assert not broken, broken
+
+
+def test_the_readme_links_every_docs_page() -> None:
+    pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")}
+    linked = set(re.findall(r"\]\((docs/[^)#\s]+\.md)", README))
+    assert not pages - linked, f"the README does not link {sorted(pages - linked)}"
