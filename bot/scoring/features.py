@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
 from dataclasses import dataclass
+from functools import lru_cache
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|[\U0001F300-\U0001FAFF\u2600-\u27BF]", re.UNICODE)
 _URL_RE = re.compile(r"https?://\S+|www\.\S+")
@@ -50,6 +51,14 @@ def words(text: str) -> list[str]:
     return ["#" if w[0].isdigit() else w for w in _WORD_RE.findall(text)]
 
 
+@lru_cache(maxsize=65536)
+def _char_grams(word: str) -> tuple[str, ...]:
+    """The 3- to 5-letter pieces of one word, with its edges marked (words repeat: cached)."""
+    padded = f"<{word}>"
+    n = len(padded)
+    return tuple(f"c:{padded[i : i + size]}" for size in (3, 4, 5) for i in range(n - size + 1))
+
+
 def _unit(counts: Counter[str]) -> list[tuple[str, float]]:
     if not counts:
         return []
@@ -66,14 +75,9 @@ def extract(text: str, rating: float | None, rules: RuleSignals | None) -> list[
     grams.update(f"b:{a} {b}" for a, b in pairwise(tokens))
     chars: Counter[str] = Counter()
     for t in tokens:
-        if len(t) < 2 or t == "#":
-            continue
-        padded = f"<{t}>"
-        n = len(padded)
-        for size in (3, 4, 5):
-            for i in range(n - size + 1):
-                chars[padded[i : i + size]] += 1
-    out = _unit(grams) + [(f"c:{k}", v) for k, v in _unit(chars)]
+        if len(t) >= 2 and t != "#":
+            chars.update(_char_grams(t))
+    out = _unit(grams) + _unit(chars)
     out.append(("stars:none" if rating is None else f"stars:{round(rating)}", 1.0))
     length = len(tokens)
     out.append(("len:" + ("<8" if length < 8 else "<25" if length < 25 else "<80" if length < 80 else "80+"), 1.0))

@@ -48,6 +48,17 @@ def language_of(text: str) -> tuple[str, float]:
     return str(code), float(p)
 
 
+def _foreign_letters(text: str) -> bool:
+    """Enough non-ASCII letters to be worth asking the language identifier (curly quotes, dashes
+    and emoji are not letters; one accented name in an English review is not enough)."""
+    if text.isascii():
+        return False
+    sample = text[:1000]
+    letters = sum(1 for c in sample if c.isalpha())
+    foreign = sum(1 for c in sample if c.isalpha() and not c.isascii())
+    return foreign >= 2 and foreign >= 0.02 * letters
+
+
 class Scorer:
     """Scores texts; build once and reuse (the model loads once per process)."""
 
@@ -66,7 +77,7 @@ class Scorer:
         full = full[: self.config.max_chars]
         language = "en"
         unread = any(c.startswith(_UNREAD) for c in ruled.cues)
-        if unread or not full.isascii():
+        if unread or _foreign_letters(full):
             code, p = language_of(full)
             if unread or p >= LANGUAGE_CONFIDENCE:
                 language = code
