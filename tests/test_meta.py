@@ -121,3 +121,68 @@ def test_the_readme_links_every_docs_page() -> None:
     pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")}
     linked = set(re.findall(r"\]\((docs/[^)#\s]+\.md)", README))
     assert not pages - linked, f"the README does not link {sorted(pages - linked)}"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every module of bot/ and connectors/ -> the modules of ours it imports (any import, also
+    inside functions and TYPE_CHECKING blocks: a loop hidden there is still a loop)."""
+    import ast
+
+    modules: dict[str, Path] = {}
+    for package in ("bot", "connectors"):
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue  # alembic scripts, loaded by file, not imported
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = name.split(".") if is_package else name.split(".")[:-1]
+                    parts = parts[: len(parts) - node.level + 1]
+                    base = ".".join([*parts, base] if base else parts)
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    deps.add(target)
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_cycle_among_our_modules() -> None:
+    graph = _import_graph()
+    assert "bot.config" in graph and "connectors.fulfilment" in graph
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep):], dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    """The check above is only worth something if it can fail: config must not import a stage that imports it."""
+    graph = _import_graph()
+    assert "bot.config" in graph["bot.report.digest"] or "bot.config" in graph["bot.outbox"]
+    # config imports the stages' section models (bot.report.settings, bot.decide.policy), never the stages
+    assert not graph["bot.config"] & {"bot.report.digest", "bot.outbox", "bot.decide.cases", "bot.pipeline"}
