@@ -1,0 +1,400 @@
+"""Gathering the digest: one day's mentions, cases, remedies, sources and chart from the store."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+
+from bot.report.view import (
+    REMEDY_WORDS,
+    Chart,
+    ChartRow,
+    DigestCounts,
+    DigestStatus,
+    Item,
+    Period,
+    Quote,
+    Section,
+    SourceCount,
+    SourceProblem,
+    clean,
+    clip,
+    local_time,
+    mask,
+    money,
+    note_text,
+    params_text,
+    reasons_of,
+    safe_link,
+    stars,
+    words,
+)
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+log = logging.getLogger(__name__)
+
+
+
+
+# --- gathering ----------------------------------------------------------------------------------
+
+
+def _quote(mention: Any, zone: ZoneInfo, limit: int) -> Quote:
+    author = clean(mention.author_name or mention.author_handle or "someone")
+    if mention.author_handle and mention.author_name:
+        author = f"{clean(mention.author_name)} ({clean(mention.author_handle)})"
+    return Quote(
+        source=clean(mention.source),
+        author=clip(author, 80),
+        text=clip(mention.text, limit),
+        title=clip(mention.title, 160),
+        rating=mention.rating,
+        link=safe_link(mention.url),
+        url_text=clip(mention.url, 90),
+        when=local_time(mention.published_at or mention.collected_at, zone),
+        stars=stars(mention.rating),
+    )
+
+
+def _order_text(case_row: Any, zone: ZoneInfo) -> tuple[str, list[str], str]:
+    order = case_row.order
+    if order is None:
+        return "", [], ""
+    tracking = None if order.delivered_at and order.tracking_status == "delivered" else order.tracking_status
+    state = ", ".join(p for p in (words(order.fulfillment_status), words(tracking)) if p)
+    when = local_time(order.placed_at, zone, "%d %b %Y")
+    text = f"#{clean(order.number)} of {when}" + (f", {state}" if state else "")
+    if order.delivered_at:
+        text += f", delivered {local_time(order.delivered_at, zone, '%d %b')}"
+    lines = [f"{line.quantity} × {clip(line.name, 80)}" + (f" ({clean(line.sku)})" if line.sku else "")
+             for line in order.lines[:5]]
+    who = mask(order.customer.email) if order.customer else ""
+    return text, lines, who
+
+
+def _match_text(case_row: Any) -> str:
+    if case_row.match_confidence is None:
+        return ""
+    reasons = ", ".join(clean(str(r)) for r in (case_row.match_reasons or [])[:4])
+    return f"{round(100 * case_row.match_confidence)}% sure" + (f": {reasons}" if reasons else "")
+
+
+def gather(session: Session, config: Config, period: Period, now: datetime) -> dict[str, Any]:
+    from bot.store import (
+        Assessment,
+        BudgetPeriod,
+        Case,
+        CaseMention,
+        CaseStatus,
+        Digest,
+        Mention,
+        Order,
+        Remedy,
+        RemedyStatus,
+        SourceState,
+    )
+
+    dc = config.digest
+    zone = period.zone
+    cur = config.bot.currency
+    limit = dc.max_items
+    in_day = and_(Mention.collected_at >= period.start, Mention.collected_at < period.until)
+    counts = DigestCounts(currency=cur)
+
+    # The day in numbers: mentions and unhappy ones per source.
+    per_source: dict[str, SourceCount] = {}
+    for source in config.sources:
+        per_source[source.name] = SourceCount(source.name)
+    unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    rows = session.execute(
+        select(Mention.source, func.count(Mention.id), unhappy_sum)
+        .outerjoin(Assessment, Assessment.mention_id == Mention.id)
+        .where(in_day)
+        .group_by(Mention.source)
+    ).all()
+    for name, total, unhappy in rows:
+        entry = per_source.setdefault(name, SourceCount(name))
+        entry.mentions, entry.unhappy = int(total), int(unhappy or 0)
+    counts.sources = sorted(per_source.values(), key=lambda s: (-s.mentions, s.name))
+    counts.mentions = sum(s.mentions for s in counts.sources)
+    counts.unhappy = sum(s.unhappy for s in counts.sources)
+    counts.new_cases = int(session.scalar(
+        select(func.count(Case.id)).where(Case.created_at >= period.start, Case.created_at < period.until)
+    ) or 0)
+
+    case_load = (
+        selectinload(Remedy.case).selectinload(Case.mention).selectinload(Mention.assessment),
+        selectinload(Remedy.case).selectinload(Case.order).selectinload(Order.lines),
+        selectinload(Remedy.case).selectinload(Case.order).selectinload(Order.customer),
+    )
+
+    # Needs you: every case waiting for approval now, soonest to expire first.
+    waiting_cases = session.scalars(
+        select(Case)
+        .where(Case.status == CaseStatus.AWAITING_APPROVAL.value)
+        .order_by(Case.approval_expires_at.is_(None), Case.approval_expires_at, Case.id)
+        .options(
+            selectinload(Case.mention).selectinload(Mention.assessment),
+            selectinload(Case.order).selectinload(Order.lines),
+            selectinload(Case.order).selectinload(Order.customer),
+            selectinload(Case.remedies),
+            selectinload(Case.links),
+        )
+    ).all()
+    def proposal(row: Case) -> Remedy | None:
+        proposed = [r for r in row.remedies if r.status == RemedyStatus.PROPOSED.value] or list(row.remedies)
+        return proposed[-1] if proposed else None
+
+    def urgency(row: Case) -> tuple[Any, ...]:
+        # The day it expires first, then the most money at stake: what a person should look at first.
+        remedy = proposal(row)
+        expires = row.approval_expires_at.astimezone(zone).date() if row.approval_expires_at else date.max
+        return (expires, -Decimal(remedy.amount if remedy else 0), row.id)
+
+    needs: list[Item] = []
+    for row in sorted(waiting_cases, key=urgency):
+        remedy = proposal(row)
+        if remedy is not None:
+            counts.waiting_cost += Decimal(remedy.amount or 0)
+        if len(needs) >= limit:
+            continue
+        order, lines, who = _order_text(row, zone)
+        assessment = row.mention.assessment
+        needs.append(Item(
+            case_id=row.id,
+            quote=_quote(row.mention, zone, dc.quote_chars),
+            issue=words(row.issue),
+            cues=[clip(str(c), 60) for c in (assessment.cues if assessment else [])[:8]],
+            sentiment=assessment.sentiment if assessment else None,
+            order=order, order_lines=lines, customer=who, match=_match_text(row),
+            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)) if remedy else "no remedy proposed",
+            remedy_details=params_text(remedy.params) if remedy else "",
+            cost=(money(remedy.amount, remedy.currency) if remedy.amount else "no cost") if remedy else "",
+            note=note_text(remedy.note, 500) if remedy else "",
+            rule=clean(row.rule), reasons=reasons_of(row),
+            why=clip(row.approval_reason, 300) or "the policy asks a person to decide",
+            expires=local_time(row.approval_expires_at, zone),
+            approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
+            more_mentions=max(0, len(row.links) - 1),
+        ))
+    counts.waiting = len(waiting_cases)
+
+    # Done for you (or, in a dry run, what would have been done).
+    dry = config.bot.dry_run
+    done_order: Any
+    if dry:
+        done_filter = and_(Remedy.status == RemedyStatus.DRY_RUN.value,
+                           Remedy.created_at >= period.start, Remedy.created_at < period.until)
+        done_order = Remedy.created_at
+    else:
+        done_filter = and_(Remedy.status == RemedyStatus.DISPATCHED.value,
+                           Remedy.dispatched_at >= period.start, Remedy.dispatched_at < period.until)
+        done_order = Remedy.dispatched_at
+    done_total, done_cost = session.execute(
+        select(func.count(Remedy.id), func.coalesce(func.sum(Remedy.amount), 0)).where(done_filter)
+    ).one()
+    if dry:
+        counts.would_send, counts.would_send_cost = int(done_total), Decimal(done_cost or 0)
+    else:
+        counts.sent, counts.sent_cost = int(done_total), Decimal(done_cost or 0)
+    done: list[Item] = []
+    for remedy in session.scalars(
+        select(Remedy).where(done_filter).order_by(done_order, Remedy.id).limit(limit).options(*case_load)
+    ):
+        row = remedy.case
+        order, lines, who = _order_text(row, zone)
+        done.append(Item(
+            case_id=row.id, quote=_quote(row.mention, zone, min(dc.quote_chars, 240)), issue=words(row.issue),
+            order=order, customer=who,
+            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)), remedy_details=params_text(remedy.params),
+            cost=money(remedy.amount, remedy.currency) if remedy.amount else "no cost",
+            note=note_text(remedy.note, 500), rule=clean(row.rule),
+            why="approved by staff" if row.approval_reason else "automatic",
+            when=local_time(remedy.dispatched_at or remedy.created_at, zone, "%H:%M"),
+        ))
+
+    # Failed dispatches: gave up, or still retrying after an error.
+    failing_filter = or_(
+        and_(Remedy.status == RemedyStatus.FAILED.value, Remedy.created_at >= period.start - timedelta(days=14)),
+        and_(Remedy.status == RemedyStatus.QUEUED.value, Remedy.attempts > 0, Remedy.last_error.is_not(None)),
+    )
+    counts.failed = int(session.scalar(select(func.count(Remedy.id)).where(failing_filter)) or 0)
+    failed: list[Item] = []
+    for remedy in session.scalars(
+        select(Remedy).where(failing_filter).order_by(Remedy.created_at.desc(), Remedy.id).limit(limit)
+        .options(*case_load)
+    ):
+        row = remedy.case
+        retrying = remedy.status == RemedyStatus.QUEUED.value
+        failed.append(Item(
+            case_id=row.id, issue=words(row.issue), customer=_order_text(row, zone)[2],
+            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)), cost=money(remedy.amount, remedy.currency),
+            attempts=remedy.attempts, error=clip(remedy.last_error, 300) or "no error recorded",
+            why=(f"retrying, next attempt {local_time(remedy.next_attempt_at, zone)}" if retrying
+                 else "gave up: deliver it by hand or fix the adapter and re-queue"),
+            when=local_time(remedy.created_at, zone),
+            quote=_quote(row.mention, zone, 160),
+        ))
+
+    # Watch list: unhappy mentions of the day that got no remedy, most severe first, and those the
+    # scorer could not read (a language it does not know): a person reads them.
+    # Every mention of a case is linked through CaseMention (the first one too).
+    watch_filter = and_(
+        in_day,
+        or_(Assessment.unhappy.is_(True), Assessment.scored.is_(False)),
+        or_(Case.id.is_(None), Case.status != CaseStatus.AWAITING_APPROVAL.value),
+        ~exists().where(Remedy.case_id == CaseMention.case_id),
+    )
+
+    def watch_query(*columns: Any) -> Any:
+        return (
+            select(*columns)
+            .join(Assessment, Assessment.mention_id == Mention.id)
+            .outerjoin(CaseMention, CaseMention.mention_id == Mention.id)
+            .outerjoin(Case, Case.id == CaseMention.case_id)
+            .where(watch_filter)
+        )
+
+    counts.watch = int(session.scalar(watch_query(func.count(Mention.id))) or 0)
+    watch_rows = session.execute(
+        watch_query(Mention, Assessment, Case)
+        .order_by(Assessment.sentiment, Mention.rating.is_(None), Mention.rating, Mention.id)
+        .limit(limit)
+    ).all()
+    watch: list[Item] = []
+    for mention, assessment, row in watch_rows:
+        watch.append(Item(
+            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)), issue=words(assessment.issue),
+            cues=[clip(str(c), 60) for c in (assessment.cues or [])[:5]], sentiment=assessment.sentiment,
+            why=_why_no_remedy(row),
+        ))
+
+    # Source health.
+    problems: list[SourceProblem] = []
+    states = session.scalars(select(SourceState).order_by(SourceState.name)).all()
+    for state in states:
+        if not state.consecutive_failures and not state.failing_since:
+            continue
+        blocked = (state.last_error_kind or "") in {"robots", "blocked"} or bool(
+            re.search(r"\b(403|429)\b", state.last_error_message or ""))
+        problems.append(SourceProblem(
+            name=clean(state.name), kind=clean(state.kind), state="blocked" if blocked else "failing",
+            since=local_time(state.failing_since or state.last_error_at, zone),
+            failures=state.consecutive_failures, error=clip(state.last_error_message, 300),
+            url=clip(state.last_error_url, 120), last_success=local_time(state.last_success_at, zone) or "never",
+        ))
+    counts.sources_failing = len(problems)
+
+    # Budget this month (the month of the digest's day).
+    month = session.get(BudgetPeriod, f"month:{period.day:%Y-%m}")
+    # Before the month's first remedy there is no budget row yet: the cap is the configured one.
+    counts.budget_cap = Decimal(str(config.policy.monthly_budget))
+    if month is not None:
+        counts.budget_used = Decimal(month.reserved or 0)
+        counts.budget_cap = Decimal(month.cap) if month.cap else counts.budget_cap
+
+    # Earlier digests that did not go out.
+    missed = [
+        {"day": day_label(date.fromisoformat(d.period)), "error": clip(d.last_error, 200) or "unknown error",
+         "attempts": d.attempts,
+         "status": "may not have been sent (the bot stopped while sending)" if d.status == DigestStatus.SENDING
+         else "could not be sent"}
+        for d in session.scalars(
+            select(Digest).where(Digest.period < period.key,
+                                 Digest.period >= (period.day - timedelta(days=14)).isoformat(),
+                                 Digest.status.in_([DigestStatus.FAILED, DigestStatus.SENDING]))
+            .order_by(Digest.period)
+        )
+    ]
+
+    chart = _chart(session, config, period, [s.name for s in counts.sources])
+    return {
+        "counts": counts, "needs": Section(needs, counts.waiting),
+        "done": Section(done, int(done_total)), "failed": Section(failed, counts.failed),
+        "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(states),
+        "missed": missed, "chart": chart,
+    }
+
+
+def _why_no_remedy(row: Any) -> str:
+    if row is None:
+        return "not processed yet"
+    status = row.status
+    if status == "unmatched":
+        n = len(row.candidates or [])
+        return f"no order matched ({n} possible, none sure enough)" if n else "no order matched"
+    if status == "dismissed":
+        return "dismissed"
+    reason = clip(str((row.reasons or [""])[0]), 160)
+    if status == "decided":
+        return f"no remedy: {reason}" if reason else "the policy offered no remedy"
+    return f"{words(status)}" + (f": {reason}" if reason else "")
+
+
+def _chart(session: Session, config: Config, period: Period, names: list[str]) -> Chart:
+    from bot.store import Assessment, Mention
+
+    n = config.digest.chart_days
+    zone = period.zone
+    days = [period.day - timedelta(days=n - 1 - i) for i in range(n)]
+    bounds = [datetime.combine(d, time(0), tzinfo=zone).astimezone(UTC) for d in days]
+    bounds.append(period.until)
+    posted = func.coalesce(Mention.published_at, Mention.collected_at)
+    bucket = case(*[(posted < bounds[i + 1], i) for i in range(n)], else_=n)
+    unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    data: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([0] * n, [0] * n))
+    for name in names:
+        data[name]
+    for name, index, total, unhappy in session.execute(
+        select(Mention.source, bucket, func.count(Mention.id), unhappy_sum)
+        .outerjoin(Assessment, Assessment.mention_id == Mention.id)
+        .where(posted >= bounds[0], posted < bounds[-1])
+        .group_by(Mention.source, bucket)
+    ):
+        if index is None or not 0 <= int(index) < n:
+            continue
+        data[name][0][int(index)] += int(total)
+        data[name][1][int(index)] += int(unhappy or 0)
+    rows = [ChartRow(clean(name), t, u) for name, (t, u) in data.items()]
+    rows.sort(key=lambda r: (-r.sum, r.name))
+    everything = ChartRow("all sources", [sum(r.total[i] for r in rows) for i in range(n)],
+                          [sum(r.unhappy[i] for r in rows) for i in range(n)])
+    _scale(everything, 72)
+    for row in rows:
+        _scale(row, 26)
+    return Chart(
+        days=[d.strftime("%d") for d in days], weekdays=[d.strftime("%a")[0] for d in days],
+        rows=[everything, *rows],
+        height=72,
+        caption=f"Mentions per day by the day they were posted, {days[0]:%d %b} to {days[-1]:%d %b}; "
+                "red: unhappy.",
+    )
+
+
+def _scale(row: ChartRow, height: int) -> None:
+    peak = max(row.total, default=0) or 1
+    for total, unhappy in zip(row.total, row.unhappy, strict=True):
+        bar = round(height * total / peak)
+        if total and bar < 2:
+            bar = 2
+        red = round(bar * unhappy / total) if total else 0
+        if unhappy and red < 1:
+            red = 1
+        row.heights.append((height - bar, bar - red, red))
+
+
+def day_label(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b}"
+
+

@@ -1,0 +1,368 @@
+"""What the digest shows: the period it covers, the cards, counts and chart the templates render,
+and the small formatting helpers that turn stored values into plain words (money, stars, dates)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class DigestStatus:
+    """Values of ``Digest.status`` (the store keeps them as plain strings)."""
+
+    SENDING = "sending"  # claimed; if the bot dies here we never resend (at most once)
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a quiet day with quiet_days = "skip"
+
+
+# --- the period ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """One local day as a half-open UTC interval; ``until`` < ``end`` while the day is not over."""
+
+    day: date
+    zone: ZoneInfo
+    start: datetime
+    end: datetime
+    until: datetime
+
+    @classmethod
+    def of(cls, day: date, zone: ZoneInfo, now: datetime) -> Period:
+        start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+        return cls(day, zone, start, end, min(end, max(start, now)))
+
+    @property
+    def key(self) -> str:
+        return self.day.isoformat()
+
+    @property
+    def partial(self) -> bool:
+        return self.until < self.end
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600
+
+
+def previous_day(now: datetime, zone: ZoneInfo) -> date:
+    """Yesterday, in local time: the last complete period."""
+    return now.astimezone(zone).date() - timedelta(days=1)
+
+
+def due_day(now: datetime, zone: ZoneInfo, send_at: time) -> date:
+    """The latest period whose digest should have gone out by `now` (sent the morning after)."""
+    today = now.astimezone(zone).date()
+    send_time = datetime.combine(today, send_at, tzinfo=zone)
+    return today - timedelta(days=1 if now >= send_time else 2)
+
+
+# --- what the templates show --------------------------------------------------------------------
+
+
+@dataclass
+class SourceCount:
+    name: str
+    mentions: int = 0
+    unhappy: int = 0
+
+
+@dataclass
+class DigestCounts:
+    """The day in numbers (also what the subject line is made of)."""
+
+    mentions: int = 0
+    sources: list[SourceCount] = field(default_factory=list)
+    unhappy: int = 0
+    new_cases: int = 0
+    sent: int = 0
+    sent_cost: Decimal = Decimal(0)
+    would_send: int = 0  # dry run: remedies that would have been dispatched
+    would_send_cost: Decimal = Decimal(0)
+    waiting: int = 0
+    waiting_cost: Decimal = Decimal(0)
+    failed: int = 0
+    watch: int = 0
+    sources_failing: int = 0
+    budget_used: Decimal = Decimal(0)
+    budget_cap: Decimal | None = None
+    currency: str = "EUR"
+
+    @property
+    def budget_left(self) -> Decimal | None:
+        return None if self.budget_cap is None else max(Decimal(0), self.budget_cap - self.budget_used)
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.unhappy or self.waiting or self.sent or self.would_send or self.failed
+                    or self.sources_failing or self.new_cases)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mentions": self.mentions, "per_source": {s.name: s.mentions for s in self.sources},
+            "unhappy": self.unhappy, "new_cases": self.new_cases, "sent": self.sent,
+            "sent_cost": str(self.sent_cost), "would_send": self.would_send, "waiting": self.waiting,
+            "failed": self.failed, "watch": self.watch, "sources_failing": self.sources_failing,
+            "budget_used": str(self.budget_used),
+            "budget_cap": None if self.budget_cap is None else str(self.budget_cap), "quiet": self.quiet,
+        }
+
+
+@dataclass
+class Quote:
+    """A mention as shown: text already cut; ``link`` only when the URL is http(s)."""
+
+    source: str
+    author: str
+    text: str
+    title: str
+    rating: float | None
+    link: str | None
+    url_text: str
+    when: str
+    stars: str
+
+
+@dataclass
+class Item:
+    """One entry of a section (a case, a remedy, a mention); fields unused by a section stay empty."""
+
+    case_id: int | None = None
+    quote: Quote | None = None
+    issue: str = ""
+    cues: list[str] = field(default_factory=list)
+    sentiment: float | None = None
+    order: str = ""
+    order_lines: list[str] = field(default_factory=list)
+    customer: str = ""
+    match: str = ""
+    remedy: str = ""
+    remedy_details: str = ""
+    cost: str = ""
+    note: str = ""
+    rule: str = ""
+    reasons: list[str] = field(default_factory=list)
+    why: str = ""
+    expires: str = ""
+    when: str = ""
+    attempts: int = 0
+    error: str = ""
+    approve: str = ""
+    reject: str = ""
+    more_mentions: int = 0
+
+
+@dataclass
+class Section:
+    items: list[Item]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return max(0, self.total - len(self.items))
+
+
+@dataclass
+class SourceProblem:
+    name: str
+    kind: str
+    state: str  # "failing" | "blocked"
+    since: str
+    failures: int
+    error: str
+    url: str
+    last_success: str
+
+
+@dataclass
+class ChartRow:
+    """One source's bars over the chart days (the first row is all sources together)."""
+
+    name: str
+    total: list[int]
+    unhappy: list[int]
+    heights: list[tuple[int, int, int]] = field(default_factory=list)  # (blank, happy, unhappy) px
+
+    @property
+    def sum(self) -> int:
+        return sum(self.total)
+
+    @property
+    def share(self) -> str:
+        return pct(sum(self.unhappy), self.sum)
+
+    @property
+    def spark(self) -> str:
+        return _spark(self.total)
+
+    @property
+    def unhappy_spark(self) -> str:
+        return _spark(self.unhappy, top=max(self.total) if self.total else 0)
+
+
+@dataclass
+class Chart:
+    days: list[str]  # labels, oldest first
+    weekdays: list[str]
+    rows: list[ChartRow]
+    height: int
+    caption: str
+
+
+@dataclass
+class DigestReport:
+    """A rendered digest; ``status`` tells what :func:`send` did with it."""
+
+    period: str
+    day: date
+    subject: str
+    html: str
+    text: str
+    images: dict[str, bytes]
+    counts: DigestCounts
+    status: str = "built"  # built | sent | skipped | failed
+    message_id: str | None = None
+
+    def to_message(self, sender: str, to: Sequence[str], *, now: datetime | None = None) -> EmailMessage:
+        """multipart/alternative: text first, then HTML (with any image related by Content-ID)."""
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = ", ".join(to)
+        msg["Subject"] = self.subject
+        msg["Date"] = formatdate((now or datetime.now(UTC)).timestamp(), usegmt=True)
+        domain = parseaddr(sender)[1].rpartition("@")[2] or "recoverybot.invalid"
+        self.message_id = make_msgid("digest", domain=domain)
+        msg["Message-ID"] = self.message_id
+        # Mark it as machine mail so auto-responders (vacation replies) stay quiet.
+        msg["Auto-Submitted"] = "auto-generated"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg.set_content(self.text, cte="quoted-printable")
+        msg.add_alternative(self.html, subtype="html", cte="quoted-printable")
+        if self.images:
+            html_part = list(msg.iter_parts())[1]
+            assert isinstance(html_part, EmailMessage)
+            for cid, png in self.images.items():
+                html_part.add_related(png, "image", "png", cid=f"<{cid}>", filename=f"{cid.split('@')[0]}.png")
+        return msg
+
+
+# --- formatting helpers -------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
+REMEDY_WORDS = {
+    "replacement": "replacement", "refund": "refund", "store_credit": "store credit",
+    "repair_reimbursement": "repair reimbursement", "return_pickup": "return pickup",
+    "keep_item": "keep the item", "gesture": "goodwill gesture", "contact": "personal contact",
+    "correct_item": "correct item sent", "shipping_credit": "shipping credit",
+}
+
+
+def clean(text: str | None) -> str:
+    """Outside text made safe to lay out: control and bidi-override characters removed."""
+    if not text:
+        return ""
+    return _CONTROL.sub("", unicodedata.normalize("NFC", str(text))).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def clip(text: str | None, limit: int) -> str:
+    """At most `limit` characters, cut at a word, with an ellipsis when cut."""
+    value = " ".join(clean(text).split()) if text and "\n" not in text else clean(text).strip()
+    if len(value) <= limit:
+        return value
+    cut = value[:limit].rsplit(None, 1)[0] if " " in value[:limit] else value[:limit]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def safe_link(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) address, else None (javascript:, data: never become links)."""
+    if not url:
+        return None
+    value = clean(url).strip()
+    if re.match(r"(?i)^https?://[^\s\"'<>]+$", value):
+        return value
+    return None
+
+
+def money(amount: Decimal | float | None, currency: str) -> str:
+    value = Decimal(str(amount or 0)).quantize(Decimal("0.01"))
+    symbol = _SYMBOLS.get(currency)
+    return f"{symbol}{value:,}" if symbol else f"{value:,} {currency}"
+
+
+def stars(rating: float | None) -> str:
+    if rating is None:
+        return ""
+    full = max(0, min(5, round(rating)))
+    return "★" * full + "☆" * (5 - full)
+
+
+def words(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+def mask(email: str | None) -> str:
+    from bot.match import mask_email
+
+    return mask_email(email)
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "0%"
+
+
+def _spark(values: Sequence[int], top: int | None = None) -> str:
+    blocks = " ▁▂▃▄▅▆▇█"
+    peak = top if top else max(values, default=0)
+    if not peak:
+        return "·" * len(values)
+    return "".join(blocks[0 if v == 0 else max(1, round(8 * v / peak))] if v else "·" for v in values)
+
+
+def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %H:%M") -> str:
+    return moment.astimezone(zone).strftime(fmt) if moment else ""
+
+
+def reasons_of(row: Any) -> list[str]:
+    """The decision's reasons, without repeating the rule's own name before each."""
+    prefix = f"rule '{row.rule}': " if row.rule else ""
+    out = [clip(str(r), 160).removeprefix(prefix) for r in (row.reasons or [])[:5]]
+    return [r for r in out if r]
+
+
+def note_text(text: str | None, limit: int) -> str:
+    """A customer note, cut, with its blank lines squeezed (it is shown small, for reference)."""
+    return re.sub(r"\n\s*\n+", "\n", clip(text, limit))
+
+
+def params_text(params: dict[str, Any]) -> str:
+    parts = []
+    for key, value in params.items():
+        if key in {"note", "amount", "currency"} or value is None or value == "" or isinstance(value, (dict, list)):
+            continue
+        parts.append(f"{words(key)} {clean(str(value))}")
+    return ", ".join(parts)
+
+
