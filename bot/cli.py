@@ -258,7 +258,7 @@ def cmd_mentions(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from bot.decide.cases import list_cases
+    from bot.decide.staff import list_cases
 
     config = _load(args)
     store = _open(config)
@@ -292,7 +292,7 @@ def _case_row(case: dict[str, Any]) -> tuple[object, ...]:
 def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], Any]) -> None:
     """approve / reject a case as the staff member at the keyboard; a wrong id or state is usage (2).
     `action(store, config, actor)` does the work."""
-    from bot.decide.cases import CaseNotFound, CaseStateError
+    from bot.decide.staff import CaseNotFound, CaseStateError
 
     config = _load(args)
     store = _open(config)
@@ -305,7 +305,7 @@ def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], An
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from bot.decide.cases import approve
+    from bot.decide.staff import approve
 
     done: list[Any] = []
     _staff_action(args, lambda store, config, actor: done.append(
@@ -322,7 +322,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from bot.decide.cases import reject
+    from bot.decide.staff import reject
 
     _staff_action(args, lambda store, config, actor: reject(store, args.id, actor=actor, reason=args.reason))
     print(f"case {args.id} rejected")

@@ -132,7 +132,7 @@ def run_cycle(
     """Run the stages in order. A failing stage is recorded; the later stages still run on
     what is already in the store (one broken part never stops the rest)."""
     from bot import collect as collect_stage, orders, outbox
-    from bot.decide import cases
+    from bot.decide import cases, staff
 
     clock = now or utcnow
     report = CycleReport()
@@ -149,7 +149,7 @@ def run_cycle(
     if sync_orders and config.orders.kind != "none":
         stage("orders", lambda: orders.sync(config, store, client=client, now=clock()))
     stage("score", lambda: score_pending(store, Scorer(config.scoring)))
-    stage("approvals", lambda: ExpirySummary(cases.expire_approvals(store, config, now=clock())))
+    stage("approvals", lambda: ExpirySummary(staff.expire_approvals(store, config, now=clock())))
     stage("cases", lambda: cases.process(store, config, now=clock()))
     if dispatch:
         stage("dispatch", lambda: outbox.dispatch_due(store, config, client=client, mailer=mailer, now=clock()))

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.decide.cases import CaseNotFound, CaseStateError, approve, expire_approvals, list_cases, process, reject
+from bot.decide.cases import process
+from bot.decide.staff import CaseNotFound, CaseStateError, approve, expire_approvals, list_cases, reject
 from bot.config import Config, loads
 from bot.outbox import dispatch_due
 from bot.store import AuditLog, BudgetPeriod, Case, Remedy, Store, open_store

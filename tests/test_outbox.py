@@ -18,7 +18,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from bot.decide.cases import approve, list_cases, process
+from bot.decide.cases import process
+from bot.decide.staff import approve, list_cases
 from bot.config import Config, loads
 from bot.errors import ConfigError, SecretMissing
 from bot.report.mailer import Mailer

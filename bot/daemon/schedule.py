@@ -11,7 +11,7 @@ process         score the new mentions and open/match/decide cases (``run_cycle`
                 collect, orders and dispatch); right after each collection and order sync,
                 and every ``collect_every`` as a safety net
 orders          ``bot.orders.sync`` every ``orders_every`` (when ``[orders] kind`` is set)
-dispatch        ``bot.decide.cases.expire_approvals`` then ``bot.outbox.dispatch_due`` every
+dispatch        ``bot.decide.staff.expire_approvals`` then ``bot.outbox.dispatch_due`` every
                 ``dispatch_every``
 digest          ``bot.digest.send_due`` daily at ``[digest] send_at`` in ``[bot] timezone``,
                 and every 5 minutes (and at start) to catch up a missed day or retry a failed
@@ -463,10 +463,10 @@ class Daemon:
 
     def dispatch(self, summary: dict[str, Any]) -> None:
         from bot import outbox
-        from bot.decide import cases
+        from bot.decide import staff
 
         config = self.config
-        self._step(summary, "expire_approvals", lambda: cases.expire_approvals(self.store, config, now=utcnow()))
+        self._step(summary, "expire_approvals", lambda: staff.expire_approvals(self.store, config, now=utcnow()))
         if self.stopping.is_set():
             return
         self._step(summary, "dispatch", lambda: outbox.dispatch_due(self.store, config, now=utcnow()))

@@ -20,18 +20,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from bot.errors import PolicyError, RecoveryBotError
+from bot.errors import RecoveryBotError
 from bot.notes import context as note_context
 from bot.notes import is_contact
 from bot.notes import render as render_note
 from bot.decide.defects import defect_of
 from bot.decide.policy import Decision, Facts, decide
-from bot.outbox import APPROVED_IN_DRY_RUN, BudgetExceeded, propose, queue, queue_proposed, release, reopen_dry_run
+from bot.outbox import BudgetExceeded, propose, queue, release, reopen_dry_run
 from bot.store import (
     Assessment,
     AuditLog,
@@ -60,14 +60,6 @@ MIN_COPY_CHARS = 30
 OPEN = (CaseStatus.NEW.value, CaseStatus.MATCHED.value, CaseStatus.UNMATCHED.value)
 ACTIVE_REMEDY = (RemedyStatus.PROPOSED.value, RemedyStatus.QUEUED.value)
 GIVEN_REMEDY = (RemedyStatus.QUEUED.value, RemedyStatus.DISPATCHED.value)
-
-
-class CaseNotFound(PolicyError):
-    """No case has the id given to approve / reject."""
-
-
-class CaseStateError(PolicyError):
-    """The case is not in a state that allows the action (e.g. approving a queued case)."""
 
 
 @dataclass
@@ -536,176 +528,4 @@ def process(store: Store, config: Config, *, now: datetime | None = None) -> Pro
     return summary
 
 
-# --- staff actions ----------------------------------------------------------------------------
-
-
-def _get(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise CaseNotFound(f"no case #{case_id}", hint="list cases with `recoverybot cases`")
-    return case
-
-
-def _awaiting(case: Case, action: str) -> None:
-    if case.status != CaseStatus.AWAITING_APPROVAL.value:
-        raise CaseStateError(f"case #{case.id} is {case.status}, not awaiting approval: cannot {action} it",
-                             hint="only cases listed by `recoverybot cases --status awaiting_approval` can be")
-
-
-def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, now: datetime | None = None,
-            config: Config | None = None) -> dict[str, Any]:
-    """Approve a waiting case: its proposed remedies are queued (budget reserved) for dispatch.
-
-    ``config`` is needed for the budget and dry_run; without it the loaded default config is used.
-    """
-    now = now or utcnow()
-    if config is None:
-        from bot.config import load
-
-        config = load()
-    with store.session() as session:
-        _lock(session)
-        case = _get(session, case_id)
-        _awaiting(case, "approve")
-        if case.approval_expires_at is not None and case.approval_expires_at <= now:
-            raise CaseStateError(f"the approval of case #{case_id} expired on {case.approval_expires_at:%Y-%m-%d}",
-                                 hint="it will be dismissed by the next cycle; the customer can be helped by hand")
-        proposed = [r for r in case.remedies if r.status == RemedyStatus.PROPOSED.value]
-        if not proposed:
-            raise CaseStateError(f"case #{case_id} has no proposed remedy to approve",
-                                 hint="no policy rule matched it: reject it, or add a rule and let it be decided")
-        if note:
-            for remedy in proposed:
-                remedy.note = with_staff_note(remedy.note, note, config.bot.shop_name)
-        over: list[str] = []
-        try:
-            queue_proposed(session, proposed, config, now, over=over)
-        except BudgetExceeded as exc:
-            raise CaseStateError(f"cannot approve case #{case_id}: {exc.message}", hint=exc.hint) from exc
-        dry = config.bot.dry_run
-        if dry:
-            # Recorded now, sent when the trial ends (bot.outbox.reopen_dry_run), never asked again.
-            for remedy in proposed:
-                remedy.params = {**remedy.params, APPROVED_IN_DRY_RUN: actor}
-        case.status = (CaseStatus.DECIDED if dry else CaseStatus.QUEUED).value
-        case.approval_expires_at = None
-        case.reasons = list(case.reasons) + [f"approved by {actor}" + (f": {note}" if note else "")] + over
-        if dry:
-            case.reasons.append("approved during the dry run: sent when the dry run ends")
-        case.updated_at = now
-        session.add(AuditLog(at=now, actor=actor, case_id=case.id, action="approved",
-                             detail={"note": note, "remedies": [r.id for r in proposed], "dry_run": dry,
-                                     "over_daily_budget": over}))
-        out = _case_dict(case)
-        out["over_daily_budget"] = over
-        return out
-
-
-def with_staff_note(text: str, note: str, shop_name: str) -> str:
-    """The customer note with a staff member's words added above the signature (the shop's name
-    as the last paragraph, as the built-in notes end); after the text when there is none."""
-    body = text.rstrip("\n")
-    extra = note.strip()
-    head, sep, last = body.rpartition("\n\n")
-    if sep and last.strip() == shop_name.strip():
-        return f"{head}\n\n{extra}\n\n{last}\n"
-    return f"{body}\n\n{extra}\n"
-
-
-def _dismiss(session: Session, case: Case, *, actor: str, action: str, reason: str, now: datetime) -> None:
-    for remedy in case.remedies:
-        if remedy.status in ACTIVE_REMEDY:
-            if remedy.status == RemedyStatus.QUEUED.value:
-                release(session, remedy)
-            remedy.status = RemedyStatus.CANCELLED.value
-    case.status = CaseStatus.DISMISSED.value
-    case.approval_reason = reason
-    case.approval_expires_at = None
-    case.reasons = list(case.reasons) + [f"{action} by {actor}: {reason}"]
-    case.updated_at = now
-    session.add(AuditLog(at=now, actor=actor, case_id=case.id, action=action, detail={"reason": reason}))
-
-
-def reject(store: Store, case_id: int, *, actor: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
-    """Reject a waiting case: its proposed remedies are cancelled and the case dismissed."""
-    now = now or utcnow()
-    if not reason or not reason.strip():
-        raise CaseStateError("a rejection needs a reason", hint="pass --reason '...'")
-    with store.session() as session:
-        _lock(session)
-        case = _get(session, case_id)
-        _awaiting(case, "reject")
-        _dismiss(session, case, actor=actor, action="rejected", reason=reason.strip(), now=now)
-        return _case_dict(case)
-
-
-def expire_approvals(store: Store, config: Config, now: datetime | None = None) -> int:
-    """Dismiss every case whose approval was not given in time; returns how many."""
-    now = now or utcnow()
-    with store.session() as session:
-        _lock(session)
-        stale = session.scalars(
-            select(Case).where(Case.status == CaseStatus.AWAITING_APPROVAL.value,
-                               Case.approval_expires_at.is_not(None), Case.approval_expires_at <= now)
-        ).all()
-        for case in stale:
-            _dismiss(session, case, actor="bot", action="approval_expired",
-                     reason=f"not approved within {config.policy.approval_days} days", now=now)
-        return len(stale)
-
-
-# --- listing ----------------------------------------------------------------------------------
-
-
-def _case_dict(case: Case) -> dict[str, Any]:
-    from bot.match import mask_email
-
-    customer = case.customer
-    order = case.order
-    return {
-        "id": case.id,
-        "status": case.status,
-        "issue": case.issue,
-        "rule": case.rule,
-        "reasons": list(case.reasons or []),
-        "approval_reason": case.approval_reason,
-        "approval_expires_at": case.approval_expires_at.isoformat() if case.approval_expires_at else None,
-        "created_at": case.created_at.isoformat(),
-        "updated_at": case.updated_at.isoformat() if case.updated_at else None,
-        "customer": {"name": customer.name, "email": mask_email(customer.email)} if customer else None,
-        "order": {"number": order.number, "origin": order.origin} if order else None,
-        "match_confidence": case.match_confidence,
-        "match_reasons": list(case.match_reasons or []),
-        "mentions": [
-            {"id": link.mention.id, "source": link.mention.source, "url": link.mention.url,
-             "author": link.mention.author_handle or link.mention.author_name,
-             "rating": link.mention.rating, "excerpt": link.mention.text[:200]}
-            for link in sorted(case.links, key=lambda item: item.mention_id)
-        ],
-        "remedies": [
-            {"id": r.id, "kind": r.kind, "status": r.status, "amount": str(r.amount), "currency": r.currency,
-             "params": {k: v for k, v in r.params.items() if not k.startswith("_")},
-             "note": r.note, "adapter": r.adapter, "attempts": r.attempts, "last_error": r.last_error,
-             "idempotency_key": r.idempotency_key,
-             "dispatched_at": r.dispatched_at.isoformat() if r.dispatched_at else None}
-            for r in case.remedies
-        ],
-    }
-
-
-def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
-    """Every case (or those in `status`), newest first, JSON-ready with emails masked."""
-    if status is not None and status not in {s.value for s in CaseStatus}:
-        raise PolicyError(f"unknown case status {status!r}",
-                          hint="one of: " + ", ".join(s.value for s in CaseStatus))
-    with store.session() as session:
-        query = select(Case).order_by(Case.id.desc())
-        if status is not None:
-            query = query.where(Case.status == status)
-        return [_case_dict(case) for case in session.scalars(query)]
-
-
-__all__ = [
-    "CaseNotFound", "CaseStateError", "ProcessSummary", "approve", "expire_approvals", "list_cases", "process",
-    "reject", "rematch",
-]
+__all__ = ["ProcessSummary", "process", "rematch"]
