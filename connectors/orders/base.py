@@ -4,7 +4,7 @@ for dates, amounts and states, and a retrying HTTP client for the shop APIs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -155,6 +155,23 @@ class OrderPage:
     orders: list[ParsedOrder] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cursor: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, items: Iterable[Any], parse: Callable[[dict[str, Any]], ParsedOrder | None],
+             *label_keys: str) -> Iterator[dict[str, Any]]:
+        """Parse each item into this page; yield the items that became orders (for the cursor).
+        A row that cannot be read is an error naming it by the first of `label_keys` it has."""
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            try:
+                parsed = parse(item)
+            except ValueError as exc:
+                label = next((item[k] for k in label_keys if item.get(k)), "?")
+                self.errors.append(f"order {label}: {exc}")
+                continue
+            if parsed is not None:
+                self.orders.append(parsed)
+                yield item
 
 
 # --- value parsers ---------------------------------------------------------------------------

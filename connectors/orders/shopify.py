@@ -104,17 +104,7 @@ def pages(config: OrdersConfig, api: OrderApi, cursor: dict[str, Any], moment: d
         if nodes is None:
             nodes = [edge.get("node") for edge in connection.get("edges") or []]
         out = OrderPage()
-        for node in nodes:
-            if not isinstance(node, dict):
-                continue
-            try:
-                parsed = shopify_order(node)
-            except ValueError as exc:
-                out.errors.append(f"order {node.get('name') or node.get('id')}: {exc}")
-                continue
-            if parsed is None:
-                continue
-            out.orders.append(parsed)
+        for node in out.read(nodes, shopify_order, "name", "id"):
             updated = when(node.get("updatedAt"))
             if updated is not None and (newest is None or iso(updated) > newest):
                 newest = iso(updated)

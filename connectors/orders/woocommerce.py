@@ -33,15 +33,7 @@ def pages(config: OrdersConfig, api: OrderApi, cursor: dict[str, Any], moment: d
         if items is None:
             raise OrderSyncError(f"woocommerce orders: {endpoint}: expected a list of orders, got {type(data).__name__}")
         out = OrderPage()
-        for item in items:
-            try:
-                parsed = woocommerce_order(item, config)
-            except ValueError as exc:
-                out.errors.append(f"order {item.get('number') or item.get('id')}: {exc}")
-                continue
-            if parsed is None:
-                continue
-            out.orders.append(parsed)
+        for item in out.read(items, lambda row: woocommerce_order(row, config), "number", "id"):
             modified = item.get("date_modified_gmt")
             if isinstance(modified, str) and (newest is None or modified > newest):
                 newest = modified
