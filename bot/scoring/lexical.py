@@ -15,8 +15,11 @@ import math
 import string
 from collections.abc import Sequence
 
-import textblob.en as _tb_en
-from textblob import _text as _tb_text
+import importlib.util
+import os
+from types import ModuleType
+from typing import Any
+
 from vaderSentiment import vaderSentiment as _vs
 
 __all__ = [
@@ -34,14 +37,61 @@ __all__ = [
 # TextBlob (pattern) polarity
 # --------------------------------------------------------------------------------------------------
 
-# len() forces the lazy XML load (and pattern's "-ly" adverb expansion) exactly once.
-len(_tb_en.sentiment)
+
+def _textblob_text() -> ModuleType:
+    """TextBlob's pattern module (``textblob/_text.py``: lexicon, tokeniser rules, emoticons), loaded
+    from the installed package without importing ``textblob`` itself, which imports NLTK and costs
+    seconds at every start-up. It needs only the standard library."""
+    spec = importlib.util.find_spec("textblob")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("textblob is not installed")
+    folder = spec.submodule_search_locations[0]
+    text_spec = importlib.util.spec_from_file_location("_recoverybot_textblob_text", os.path.join(folder, "_text.py"))
+    assert text_spec is not None and text_spec.loader is not None
+    module = importlib.util.module_from_spec(text_spec)
+    text_spec.loader.exec_module(module)
+    module.__dict__["_folder"] = folder
+    return module
+
+
+_tb_text = _textblob_text()
+
+
+def _textblob_sentiment() -> Any:
+    """The lexicon ``textblob.en.sentiment`` holds, built the way ``textblob/en/__init__.py`` builds it
+    (with its "terrible" -> "terribly" adverb expansion); tests compare the result with TextBlob."""
+    base = _tb_text.Sentiment
+
+    class Sentiment(base):  # type: ignore[misc, valid-type]
+        def load(self, path: str | None = None) -> None:
+            base.load(self, path)
+            if not path:
+                entries: list[tuple[str, dict[str, Any]]] = list(dict.items(self))
+                for w, pos in entries:
+                    if "JJ" in pos:
+                        if w.endswith("y"):
+                            w = w[:-1] + "i"
+                        if w.endswith("le"):
+                            w = w[:-2]
+                        p, s, i = pos["JJ"]
+                        self.annotate(w + "ly", "RB", p, s, i)
+
+    sentiment = Sentiment(
+        path=os.path.join(_tb_text._folder, "en", "en-sentiment.xml"), synset="wordnet_id",
+        negations=("no", "not", "n't", "never"), modifiers=("RB",), modifier=lambda w: w.endswith("ly"),
+        tokenizer=None, language="en",
+    )
+    len(sentiment)  # forces the lazy XML load (and the adverb expansion) exactly once
+    return sentiment
+
+
+_tb_sentiment = _textblob_sentiment()
 
 
 def _load_tb_lexicon() -> dict[str, tuple[float, float, bool]]:
     """word -> (polarity, intensity, is_modifier), as pattern sees words tagged with pos=None."""
     lex: dict[str, tuple[float, float, bool]] = {}
-    for word, senses in dict.items(_tb_en.sentiment):
+    for word, senses in dict.items(_tb_sentiment):
         p, _s, i = senses[None]
         # pattern treats a word as a modifier of the next one when any sense is an adverb.
         lex[word] = (float(p), float(i), "RB" in senses)
