@@ -257,6 +257,25 @@ def cmd_mentions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_labels(args: argparse.Namespace) -> int:
+    from bot.decide.staff import export_labels
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        if args.file in (None, "-"):
+            n = export_labels(store, sys.stdout)
+        else:
+            with open(args.file, "w", encoding="utf-8") as handle:
+                n = export_labels(store, handle)
+    finally:
+        store.dispose()
+    print(f"{n} labelled mentions (staff approvals and rejections)"
+          + (f" written to {args.file}; check the scorer on them: recoverybot eval {args.file}"
+             if args.file not in (None, "-") else ""), file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_cases(args: argparse.Namespace) -> int:
     from bot.decide.staff import list_cases
 
@@ -492,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     osub.add_parser("sync", help="sync orders from the configured [orders] source")
     o = osub.add_parser("import", help="import an orders CSV file")
     o.add_argument("file")
+    p = add("labels", cmd_labels, "staff decisions as labelled JSON lines (for `eval`): export [FILE]")
+    lsub = p.add_subparsers(dest="labels_command", required=True)
+    lx = lsub.add_parser("export", help="write every approved or rejected mention with its label")
+    lx.add_argument("file", nargs="?", default=None)
     p = add("customers", cmd_customers, "manage customers")
     csub = p.add_subparsers(dest="customers_command", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")

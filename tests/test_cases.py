@@ -679,3 +679,37 @@ def test_a_case_the_scorer_is_unsure_of_waits_for_a_person_with_the_reason(world
     assert case["status"] == "awaiting_approval"
     assert "unsure: the scorer is not sure enough of the problem (remedy 0.71, defective 0.60)" in case["approval_reason"]
     assert received(receiver) == []  # nothing went out on its own
+
+
+def test_staff_decisions_are_kept_as_labels_the_scorer_can_be_measured_on(world: tuple[Store, Config],
+                                                                           receiver: LocalServer) -> None:
+    import io
+
+    from bot.decide.staff import export_labels
+    from bot.scoring import Scorer, evaluate
+
+    store, config = world
+    with store.session() as s:
+        add_order(s, "ines@mail.example", "Ines Duarte", "K-1001", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(14), delivered=days_ago(10))
+        add_order(s, "omar@mail.example", "Omar Haddad", "K-1002", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                  placed=days_ago(14), delivered=days_ago(10))
+        add_mention(s, "r1", "One star. The pocket fan died after two days, photos attached. Junk.", "defective",
+                    published=days_ago(1), author_email="ines@mail.example", author_name="Ines D.", sku="FAN-01",
+                    product_name="Pocket Fan", sure=False, p_remedy=0.7)
+        add_mention(s, "r2", "The fan is a bit loud at night, otherwise fine, not worth the fuss.", "defective",
+                    published=days_ago(1), author_email="omar@mail.example", author_name="Omar H.", sku="FAN-01",
+                    product_name="Pocket Fan", sure=False, p_remedy=0.6)
+    waiting = sorted(c["id"] for c in cycle(store, config) if c["status"] == "awaiting_approval")
+    assert len(waiting) == 2
+    approve(store, waiting[0], actor="maria@shop.example", now=NOW, config=config)
+    reject(store, waiting[1], actor="maria@shop.example", reason="not a fault, just noise", now=NOW)
+    out = io.StringIO()
+    assert export_labels(store, out) == 2
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    by_text = {line["text"][:12]: line for line in lines}
+    assert by_text["One star. Th"]["remedy_worthy"] is True and by_text["One star. Th"]["issue"] == "defective"
+    assert by_text["The fan is a"]["remedy_worthy"] is False
+    assert all(line["decided"].endswith("by maria@shop.example") for line in lines)
+    report = evaluate(out.getvalue().splitlines(), Scorer())
+    assert report.n == 2 and not report.bad_lines

@@ -15,19 +15,11 @@ from sqlalchemy.orm import Session
 
 from bot.errors import PolicyError
 from bot.outbox import APPROVED_IN_DRY_RUN, BudgetExceeded, queue_proposed, release
-from bot.store import (
-    AuditLog,
-    Case,
-    CaseStatus,
-    RemedyStatus,
-    Store,
-    utcnow,
-)
+from bot.decide.cases import ACTIVE_REMEDY, _lock
+from bot.store import AuditLog, Case, CaseStatus, Mention, RemedyStatus, StaffLabel, Store, utcnow
 
 if TYPE_CHECKING:
     from bot.config import Config
-
-from bot.decide.cases import ACTIVE_REMEDY, _lock
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +89,7 @@ def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, 
         if dry:
             case.reasons.append("approved during the dry run: sent when the dry run ends")
         case.updated_at = now
+        _label(session, case, actor=actor, action="approved", remedy_worthy=True, now=now)
         session.add(AuditLog(at=now, actor=actor, case_id=case.id, action="approved",
                              detail={"note": note, "remedies": [r.id for r in proposed], "dry_run": dry,
                                      "over_daily_budget": over}))
@@ -127,7 +120,16 @@ def _dismiss(session: Session, case: Case, *, actor: str, action: str, reason: s
     case.approval_expires_at = None
     case.reasons = list(case.reasons) + [f"{action} by {actor}: {reason}"]
     case.updated_at = now
+    if action == "rejected":  # a person said no remedy; an approval that ran out says nothing
+        _label(session, case, actor=actor, action=action, remedy_worthy=False, now=now)
     session.add(AuditLog(at=now, actor=actor, case_id=case.id, action=action, detail={"reason": reason}))
+
+
+def _label(session: Session, case: Case, *, actor: str, action: str, remedy_worthy: bool, now: datetime) -> None:
+    """Keep the decision as a label on each mention of the case (``recoverybot labels export``)."""
+    for link in case.links:
+        session.add(StaffLabel(mention_id=link.mention_id, case_id=case.id, at=now, actor=actor[:50], action=action,
+                               unhappy=True, issue=case.issue, remedy_worthy=remedy_worthy))
 
 
 def reject(store: Store, case_id: int, *, actor: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
@@ -209,4 +211,28 @@ def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
         return [_case_dict(case) for case in session.scalars(query)]
 
 
-__all__ = ["CaseNotFound", "CaseStateError", "approve", "expire_approvals", "list_cases", "reject", "with_staff_note"]
+__all__ = ["CaseNotFound", "CaseStateError", "approve", "expire_approvals", "export_labels", "list_cases", "reject",
+           "with_staff_note"]
+
+
+def export_labels(store: Store, out: Any) -> int:
+    """Write the shop's own labelled mentions as JSON lines that ``recoverybot eval`` reads (``id``,
+    ``text``, ``rating``, ``unhappy``, ``issue``, ``remedy_worthy``, ``decided``); the newest decision on a
+    mention wins. Returns how many lines were written."""
+    import json
+
+    with store.session() as session:
+        rows = session.execute(
+            select(StaffLabel, Mention).join(Mention, Mention.id == StaffLabel.mention_id)
+            .order_by(StaffLabel.mention_id, StaffLabel.at, StaffLabel.id)
+        ).all()
+        newest: dict[int, tuple[StaffLabel, Mention]] = {}
+        for label, mention in rows:
+            newest[label.mention_id] = (label, mention)
+        for label, mention in newest.values():
+            out.write(json.dumps({
+                "id": f"{mention.source}:{mention.external_id}", "text": mention.text, "rating": mention.rating,
+                "title": mention.title, "unhappy": label.unhappy, "issue": label.issue,
+                "remedy_worthy": label.remedy_worthy, "decided": f"{label.action} by {label.actor}",
+            }, ensure_ascii=False) + "\n")
+        return len(newest)

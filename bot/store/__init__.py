@@ -26,6 +26,7 @@ from bot.store.models import (
     RemedyStatus,
     RunLog,
     SourceState,
+    StaffLabel,
     UTCDateTime,
     fingerprint,
     utcnow,
@@ -35,6 +36,6 @@ from bot.store.session import Store, make_engine, mask_url, open_store, resolve_
 __all__ = [
     "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
     "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Order", "OrderLine", "Remedy", "RemedyStatus",
-    "RunLog", "SourceState", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
+    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
     "resolve_url", "utcnow",
 ]

@@ -366,6 +366,23 @@ class RunLog(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class StaffLabel(Base):
+    """What a person's decision says about a mention, kept as a label (approve: a remedy was right;
+    reject: it was not), so the shop's own decisions can measure and later retrain the scorer."""
+
+    __tablename__ = "staff_label"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mention.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("recovery_case.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(50))
+    action: Mapped[str] = mapped_column(String(20))  # approved | rejected
+    unhappy: Mapped[bool] = mapped_column(Boolean)
+    issue: Mapped[str] = mapped_column(String(40))
+    remedy_worthy: Mapped[bool] = mapped_column(Boolean)
+
+
 class Meta(Base):
     """Facts about this database itself, by key (``install_id``: made once by migration 0002)."""
 
