@@ -63,8 +63,8 @@ class HttpConfig(BaseModel):
         "in seconds (read_timeout is per read: a server trickling a byte a second is cut off here).")
     allow_private: list[str] = Field(
         default_factory=list, description="Loopback, link-local, private and multicast addresses (or networks, "
-        "'10.0.0.0/8') the bot may connect to; every other such address is refused. Empty by default: list "
-        "'127.0.0.1' only for a shop or test server on this machine.")
+        "'10.0.0.0/8') the bot may still connect to; all others of those kinds are refused. Empty by default: "
+        "list '127.0.0.1' only for a shop or test server on this machine.")
 
     @field_validator("allow_private")
     @classmethod
