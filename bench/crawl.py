@@ -236,7 +236,7 @@ def run_ours(base: str, urls: list[str], concurrency: int, db: Path, *, sitemap:
     else:
         source |= {"urls": urls, "max_pages": len(urls)}
     config = Config.model_validate({
-        "http": {"per_host_delay": 0, "concurrency": concurrency, "per_host_concurrency": concurrency, "retries": 0},
+        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "concurrency": concurrency, "per_host_concurrency": concurrency, "retries": 0},
         "sources": [source],
     })
     store = open_store(f"sqlite:///{db}")

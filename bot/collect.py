@@ -35,7 +35,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from bot.errors import ConfigError, SourceError, StoreError
-from bot.fetch import Fetcher, Validators, make_client
+from bot.fetch import Fetcher, Validators, host_of, make_client
 from bot.match import mask_email
 from bot.progress import NullProgress, Progress
 from bot.store import Assessment, HttpCache, Mention, SourceState, Store, fingerprint, utcnow
@@ -257,6 +257,7 @@ def _run_source(
     ctx = _Context(store, source, fetcher, cursor, progress, getattr(config, "brand", None))
     progress.start(source.name)
     fetcher.set_deadline(source.name, source.deadline_seconds)
+    fetcher.set_hosts(source.name, source_hosts(source, connector))
     failure: BaseException | None = None
     batch: list[RawMention] = []
     try:
@@ -308,6 +309,30 @@ def _run_source(
     result.seconds = time.monotonic() - started
     progress.finish(source.name, f"{result.new} new" + ("" if result.ok else " (failed)"))
     return result
+
+
+def source_hosts(source: SourceConfig, connector: Connector | None = None) -> set[str]:
+    """The hosts of every URL the source is configured with (its connector's defaults too), and its
+    `allow_hosts`: the hosts its redirects and links may reach."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value.startswith(("http://", "https://")) and (host := host_of(value)):
+                found.add(host)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple | set):
+            for item in value:
+                walk(item)
+
+    walk(source.options)
+    options = getattr(connector, "options", None)
+    if isinstance(options, BaseModel):
+        walk(options.model_dump())
+    found.update(h for h in (host_of(x) for x in source.allow_hosts) if h)
+    return found
 
 
 def _describe(error: BaseException) -> str:

@@ -125,6 +125,9 @@ class SourceConfig(BaseModel):
     cron: str | None = Field(None, description="Crontab schedule instead of `every`, e.g. '0 */2 * * *'.")
     deadline: str = Field("30m", description="Longest one run of this source may take ('30m'); past it its "
                           "requests are cut off, the run fails, and `status` shows a run still going as stuck.")
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="More hosts ('cdn.shop.example') this source's redirects, sitemap "
+        "entries and next-page links may reach; by default only the hosts of its own configured URLs.")
 
     @field_validator("name")
     @classmethod

@@ -17,8 +17,10 @@ silent 304.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import random
+import socket
 import threading
 import time
 import urllib.robotparser
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.errors import FetchError, ParseError, RobotsDisallowed, SourceError
 
@@ -59,6 +61,20 @@ class HttpConfig(BaseModel):
     total_timeout: float = Field(
         default=120.0, gt=0, description="Longest one request may take in all, from connecting to its last byte, "
         "in seconds (read_timeout is per read: a server trickling a byte a second is cut off here).")
+    allow_private: list[str] = Field(
+        default_factory=list, description="Loopback, link-local, private and multicast addresses (or networks, "
+        "'10.0.0.0/8') the bot may still connect to; all others of those kinds are refused. Empty by default: "
+        "list '127.0.0.1' only for a shop or test server on this machine.")
+
+    @field_validator("allow_private")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip("[]"), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network like '127.0.0.1' or '10.0.0.0/8'") from None
+        return value
 
 
 Validators = dict[str, str]  # "etag", "last-modified", "content-hash"
@@ -138,6 +154,35 @@ class Fetcher:
         self.requests = 0
         self.not_modified = 0
         self._deadlines: dict[str, tuple[float, float]] = {}  # source -> (monotonic deadline, seconds)
+        self._hosts: dict[str, frozenset[str]] = {}  # source -> the hosts its redirects and links may reach
+
+    def set_hosts(self, source: str, hosts: Iterable[str]) -> None:
+        """The hosts `source`'s redirects and links may reach (its configured URLs' and `allow_hosts`)."""
+        with self._guard:
+            self._hosts[source] = frozenset(h for h in (host_of(x) for x in hosts) if h)
+
+    def link_refused(self, source: str, via: str, url: str) -> FetchError | None:
+        """The error to record instead of following a link from page `via` to `url`, or None when the
+        link stays within the source's hosts (the host of `via` when none were set)."""
+        return self._outside(source, via, url, "links to", self._hosts_of(source, via))
+
+    def _hosts_of(self, source: str, url: str) -> frozenset[str]:
+        with self._guard:
+            known = self._hosts.get(source)
+        return frozenset({host_of(url)}) if known is None else known | {host_of(url)}
+
+    def _outside(self, source: str, via: str, url: str, verb: str, allowed: frozenset[str]) -> FetchError | None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return FetchError(f"refused: {via} {verb} {url}, which is not an http(s) URL; never fetched",
+                              source=source, url=via, retryable=False)
+        host = host_of(url)
+        if host in allowed:
+            return None
+        return FetchError(
+            f"refused: {via} {verb} {url}, on host {host or '?'}, outside this source's hosts "
+            f"({', '.join(sorted(allowed))}); never fetched", source=source, url=via, retryable=False,
+            hint="if that host really belongs to this source, add it to the source's `allow_hosts`")
 
     def set_deadline(self, source: str, seconds: float) -> None:
         """Give `source`'s run `seconds` from now: past that, its requests are cut off and refused."""
@@ -451,9 +496,27 @@ class Fetcher:
         # The deadline reaches the socket reads of our own clients (make_client); the body loop
         # below enforces it for any injected client too.
         _DEADLINE.at = deadline
+        # Redirects are followed here, one hop at a time, each checked before it is sent: within the
+        # source's hosts, and never to another host at all while the request carries credentials.
+        allowed = frozenset({host_of(url)}) if _has_credentials(headers) else self._hosts_of(source, url)
         try:
-            with self.client.stream(method, url, params=params, headers=headers, json=json_body, data=data,
-                                    timeout=self._timeout, follow_redirects=True) as resp:
+            request = self.client.build_request(method, url, params=params, headers=headers, json=json_body,
+                                                data=data, timeout=self._timeout)
+            hops = 0
+            while True:
+                resp = self.client.send(request, stream=True, follow_redirects=False)
+                if resp.next_request is None:
+                    break
+                resp.close()
+                target = resp.next_request
+                refused = self._outside(source, str(request.url), str(target.url), "redirects to", allowed)
+                if refused is not None:
+                    raise refused
+                hops += 1
+                if hops > self.config.max_redirects:
+                    raise httpx.TooManyRedirects("too many redirects", request=target)
+                request = target
+            try:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.config.max_bytes:
                     raise FetchError(
@@ -477,6 +540,8 @@ class Fetcher:
                 status = resp.status_code
                 resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                 charset = resp.charset_encoding
+            finally:
+                resp.close()
         except httpx.TooManyRedirects as exc:
             raise FetchError(f"too many redirects (more than {self.config.max_redirects}; a redirect loop?)",
                              source=source, url=url, retryable=False,
@@ -491,6 +556,13 @@ class Fetcher:
                              url=url) from exc
         except httpx.DecodingError as exc:
             raise FetchError(f"response body cannot be decompressed: {exc}", source=source, url=url) from exc
+        except AddressRefused as exc:
+            raise FetchError(f"refused: {exc}; never fetched", source=source, url=url, retryable=False,
+                             hint="list the address in [http] allow_private only if this source really is on "
+                             "your own network") from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise FetchError(f"refused: not an http(s) URL ({exc})", source=source, url=url,
+                             retryable=False) from exc
         except httpx.TransportError as exc:
             raise FetchError(f"cannot connect: {exc}", source=source, url=url) from exc
         except httpx.InvalidURL as exc:
@@ -514,7 +586,7 @@ def make_client(config: HttpConfig) -> httpx.Client:
     transport = httpx.HTTPTransport(limits=limits)
     # httpx offers no public seam for the network backend; httpcore's pool keeps it here (1.x).
     pool = transport._pool
-    pool._network_backend = _GuardedBackend(pool._network_backend)
+    pool._network_backend = _GuardedBackend(pool._network_backend, config.allow_private)
     return httpx.Client(
         timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
         follow_redirects=True,
@@ -568,17 +640,74 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
-class _GuardedBackend(httpcore.NetworkBackend):
-    """The network backend of our clients: connections made under the request's deadline."""
+class AddressRefused(Exception):
+    """A host resolves only to addresses the bot must not connect to (loopback, private, ...)."""
 
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def address_refused(address: IPAddress, allowed: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+    """Why `address` is refused (``"loopback"``, ``"private"``...), or None when it may be reached."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address.version == net.version and address in net for net in allowed):
+        return None
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    if isinstance(address, ipaddress.IPv4Address) and address in _SHARED:
+        return "private"  # carrier-grade NAT, 100.64.0.0/10
+    return None
+
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """The network backend of our clients: the host is resolved once, every address checked against
+    [http] allow_private, and the connection made to the checked address under the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, allow_private: Iterable[str] = ()) -> None:
         self._inner = inner
+        self._allowed = [ipaddress.ip_network(a.strip("[]"), strict=False) for a in allow_private]
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses of `host` that may be reached, in resolver order; AddressRefused if none."""
+        name = host.strip("[]")
+        try:
+            found = [ipaddress.ip_address(name)]
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise httpcore.ConnectError(f"cannot resolve {name}: {exc}") from exc
+            found = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
+        refused: list[str] = []
+        usable: list[str] = []
+        for address in found:
+            why = address_refused(address, self._allowed)
+            if why is None:
+                usable.append(str(address))
+            else:
+                refused.append(f"{address} ({why})")
+        if refused:  # a name that also points inside is not trusted with any of its addresses
+            raise AddressRefused(f"{name} resolves to {', '.join(refused)}, which [http] allow_private does not list")
+        return usable
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout), local_address,
-                                         socket_options)
-        return _DeadlineStream(stream)
+        addresses = self.resolve(host, port)
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(address, port, _left(timeout, httpcore.ConnectTimeout),
+                                                 local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+                continue
+            return _DeadlineStream(stream)
+        raise error or httpcore.ConnectError(f"{host} has no address")
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
@@ -587,6 +716,28 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+def host_of(url: str) -> str:
+    """The lower-case host name of `url` (no port, no trailing dot); a bare host is taken as one."""
+    if "://" not in url:
+        url = "http://" + url
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+
+
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "x-shopify-access-token")
+
+
+def _has_credentials(headers: Mapping[str, str]) -> bool:
+    """Whether a request carries credentials, which must never follow a redirect to another host."""
+    for name in headers:
+        low = name.lower()
+        if low in _SECRET_HEADERS or "token" in low or "api-key" in low or "apikey" in low:
+            return True
+    return False
 
 
 def decode(content: bytes, declared: str | None) -> tuple[str, str]:

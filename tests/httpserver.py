@@ -92,7 +92,8 @@ RouteSpec = Answer | list[Answer] | Callable[[Request], Answer]
 
 
 class LocalServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1, port chosen by the OS. A context manager."""
+    """A threaded HTTP/1.1 server on 127.0.0.1 (or `host`, e.g. 127.0.0.2 for "another host" that is
+    still loopback), port chosen by the OS. A context manager."""
 
     def __init__(
         self,
@@ -100,7 +101,9 @@ class LocalServer:
         *,
         directory: str | Path | None = None,
         default: RouteSpec | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        self.host = host
         self.routes: dict[str, RouteSpec] = dict(routes or {})
         self.directory = Path(directory) if directory is not None else None
         self.default = default
@@ -119,7 +122,7 @@ class LocalServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._httpd = _Server((self.host, 0), Handler)
         self._port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="LocalServer", daemon=True)
@@ -153,7 +156,7 @@ class LocalServer:
     @property
     def base(self) -> str:
         """``http://127.0.0.1:PORT`` (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return self.base + (path if path.startswith("/") else "/" + path)

@@ -23,7 +23,7 @@ LAMP = (Path(__file__).resolve().parent / "fixtures" / "schema_org" / "shopify-p
 
 def make_config(*sources: dict[str, Any], **http: Any) -> Config:
     return Config.model_validate({
-        "http": {"per_host_delay": 0, "backoff": 0, "retries": 0, **http},
+        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "backoff": 0, "retries": 0, **http},
         "sources": list(sources),
     })
 

@@ -264,7 +264,8 @@ def dripping_headers() -> Iterator[str]:
 def test_trickled_headers_are_cut_off_at_the_total_timeout_by_our_own_client() -> None:
     from bot.fetch import make_client
 
-    config = HttpConfig(per_host_delay=0, retries=0, read_timeout=5, total_timeout=1, respect_robots=False)
+    config = HttpConfig(per_host_delay=0, retries=0, read_timeout=5, total_timeout=1, respect_robots=False,
+                        allow_private=["127.0.0.1"])
     with dripping_headers() as url, make_client(config) as client:
         fetch = Fetcher(config, client=client)
         started = time.monotonic()

@@ -362,6 +362,7 @@ def _http_section() -> str:
 per_host_delay = 0.0          # our own loopback server: no need to be polite
 backoff = 0.0
 retries = 1
+allow_private = ["127.0.0.1"]  # the demo shop listens on this machine
 """
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
+from urllib.parse import urlsplit
 from pydantic import Field
 
 from bot.errors import DispatchError
@@ -56,8 +57,13 @@ class ApiAdapter:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         what = f"{self.kind} {self.name} {method} {path}"
         url = path if path.startswith(("http://", "https://")) else self.base + path
+        if urlsplit(url).hostname != urlsplit(self.base).hostname:
+            # e.g. an absolute `Link: rel=next` to another host: the credentials stay with the shop
+            raise DispatchError(f"{what}: refused: {url} is not on the shop's host ({urlsplit(self.base).hostname}); "
+                                "not sent, the credentials are only ever sent to the shop", retryable=False)
         try:
-            response = self.client.request(method, url, timeout=self.options.timeout, **self.request_args(), **kwargs)
+            response = self.client.request(method, url, timeout=self.options.timeout, follow_redirects=False,
+                                           **self.request_args(), **kwargs)
         except httpx.HTTPError as exc:
             raise http_error(exc, what) from exc
         check_status(response, what)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.errors import OrderSyncError
@@ -236,7 +237,8 @@ class OrderApi:
         attempt = 0
         while True:
             try:
-                response = self.client.request(method, url, timeout=self.config.timeout, **kwargs)
+                response = self._follow(self.client.request(method, url, timeout=self.config.timeout,
+                                                            follow_redirects=False, **kwargs), url, what)
             except httpx.HTTPError as exc:
                 if attempt < self.config.retries:
                     self.sleep(min(2.0**attempt, 30.0))
@@ -256,6 +258,28 @@ class OrderApi:
             if response.status_code >= 400:
                 raise OrderSyncError(f"{what}: {url}: HTTP {response.status_code}: {response.text[:200]}")
             return response
+
+
+    MAX_REDIRECTS = 5
+
+    def _follow(self, response: httpx.Response, url: str, what: str) -> httpx.Response:
+        """Redirects followed only within the shop's own host: the credentials never leave it."""
+        shop = urlsplit(url).hostname
+        for _ in range(self.MAX_REDIRECTS):
+            target = response.next_request
+            if target is None:
+                return response
+            response.close()
+            if target.url.host != shop or target.url.scheme not in ("http", "https"):
+                raise OrderSyncError(
+                    f"{what}: {url}: refused: {response.url} redirects to {target.url}, another host than the "
+                    "shop's; not followed, the credentials are only ever sent to the shop",
+                    hint="set [orders] to the shop's final address (the one it redirects to) if that is really it")
+            response = self.client.send(target, follow_redirects=False)
+        if response.next_request is not None:
+            response.close()
+            raise OrderSyncError(f"{what}: {url}: more than {self.MAX_REDIRECTS} redirects (a redirect loop?)")
+        return response
 
 
 def retry_after(value: str | None, attempt: int) -> float:

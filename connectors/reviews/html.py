@@ -112,6 +112,9 @@ class HtmlConnector:
                     yield mention
             if len(known) == len(mentions):
                 return  # everything on this page is stored: older pages are too
+            if next_url is not None and (refused := ctx.fetch.link_refused(self.name, page.url, next_url)):
+                ctx.report(refused)  # a next page on another host is never followed
+                return
             url = next_url
 
     def parse(self, text: str, page_url: str, start: str | None = None) -> tuple[list[RawMention], str | None]:

@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.errors import ParseError, SourceError
+from bot.errors import FetchError, ParseError, SourceError
 from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
 
 
@@ -163,7 +163,21 @@ class SchemaOrgConnector:
             if index:
                 entries["#index"] = "1"
         fresh[url] = entries
-        listed = {k: v for k, v in entries.items() if k != "#index"}
+        listed: dict[str, str | None] = {}
+        refused: list[SourceError] = []
+        for loc, lastmod in entries.items():
+            if loc == "#index":
+                continue
+            error = ctx.fetch.link_refused(self.name, url, loc)
+            if error is not None:  # a <loc> on another host is recorded, never fetched
+                refused.append(error)
+            else:
+                listed[loc] = lastmod
+        for problem in refused[:5]:
+            ctx.report(problem)
+        if len(refused) > 5:
+            ctx.report(FetchError(f"refused {len(refused) - 5} more <loc> entries on other hosts; never fetched",
+                                  source=self.name, url=url, retryable=False))
         if not index:
             return listed
         if depth >= 2:

@@ -24,7 +24,7 @@ def feed(name: str) -> Route:
 
 def config(base: str, **extra: Any) -> Config:
     return Config.model_validate({
-        "http": {"per_host_delay": 0, "backoff": 0, "retries": 0},
+        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "backoff": 0, "retries": 0},
         "sources": [{"name": "ios", "kind": "appstore", "app_id": "id1500000001", "base_url": base, **extra}],
     })
 

@@ -170,6 +170,7 @@ database = "sqlite:///{(tmp_path / 'bot.db').as_posix()}"
 per_host_delay = 0
 backoff = 0
 retries = 0
+allow_private = ["127.0.0.1"]
 
 [brand]
 keywords = ["Tidewell"]

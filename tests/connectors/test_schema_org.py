@@ -25,7 +25,7 @@ def page(name: str, **kw: Any) -> Route:
 def config(**source: Any) -> Config:
     http = source.pop("http", {})
     return Config.model_validate({
-        "http": {"per_host_delay": 0, "backoff": 0, "retries": 1, "read_timeout": 2, **http},
+        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "backoff": 0, "retries": 1, "read_timeout": 2, **http},
         "sources": [{"name": "shop", "kind": "schema_org", **source}],
     })
 

@@ -19,7 +19,7 @@ def html(name: str) -> Route:
 
 def config(base: str, **extra: Any) -> Config:
     return Config.model_validate({
-        "http": {"per_host_delay": 0, "backoff": 0, "retries": 0},
+        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "backoff": 0, "retries": 0},
         "sources": [{"name": "tp", "kind": "trustpilot", "business": "fernhollow.example", "base_url": base, **extra}],
     })
 

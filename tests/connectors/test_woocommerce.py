@@ -29,7 +29,7 @@ def api(request: Request) -> Route:
 
 def config(url: str, **extra: Any) -> Config:
     return Config.model_validate({
-        "http": {"per_host_delay": 0, "backoff": 0, "retries": 0},
+        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "backoff": 0, "retries": 0},
         "sources": [{"name": "woo", "kind": "woocommerce", "url": url, "per_page": 2,
                      "consumer_key_env": "TEST_WOO_KEY", "consumer_secret_env": "TEST_WOO_SECRET", **extra}],
     })
