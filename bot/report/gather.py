@@ -23,6 +23,7 @@ from bot.report.view import (
     Item,
     Period,
     Quote,
+    RemedyLine,
     Section,
     SourceCount,
     SourceProblem,
@@ -152,23 +153,29 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             selectinload(Case.links),
         )
     ).all()
-    def proposal(row: Case) -> Remedy | None:
-        proposed = [r for r in row.remedies if r.status == RemedyStatus.PROPOSED.value] or list(row.remedies)
-        return proposed[-1] if proposed else None
+    def proposals(row: Case) -> list[Remedy]:
+        # Every remedy the case proposes (a wrong item: refund and a return pickup), in order.
+        return sorted((r for r in row.remedies if r.status == RemedyStatus.PROPOSED.value), key=lambda r: r.id)
+
+    def case_cost(row: Case) -> Decimal:
+        return sum((Decimal(r.amount or 0) for r in proposals(row)), Decimal(0))
 
     def urgency(row: Case) -> tuple[Any, ...]:
         # The day it expires first, then the most money at stake: what a person should look at first.
-        remedy = proposal(row)
         expires = row.approval_expires_at.astimezone(zone).date() if row.approval_expires_at else date.max
-        return (expires, -Decimal(remedy.amount if remedy else 0), row.id)
+        return (expires, -case_cost(row), row.id)
 
     needs: list[Item] = []
     for row in sorted(waiting_cases, key=urgency):
-        remedy = proposal(row)
-        if remedy is not None:
-            counts.waiting_cost += Decimal(remedy.amount or 0)
+        proposed = proposals(row)
+        total = case_cost(row)
+        counts.waiting_cost += total
         if len(needs) >= limit:
             continue
+        lines_of = [RemedyLine(
+            name=REMEDY_WORDS.get(r.kind, words(r.kind)), details=params_text(r.params),
+            cost=money(r.amount, r.currency) if r.amount else "no cost",
+        ) for r in proposed]
         order, lines, who = _order_text(row, zone)
         assessment = row.mention.assessment
         needs.append(Item(
@@ -178,10 +185,11 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             cues=[clip(str(c), 60) for c in (assessment.cues if assessment else [])[:8]],
             sentiment=assessment.sentiment if assessment else None,
             order=order, order_lines=lines, customer=who, match=_match_text(row),
-            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)) if remedy else "no remedy proposed",
-            remedy_details=params_text(remedy.params) if remedy else "",
-            cost=(money(remedy.amount, remedy.currency) if remedy.amount else "no cost") if remedy else "",
-            note=note_text(remedy.note, 500) if remedy else "",
+            remedy=" + ".join(line.name for line in lines_of) or "no remedy proposed",
+            remedy_details=lines_of[0].details if len(lines_of) == 1 else "",
+            remedies=lines_of,
+            cost=(money(total, cur) if total else "no cost") if proposed else "",
+            note=next((note_text(r.note, 500) for r in proposed if r.note), ""),
             rule=clean(row.rule), reasons=reasons_of(row),
             why=clip(row.approval_reason, 300) or "the policy asks a person to decide",
             expires=local_time(row.approval_expires_at, zone),

@@ -146,6 +146,15 @@ class Quote:
 
 
 @dataclass
+class RemedyLine:
+    """One proposed remedy of a case as shown: what, its details in words, and its cost."""
+
+    name: str
+    details: str
+    cost: str
+
+
+@dataclass
 class Item:
     """One entry of a section (a case, a remedy, a mention); fields unused by a section stay empty."""
 
@@ -160,6 +169,7 @@ class Item:
     match: str = ""
     remedy: str = ""
     remedy_details: str = ""
+    remedies: list[RemedyLine] = field(default_factory=list)
     cost: str = ""
     note: str = ""
     rule: str = ""

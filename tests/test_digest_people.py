@@ -1,0 +1,42 @@
+"""The digest as marketing and customer-care staff read it (issue 15, "What was seen").
+
+Real SQLite store, real templates: each test here failed before its fix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from test_digest import DAY, NOW, World, at, make_config
+
+from bot.report import digest
+from bot.store import CaseStatus, RemedyStatus, Store
+
+
+def _wrong_item_case(store: Store) -> World:
+    """A wrong item: the policy proposes a refund of 113.00 and a return pickup of 15.00."""
+    w = World(store)
+    order = w.order("2001", "ines@mail.test", "Ines", at(DAY - timedelta(days=6), 10), "Rain Jacket", "JKT-1",
+                    "113.00", delivered=at(DAY - timedelta(days=1), 12))
+    m = w.mention("shop", at(DAY, 10), "They sent me a blue jacket, I ordered red.", unhappy=True, rating=1,
+                  issue="wrong_item", sentiment=-0.6, cues=["wrong colour"])
+    c = w.case(m, "wrong_item", CaseStatus.AWAITING_APPROVAL, at(DAY, 10, 5), order=order, rule="wrong-item",
+               reasons=["issue wrong item"], approval_reason="cost 128.00 EUR is above the limit",
+               approval_expires_at=at(DAY + timedelta(days=3), 10))
+    w.remedy(c, "refund", "113.00", RemedyStatus.PROPOSED, at(DAY, 10, 5), params={"reason": "wrong item"})
+    w.remedy(c, "return_pickup", "15.00", RemedyStatus.PROPOSED, at(DAY, 10, 5), params={"grace_days": 0})
+    return w
+
+
+def test_needs_you_lists_every_remedy_of_a_case_and_its_full_cost(store: Store) -> None:
+    _wrong_item_case(store)
+    report = digest.build(store, make_config(), day=DAY, now=NOW)
+    assert report.counts.waiting_cost == 128
+    section = report.text.split("NEEDS YOU")[1].split("DONE FOR YOU")[0]
+    assert "refund + return pickup €128.00" in section
+    assert "refund (reason wrong item), €113.00" in section
+    assert "return pickup" in section and "€15.00" in section
+    assert "in all €128.00" in section
+    assert "(€128.00 proposed)" in report.text
+    html = report.html.split("Needs you")[1]
+    assert "€113.00" in html and "€15.00" in html and "€128.00" in html
