@@ -302,7 +302,7 @@ def test_watch_list_is_most_severe_first_and_capped(filled: Store) -> None:
 def test_source_health_and_missed_digest(filled: Store) -> None:
     report = digest.build(filled, make_config(), day=DAY, now=NOW)
     assert "trustpilot (trustpilot) blocked since Sun 22 Nov 07:00, 7 failures in a row" in report.text
-    assert "2 of 3 healthy" in report.text
+    assert "2 of 3 sources healthy" in report.text
     assert "The digest for Mon 23 Nov could not be sent after 3 attempts" in report.text
     assert "&lt;html&gt;blocked" in report.html
 

@@ -40,3 +40,32 @@ def test_needs_you_lists_every_remedy_of_a_case_and_its_full_cost(store: Store) 
     assert "(€128.00 proposed)" in report.text
     html = report.html.split("Needs you")[1]
     assert "€113.00" in html and "€15.00" in html and "€128.00" in html
+
+
+def test_source_health_counts_sources_only_and_shows_a_failing_orders_sync_apart(store: Store) -> None:
+    from bot.orders import state_name
+    from bot.store import SourceState
+
+    config = make_config()
+    config = config.model_copy(update={"sources": config.sources[:2]})  # shop and trustpilot
+    with store.session() as s:
+        s.add(SourceState(name="shop", kind="schema_org", cursor={}, consecutive_failures=0))
+        s.add(SourceState(name="trustpilot", kind="trustpilot", cursor={}, consecutive_failures=0))
+        s.add(SourceState(name=state_name("csv"), kind="csv", cursor={}, consecutive_failures=0))
+    report = digest.build(store, config, day=DAY, now=NOW)
+    assert "SOURCE HEALTH (2 of 2 sources healthy)" in report.text
+    assert "2 of 2 sources healthy" in report.html
+    assert "orders sync" not in report.text
+
+    with store.session() as s:
+        row = s.get(SourceState, state_name("csv"))
+        assert row is not None
+        row.consecutive_failures, row.failing_since = 3, at(DAY, 6)
+        row.last_error_message = "orders.csv: no such file"
+    report = digest.build(store, config, day=DAY, now=NOW)
+    health = report.text.split("SOURCE HEALTH")[1]
+    assert "(2 of 2 sources healthy)" in health
+    assert "The orders sync (csv) is failing since Tue 24 Nov 06:00, 3 failures in a row" in health
+    assert "orders.csv: no such file" in health
+    assert "The orders sync" in report.html
+    assert report.counts.sources_failing == 0

@@ -288,20 +288,30 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             why=_why_no_remedy(row),
         ))
 
-    # Source health.
+    # Source health: the review sources only; the orders sync (its state is "orders:<kind>") is not a
+    # source and is shown apart when it fails.
     problems: list[SourceProblem] = []
+    orders_problem: SourceProblem | None = None
     states = session.scalars(select(SourceState).order_by(SourceState.name)).all()
+    source_names = {s.name for s in config.sources}
     for state in states:
+        if not state.name.startswith("orders:"):
+            source_names.add(state.name)
         if not state.consecutive_failures and not state.failing_since:
             continue
         blocked = (state.last_error_kind or "") in {"robots", "blocked"} or bool(
             re.search(r"\b(403|429)\b", state.last_error_message or ""))
-        problems.append(SourceProblem(
+        problem = SourceProblem(
             name=clean(state.name), kind=clean(state.kind), state="blocked" if blocked else "failing",
             since=local_time(state.failing_since or state.last_error_at, zone),
             failures=state.consecutive_failures, error=clip(state.last_error_message, 300),
             url=clip(state.last_error_url, 120), last_success=local_time(state.last_success_at, zone) or "never",
-        ))
+        )
+        if state.name.startswith("orders:"):
+            problem.name = "orders sync"
+            orders_problem = problem
+        else:
+            problems.append(problem)
     counts.sources_failing = len(problems)
 
     # Budget this month (the month of the digest's day).
@@ -330,7 +340,8 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     return {
         "counts": counts, "needs": Section(needs, counts.waiting),
         "done": Section(done, int(done_total)), "failed": Section(failed, counts.failed),
-        "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(states),
+        "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(source_names),
+        "orders_problem": orders_problem,
         "missed": missed, "chart": chart,
     }
 
