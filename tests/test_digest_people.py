@@ -69,3 +69,27 @@ def test_source_health_counts_sources_only_and_shows_a_failing_orders_sync_apart
     assert "orders.csv: no such file" in health
     assert "The orders sync" in report.html
     assert report.counts.sources_failing == 0
+
+
+def test_sending_today_by_hand_does_not_block_the_full_digest_of_today(store: Store) -> None:
+    from test_digest import SmtpServer, mailer_for
+
+    from bot.store import Digest
+
+    w = World(store)
+    w.mention("shop", at(DAY, 9), "Broken on arrival", unhappy=True, rating=1, issue="damaged", sentiment=-0.7)
+    with SmtpServer() as smtp:
+        config = make_config(smtp_port=smtp.port)
+        mailer = mailer_for(smtp)
+        noon = at(DAY, 12)
+        report = digest.send(store, config, mailer=mailer, day=DAY, now=noon)  # digest --send --date <today>
+        assert report.status == "sent" and report.subject.endswith("(Tue 24 Nov, so far)")
+        with store.session() as s:
+            assert s.get(Digest, DAY.isoformat()) is None
+        # The next morning the daemon sends the whole day.
+        full = digest.send_due(store, config, mailer=mailer, now=NOW)
+        assert full is not None and full.status == "sent" and not full.subject.endswith("so far)")
+        assert len(smtp.messages) == 2
+        with store.session() as s:
+            row = s.get(Digest, DAY.isoformat())
+            assert row is not None and row.status == "sent" and row.sent_at == NOW
