@@ -93,3 +93,19 @@ def test_sending_today_by_hand_does_not_block_the_full_digest_of_today(store: St
         with store.session() as s:
             row = s.get(Digest, DAY.isoformat())
             assert row is not None and row.status == "sent" and row.sent_at == NOW
+
+
+def test_one_unhappy_share_said_once_with_what_it_is_of(store: Store) -> None:
+    import re
+
+    from test_digest import fill, parse
+
+    fill(store)
+    report = digest.build(store, make_config(), day=DAY, now=NOW)
+    # 11 mentions collected that day, 10 scored (one not assessed yet), 5 of them unhappy.
+    assert (report.counts.mentions, report.counts.scored, report.counts.unhappy) == (11, 10, 5)
+    assert re.findall(r"\d+ ?%(?! sure)", report.text) == ["50%"], "one unhappy share on the page"
+    assert "5 of 10 scored mentions (50%), 1 not scored" in report.text
+    shown = " ".join(parse(report.html).text)
+    assert re.findall(r"\d+ ?%(?! sure)", shown) == ["50%"]
+    assert "50% of 10 scored mentions" in report.html

@@ -118,18 +118,22 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     for source in config.sources:
         per_source[source.name] = SourceCount(source.name)
     unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    # The one "unhappy share" of the digest: unhappy mentions out of those the scorer read
+    # (mentions not scored yet, or in a language it does not read, are not counted as happy).
+    scored_sum = func.sum(case((and_(Assessment.mention_id.is_not(None), Assessment.scored.is_(True)), 1), else_=0))
     rows = session.execute(
-        select(Mention.source, func.count(Mention.id), unhappy_sum)
+        select(Mention.source, func.count(Mention.id), unhappy_sum, scored_sum)
         .outerjoin(Assessment, Assessment.mention_id == Mention.id)
         .where(in_day)
         .group_by(Mention.source)
     ).all()
-    for name, total, unhappy in rows:
+    for name, total, unhappy, scored in rows:
         entry = per_source.setdefault(name, SourceCount(name))
-        entry.mentions, entry.unhappy = int(total), int(unhappy or 0)
+        entry.mentions, entry.unhappy, entry.scored = int(total), int(unhappy or 0), int(scored or 0)
     counts.sources = sorted(per_source.values(), key=lambda s: (-s.mentions, s.name))
     counts.mentions = sum(s.mentions for s in counts.sources)
     counts.unhappy = sum(s.unhappy for s in counts.sources)
+    counts.scored = sum(s.scored for s in counts.sources)
     counts.new_cases = int(session.scalar(
         select(func.count(Case.id)).where(Case.created_at >= period.start, Case.created_at < period.until)
     ) or 0)

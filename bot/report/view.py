@@ -87,6 +87,7 @@ class SourceCount:
     name: str
     mentions: int = 0
     unhappy: int = 0
+    scored: int = 0  # mentions the scorer read (the unhappy share is of these)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class DigestCounts:
     mentions: int = 0
     sources: list[SourceCount] = field(default_factory=list)
     unhappy: int = 0
+    scored: int = 0  # mentions the scorer read: the one denominator of the unhappy share
     new_cases: int = 0
     sent: int = 0
     sent_cost: Decimal = Decimal(0)
@@ -122,7 +124,7 @@ class DigestCounts:
     def as_dict(self) -> dict[str, Any]:
         return {
             "mentions": self.mentions, "per_source": {s.name: s.mentions for s in self.sources},
-            "unhappy": self.unhappy, "new_cases": self.new_cases, "sent": self.sent,
+            "unhappy": self.unhappy, "scored": self.scored, "new_cases": self.new_cases, "sent": self.sent,
             "sent_cost": str(self.sent_cost), "would_send": self.would_send, "waiting": self.waiting,
             "failed": self.failed, "watch": self.watch, "sources_failing": self.sources_failing,
             "budget_used": str(self.budget_used),
@@ -218,10 +220,6 @@ class ChartRow:
     @property
     def sum(self) -> int:
         return sum(self.total)
-
-    @property
-    def share(self) -> str:
-        return pct(sum(self.unhappy), self.sum)
 
     @property
     def spark(self) -> str:
