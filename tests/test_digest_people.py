@@ -109,3 +109,25 @@ def test_one_unhappy_share_said_once_with_what_it_is_of(store: Store) -> None:
     shown = " ".join(parse(report.html).text)
     assert re.findall(r"\d+ ?%(?! sure)", shown) == ["50%"]
     assert "50% of 10 scored mentions" in report.html
+
+
+def test_a_text_the_scorer_could_not_read_is_on_the_watch_list_with_the_reason_in_words(store: Store) -> None:
+    from bot.store import Assessment, Mention, fingerprint
+
+    with store.session() as s:
+        m = Mention(source="shop", source_kind="schema_org", external_id="de-1", url="https://shop.example/r/de-1",
+                    author_name="Jonas", text="Der Deckel ist nach zwei Tagen gebrochen.", rating=1,
+                    published_at=at(DAY, 9), collected_at=at(DAY, 9, 20), fingerprint=fingerprint("de-1"))
+        s.add(m)
+        s.flush()
+        s.add(Assessment(mention_id=m.id, sentiment=0.0, unhappy=False, issue="none", confidence=0.0,
+                         cues=["not scored: language de (1 star); a person should read it"], scored=False,
+                         language="de", scored_at=at(DAY, 9, 20)))
+    report = digest.build(store, make_config(), day=DAY, now=NOW)
+    assert report.counts.watch == 1
+    watch = report.text.split("WATCH LIST")[1].split("SOURCE HEALTH")[0]
+    assert "Der Deckel ist nach zwei Tagen gebrochen." in watch
+    assert "not scored: written in German, a language the scorer does not read; please read it" in watch
+    assert "not processed yet" not in watch and "language de" not in watch
+    html = report.html.split("Watch list")[1]
+    assert "written in German, a language the scorer does not read" in html

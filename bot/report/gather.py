@@ -32,6 +32,7 @@ from bot.report.view import (
     local_time,
     mask,
     money,
+    not_scored_text,
     note_text,
     params_text,
     reasons_of,
@@ -286,10 +287,13 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     ).all()
     watch: list[Item] = []
     for mention, assessment, row in watch_rows:
+        unread = assessment.scored is False
         watch.append(Item(
-            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)), issue=words(assessment.issue),
-            cues=[clip(str(c), 60) for c in (assessment.cues or [])[:5]], sentiment=assessment.sentiment,
-            why=_why_no_remedy(row),
+            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)),
+            issue="a person should read it" if unread else words(assessment.issue),
+            cues=[] if unread else [clip(str(c), 60) for c in (assessment.cues or [])[:5]],
+            sentiment=None if unread else assessment.sentiment,
+            why=not_scored_text(assessment.language, assessment.cues) if unread else _why_no_remedy(row),
         ))
 
     # Source health: the review sources only; the orders sync (its state is "orders:<kind>") is not a

@@ -374,3 +374,34 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+
+
+LANGUAGES = {
+    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
+    "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "nb": "Norwegian", "nl": "Dutch",
+    "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak",
+    "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian",
+    "vi": "Vietnamese", "zh": "Chinese",
+}
+
+
+def language_name(code: str | None) -> str:
+    code = (code or "").strip().lower()
+    return LANGUAGES.get(code.split("-")[0], f"language “{clean(code)}”" if code else "an unknown language")
+
+
+def not_scored_text(language: str | None, cues: Sequence[Any]) -> str:
+    """Why the scorer did not read a text, for a person: "written in German, a language the scorer ..."."""
+    code = language
+    for cue in cues or []:
+        found = re.match(r"not scored: language (\S+?)[;,( ]", f"{cue} ")
+        if found:
+            code = code or found.group(1)
+    if not code:
+        return "not scored: the scorer could not read it; please read it"
+    name = language_name(code)
+    if name.startswith("language"):
+        return f"not scored: written in a language the scorer does not read ({name}); please read it"
+    return f"not scored: written in {name}, a language the scorer does not read; please read it"
