@@ -5,9 +5,9 @@ Real SQLite store, real templates: each test here failed before its fix.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from test_digest import DAY, NOW, World, at, make_config
+from test_digest import DAY, NOW, World, at, make_config, parse
 
 from bot.report import digest
 from bot.store import CaseStatus, RemedyStatus, Store
@@ -98,7 +98,7 @@ def test_sending_today_by_hand_does_not_block_the_full_digest_of_today(store: St
 def test_one_unhappy_share_said_once_with_what_it_is_of(store: Store) -> None:
     import re
 
-    from test_digest import fill, parse
+    from test_digest import fill
 
     fill(store)
     report = digest.build(store, make_config(), day=DAY, now=NOW)
@@ -131,3 +131,48 @@ def test_a_text_the_scorer_could_not_read_is_on_the_watch_list_with_the_reason_i
     assert "not processed yet" not in watch and "language de" not in watch
     html = report.html.split("Watch list")[1]
     assert "written in German, a language the scorer does not read" in html
+
+
+def test_cards_read_in_plain_words(store: Store) -> None:
+    from bot.store import Mention
+
+    w = World(store)
+    order = w.order("3001", "kim@mail.test", "Kim", at(DAY - timedelta(days=4), 10), "Kettle", "KET-1", "40.00",
+                    delivered=at(DAY - timedelta(days=1), 12))
+    m = w.mention("trustpilot", at(DAY, 0), "Arrived with a dented lid.", unhappy=True, rating=1, issue="damaged",
+                  sentiment=-0.68,
+                  cues=["textblob +0.05, vader -0.68", "model: unhappy 0.93, defective 0.88, remedy 0.71",
+                        "rating 1/5", "emoji -0.44"])
+    with store.session() as s:  # a review that gives only its date (stored as midnight UTC)
+        row = s.get(Mention, m)
+        assert row is not None
+        row.published_at = datetime(2026, 11, 24, tzinfo=UTC)
+    reason = "cost 15.00 EUR is above the rule's auto_up_to 0.00"
+    c = w.case(m, "damaged", CaseStatus.AWAITING_APPROVAL, at(DAY, 10, 5), order=order, rule="damaged-pickup",
+               reasons=["rule 'damaged-pickup': issue damaged, order age 1 days", f"waits for approval: {reason}"],
+               approval_reason=reason, approval_expires_at=at(DAY + timedelta(days=3), 10))
+    w.remedy(c, "return_pickup", "15.00", RemedyStatus.PROPOSED, at(DAY, 10, 5),
+             params={"courier_pickup": True, "grace_days": 1})
+    report = digest.build(store, make_config(), day=DAY, now=NOW)
+    section = report.text.split("NEEDS YOU")[1].split("DONE FOR YOU")[0]
+    html = " ".join(parse(report.html).text).split("Needs you")[1].split("Done for you")[0]
+    for shown in (section, html):
+        for raw in ("textblob", "vader", "emoji -0.44", "model:", "True", "auto_up_to", "damaged-pickup",
+                    "1 days", "sentiment", "00:00", "01:00"):
+            assert raw not in shown, raw
+        assert "the scorer is 93 % sure this buyer is unhappy; problem: defective" in shown
+        assert "1 star" in shown and "courier pickup" in shown and "grace days 1" in shown
+        assert "order age 1 day" in shown
+        assert shown.count("this rule always asks a person first") == 1, "the reason is said once"
+        assert "Tue 24 Nov" in shown
+    assert "DONE FOR YOU (0 remedies, " in report.text
+    assert report.subject.endswith(", 1 mention (Tue 24 Nov)")
+
+
+def test_singular_counts_in_headings(store: Store) -> None:
+    config = make_config()
+    config = config.model_copy(update={"sources": config.sources[:1]})
+    report = digest.build(store, config, day=DAY, now=NOW)
+    html = " ".join(parse(report.html).text)
+    assert "1 source healthy" in report.text and "1 source healthy" in html
+    assert "1 sources" not in report.text and "1 sources" not in html

@@ -28,6 +28,7 @@ from bot.report.view import (
     SourceCount,
     SourceProblem,
     clean,
+    cues_in_words,
     clip,
     local_time,
     mask,
@@ -35,6 +36,7 @@ from bot.report.view import (
     not_scored_text,
     note_text,
     params_text,
+    plain,
     reasons_of,
     safe_link,
     stars,
@@ -64,9 +66,20 @@ def _quote(mention: Any, zone: ZoneInfo, limit: int) -> Quote:
         rating=mention.rating,
         link=safe_link(mention.url),
         url_text=clip(mention.url, 90),
-        when=local_time(mention.published_at or mention.collected_at, zone),
+        when=_when_posted(mention, zone),
         stars=stars(mention.rating),
     )
+
+
+def _when_posted(mention: Any, zone: ZoneInfo) -> str:
+    """When it was posted; a date-only review (stored as midnight UTC) shows its date and no time."""
+    posted = mention.published_at
+    if posted is None:
+        return local_time(mention.collected_at, zone)
+    utc = posted.astimezone(UTC) if posted.tzinfo else posted.replace(tzinfo=UTC)
+    if (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0):
+        return f"{utc:%a %d %b}"
+    return local_time(posted, zone)
 
 
 def _order_text(case_row: Any, zone: ZoneInfo) -> tuple[str, list[str], str]:
@@ -187,7 +200,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             case_id=row.id,
             quote=_quote(row.mention, zone, dc.quote_chars),
             issue=words(row.issue),
-            cues=[clip(str(c), 60) for c in (assessment.cues if assessment else [])[:8]],
+            cues=cues_in_words(assessment.cues if assessment else [], 8),
             sentiment=assessment.sentiment if assessment else None,
             order=order, order_lines=lines, customer=who, match=_match_text(row),
             remedy=" + ".join(line.name for line in lines_of) or "no remedy proposed",
@@ -196,7 +209,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             cost=(money(total, cur) if total else "no cost") if proposed else "",
             note=next((note_text(r.note, 500) for r in proposed if r.note), ""),
             rule=clean(row.rule), reasons=reasons_of(row),
-            why=clip(row.approval_reason, 300) or "the policy asks a person to decide",
+            why=clip(plain(row.approval_reason), 300) or "the policy asks a person to decide",
             expires=local_time(row.approval_expires_at, zone),
             approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
             more_mentions=max(0, len(row.links) - 1),
@@ -291,7 +304,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
         watch.append(Item(
             case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)),
             issue="a person should read it" if unread else words(assessment.issue),
-            cues=[] if unread else [clip(str(c), 60) for c in (assessment.cues or [])[:5]],
+            cues=[] if unread else cues_in_words(assessment.cues, 5),
             sentiment=None if unread else assessment.sentiment,
             why=not_scored_text(assessment.language, assessment.cues) if unread else _why_no_remedy(row),
         ))
@@ -363,7 +376,7 @@ def _why_no_remedy(row: Any) -> str:
         return f"no order matched ({n} possible, none sure enough)" if n else "no order matched"
     if status == "dismissed":
         return "dismissed"
-    reason = clip(str((row.reasons or [""])[0]), 160)
+    reason = clip(plain(str((row.reasons or [""])[0])), 160)
     if status == "decided":
         return f"no remedy: {reason}" if reason else "the policy offered no remedy"
     return f"{words(status)}" + (f": {reason}" if reason else "")
