@@ -176,3 +176,13 @@ def test_singular_counts_in_headings(store: Store) -> None:
     html = " ".join(parse(report.html).text)
     assert "1 source healthy" in report.text and "1 source healthy" in html
     assert "1 sources" not in report.text and "1 sources" not in html
+
+
+def test_watch_list_reason_has_no_rule_name(store: Store) -> None:
+    w = World(store)
+    m = w.mention("shop", at(DAY, 9), "Too small for me.", unhappy=True, rating=2, issue="fit_size", sentiment=-0.3)
+    w.case(m, "fit_size", CaseStatus.DECIDED, at(DAY, 9, 30), rule="return-in-window",
+           reasons=["rule 'return-in-window': issue fit_size, order age 1 days"])
+    watch = digest.build(store, make_config(), day=DAY, now=NOW).text.split("WATCH LIST")[1]
+    assert "no remedy: issue fit size, order age 1 day" in watch
+    assert "return-in-window" not in watch

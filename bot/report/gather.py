@@ -376,7 +376,7 @@ def _why_no_remedy(row: Any) -> str:
         return f"no order matched ({n} possible, none sure enough)" if n else "no order matched"
     if status == "dismissed":
         return "dismissed"
-    reason = clip(plain(str((row.reasons or [""])[0])), 160)
+    reason = clip(plain(re.sub(r"^rule '[^']*': ", "", str((row.reasons or [""])[0]))), 160)
     if status == "decided":
         return f"no remedy: {reason}" if reason else "the policy offered no remedy"
     return f"{words(status)}" + (f": {reason}" if reason else "")
