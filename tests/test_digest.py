@@ -284,7 +284,7 @@ def test_needs_you_has_everything_to_decide(filled: Store) -> None:
     section = text.split("NEEDS YOU")[1].split("DONE FOR YOU")[0]
     for needle in ["recoverybot approve 1", "recoverybot reject 1", "m***@mail.test", "#1042",
                    "replacement (sku FAN-PRO, quantity 1, shipping express), €49.00",
-                   "cost €49.00 is above auto_up_to €25.00", "cracked, died, 1 star", "★☆☆☆☆",
+                   "cost €49.00 is above the automatic limit of €25.00", "cracked; died; 1 star", "★☆☆☆☆",
                    "92% sure", "decide before Thu 26 Nov 09:45", "Broke <i>in a day</i>"]:
         assert needle in section, needle
     assert "maria.lopez@mail.test" not in text
@@ -293,16 +293,16 @@ def test_needs_you_has_everything_to_decide(filled: Store) -> None:
 def test_watch_list_is_most_severe_first_and_capped(filled: Store) -> None:
     report = digest.build(filled, make_config(max_items=1), day=DAY, now=NOW)
     watch = report.text.split("WATCH LIST")[1].split("SOURCE HEALTH")[0]
-    assert "wrong item, sentiment -0.90: no order matched (2 possible, none sure enough)" in watch
+    assert "wrong item: no order matched (2 possible, none sure enough)" in watch
     assert "pricey" not in watch
-    assert "... and 1 more unhappy mentions" in watch
-    assert "and 1 more unhappy mentions" in report.html
+    assert "... and 1 more mention\n" in watch
+    assert "and 1 more mention (" in report.html
 
 
 def test_source_health_and_missed_digest(filled: Store) -> None:
     report = digest.build(filled, make_config(), day=DAY, now=NOW)
     assert "trustpilot (trustpilot) blocked since Sun 22 Nov 07:00, 7 failures in a row" in report.text
-    assert "2 of 3 healthy" in report.text
+    assert "2 of 3 sources healthy" in report.text
     assert "The digest for Mon 23 Nov could not be sent after 3 attempts" in report.text
     assert "&lt;html&gt;blocked" in report.html
 
@@ -314,7 +314,7 @@ def test_dry_run_says_so_and_lists_what_would_have_been_sent(store: Store) -> No
     w.remedy(c, "replacement", "15.00", RemedyStatus.DRY_RUN, at(DAY, 10, 5), note="A new one is coming.")
     report = digest.build(store, make_config(dry_run=True), day=DAY, now=NOW)
     assert report.text.lstrip().startswith("*** DRY RUN")
-    assert "WOULD HAVE BEEN DONE (dry run) (1, €15.00)" in report.text
+    assert "WOULD HAVE BEEN DONE (dry run) (1 remedy, €15.00)" in report.text
     assert "A new one is coming." in report.text
     assert "DRY RUN" in report.html.split("Kestrel")[0] or "DRY RUN" in report.html[:3000]
     assert report.subject == "recoverybot [dry run]: 0 need you, 1 would be fixed, 1 mention (Tue 24 Nov)"

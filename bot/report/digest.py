@@ -178,6 +178,17 @@ def send(store: Store, config: Config, *, mailer: Mailer | None = None, day: dat
                 hint="use --force to send it again",
             )
     report = build(store, config, day=day, now=now)
+    if Period.of(day, config.zone, now).partial:
+        # A day that is not over ("so far"): sent as asked, but never recorded, so the full digest
+        # of that day still goes out when it is due.
+        if mailer is None:
+            from bot.report.mailer import Mailer
+
+            mailer = Mailer.from_digest_config(dc)
+        mailer.send(report.to_message(dc.from_address, dc.to, now=now))
+        report.status = "sent"
+        log.info("digest %s sent so far (not recorded: the day is not over): %s", period, report.subject)
+        return report
     if report.counts.quiet and dc.quiet_days == "skip" and not force:
         _record(store, period, DigestStatus.SKIPPED, report.subject, None, now, count=False)
         report.status = "skipped"

@@ -23,16 +23,20 @@ from bot.report.view import (
     Item,
     Period,
     Quote,
+    RemedyLine,
     Section,
     SourceCount,
     SourceProblem,
     clean,
+    cues_in_words,
     clip,
     local_time,
     mask,
     money,
+    not_scored_text,
     note_text,
     params_text,
+    plain,
     reasons_of,
     safe_link,
     stars,
@@ -62,9 +66,20 @@ def _quote(mention: Any, zone: ZoneInfo, limit: int) -> Quote:
         rating=mention.rating,
         link=safe_link(mention.url),
         url_text=clip(mention.url, 90),
-        when=local_time(mention.published_at or mention.collected_at, zone),
+        when=_when_posted(mention, zone),
         stars=stars(mention.rating),
     )
+
+
+def _when_posted(mention: Any, zone: ZoneInfo) -> str:
+    """When it was posted; a date-only review (stored as midnight UTC) shows its date and no time."""
+    posted = mention.published_at
+    if posted is None:
+        return local_time(mention.collected_at, zone)
+    utc = posted.astimezone(UTC) if posted.tzinfo else posted.replace(tzinfo=UTC)
+    if (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0):
+        return f"{utc:%a %d %b}"
+    return local_time(posted, zone)
 
 
 def _order_text(case_row: Any, zone: ZoneInfo) -> tuple[str, list[str], str]:
@@ -117,18 +132,22 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     for source in config.sources:
         per_source[source.name] = SourceCount(source.name)
     unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    # The one "unhappy share" of the digest: unhappy mentions out of those the scorer read
+    # (mentions not scored yet, or in a language it does not read, are not counted as happy).
+    scored_sum = func.sum(case((and_(Assessment.mention_id.is_not(None), Assessment.scored.is_(True)), 1), else_=0))
     rows = session.execute(
-        select(Mention.source, func.count(Mention.id), unhappy_sum)
+        select(Mention.source, func.count(Mention.id), unhappy_sum, scored_sum)
         .outerjoin(Assessment, Assessment.mention_id == Mention.id)
         .where(in_day)
         .group_by(Mention.source)
     ).all()
-    for name, total, unhappy in rows:
+    for name, total, unhappy, scored in rows:
         entry = per_source.setdefault(name, SourceCount(name))
-        entry.mentions, entry.unhappy = int(total), int(unhappy or 0)
+        entry.mentions, entry.unhappy, entry.scored = int(total), int(unhappy or 0), int(scored or 0)
     counts.sources = sorted(per_source.values(), key=lambda s: (-s.mentions, s.name))
     counts.mentions = sum(s.mentions for s in counts.sources)
     counts.unhappy = sum(s.unhappy for s in counts.sources)
+    counts.scored = sum(s.scored for s in counts.sources)
     counts.new_cases = int(session.scalar(
         select(func.count(Case.id)).where(Case.created_at >= period.start, Case.created_at < period.until)
     ) or 0)
@@ -152,38 +171,45 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             selectinload(Case.links),
         )
     ).all()
-    def proposal(row: Case) -> Remedy | None:
-        proposed = [r for r in row.remedies if r.status == RemedyStatus.PROPOSED.value] or list(row.remedies)
-        return proposed[-1] if proposed else None
+    def proposals(row: Case) -> list[Remedy]:
+        # Every remedy the case proposes (a wrong item: refund and a return pickup), in order.
+        return sorted((r for r in row.remedies if r.status == RemedyStatus.PROPOSED.value), key=lambda r: r.id)
+
+    def case_cost(row: Case) -> Decimal:
+        return sum((Decimal(r.amount or 0) for r in proposals(row)), Decimal(0))
 
     def urgency(row: Case) -> tuple[Any, ...]:
         # The day it expires first, then the most money at stake: what a person should look at first.
-        remedy = proposal(row)
         expires = row.approval_expires_at.astimezone(zone).date() if row.approval_expires_at else date.max
-        return (expires, -Decimal(remedy.amount if remedy else 0), row.id)
+        return (expires, -case_cost(row), row.id)
 
     needs: list[Item] = []
     for row in sorted(waiting_cases, key=urgency):
-        remedy = proposal(row)
-        if remedy is not None:
-            counts.waiting_cost += Decimal(remedy.amount or 0)
+        proposed = proposals(row)
+        total = case_cost(row)
+        counts.waiting_cost += total
         if len(needs) >= limit:
             continue
+        lines_of = [RemedyLine(
+            name=REMEDY_WORDS.get(r.kind, words(r.kind)), details=params_text(r.params),
+            cost=money(r.amount, r.currency) if r.amount else "no cost",
+        ) for r in proposed]
         order, lines, who = _order_text(row, zone)
         assessment = row.mention.assessment
         needs.append(Item(
             case_id=row.id,
             quote=_quote(row.mention, zone, dc.quote_chars),
             issue=words(row.issue),
-            cues=[clip(str(c), 60) for c in (assessment.cues if assessment else [])[:8]],
+            cues=cues_in_words(assessment.cues if assessment else [], 8),
             sentiment=assessment.sentiment if assessment else None,
             order=order, order_lines=lines, customer=who, match=_match_text(row),
-            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)) if remedy else "no remedy proposed",
-            remedy_details=params_text(remedy.params) if remedy else "",
-            cost=(money(remedy.amount, remedy.currency) if remedy.amount else "no cost") if remedy else "",
-            note=note_text(remedy.note, 500) if remedy else "",
+            remedy=" + ".join(line.name for line in lines_of) or "no remedy proposed",
+            remedy_details=lines_of[0].details if len(lines_of) == 1 else "",
+            remedies=lines_of,
+            cost=(money(total, cur) if total else "no cost") if proposed else "",
+            note=next((note_text(r.note, 500) for r in proposed if r.note), ""),
             rule=clean(row.rule), reasons=reasons_of(row),
-            why=clip(row.approval_reason, 300) or "the policy asks a person to decide",
+            why=clip(plain(row.approval_reason), 300) or "the policy asks a person to decide",
             expires=local_time(row.approval_expires_at, zone),
             approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
             more_mentions=max(0, len(row.links) - 1),
@@ -274,26 +300,39 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     ).all()
     watch: list[Item] = []
     for mention, assessment, row in watch_rows:
+        unread = assessment.scored is False
         watch.append(Item(
-            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)), issue=words(assessment.issue),
-            cues=[clip(str(c), 60) for c in (assessment.cues or [])[:5]], sentiment=assessment.sentiment,
-            why=_why_no_remedy(row),
+            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)),
+            issue="a person should read it" if unread else words(assessment.issue),
+            cues=[] if unread else cues_in_words(assessment.cues, 5),
+            sentiment=None if unread else assessment.sentiment,
+            why=not_scored_text(assessment.language, assessment.cues) if unread else _why_no_remedy(row),
         ))
 
-    # Source health.
+    # Source health: the review sources only; the orders sync (its state is "orders:<kind>") is not a
+    # source and is shown apart when it fails.
     problems: list[SourceProblem] = []
+    orders_problem: SourceProblem | None = None
     states = session.scalars(select(SourceState).order_by(SourceState.name)).all()
+    source_names = {s.name for s in config.sources}
     for state in states:
+        if not state.name.startswith("orders:"):
+            source_names.add(state.name)
         if not state.consecutive_failures and not state.failing_since:
             continue
         blocked = (state.last_error_kind or "") in {"robots", "blocked"} or bool(
             re.search(r"\b(403|429)\b", state.last_error_message or ""))
-        problems.append(SourceProblem(
+        problem = SourceProblem(
             name=clean(state.name), kind=clean(state.kind), state="blocked" if blocked else "failing",
             since=local_time(state.failing_since or state.last_error_at, zone),
             failures=state.consecutive_failures, error=clip(state.last_error_message, 300),
             url=clip(state.last_error_url, 120), last_success=local_time(state.last_success_at, zone) or "never",
-        ))
+        )
+        if state.name.startswith("orders:"):
+            problem.name = "orders sync"
+            orders_problem = problem
+        else:
+            problems.append(problem)
     counts.sources_failing = len(problems)
 
     # Budget this month (the month of the digest's day).
@@ -322,7 +361,8 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     return {
         "counts": counts, "needs": Section(needs, counts.waiting),
         "done": Section(done, int(done_total)), "failed": Section(failed, counts.failed),
-        "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(states),
+        "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(source_names),
+        "orders_problem": orders_problem,
         "missed": missed, "chart": chart,
     }
 
@@ -336,7 +376,7 @@ def _why_no_remedy(row: Any) -> str:
         return f"no order matched ({n} possible, none sure enough)" if n else "no order matched"
     if status == "dismissed":
         return "dismissed"
-    reason = clip(str((row.reasons or [""])[0]), 160)
+    reason = clip(plain(re.sub(r"^rule '[^']*': ", "", str((row.reasons or [""])[0]))), 160)
     if status == "decided":
         return f"no remedy: {reason}" if reason else "the policy offered no remedy"
     return f"{words(status)}" + (f": {reason}" if reason else "")

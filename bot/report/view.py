@@ -87,6 +87,7 @@ class SourceCount:
     name: str
     mentions: int = 0
     unhappy: int = 0
+    scored: int = 0  # mentions the scorer read (the unhappy share is of these)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class DigestCounts:
     mentions: int = 0
     sources: list[SourceCount] = field(default_factory=list)
     unhappy: int = 0
+    scored: int = 0  # mentions the scorer read: the one denominator of the unhappy share
     new_cases: int = 0
     sent: int = 0
     sent_cost: Decimal = Decimal(0)
@@ -122,7 +124,7 @@ class DigestCounts:
     def as_dict(self) -> dict[str, Any]:
         return {
             "mentions": self.mentions, "per_source": {s.name: s.mentions for s in self.sources},
-            "unhappy": self.unhappy, "new_cases": self.new_cases, "sent": self.sent,
+            "unhappy": self.unhappy, "scored": self.scored, "new_cases": self.new_cases, "sent": self.sent,
             "sent_cost": str(self.sent_cost), "would_send": self.would_send, "waiting": self.waiting,
             "failed": self.failed, "watch": self.watch, "sources_failing": self.sources_failing,
             "budget_used": str(self.budget_used),
@@ -146,6 +148,15 @@ class Quote:
 
 
 @dataclass
+class RemedyLine:
+    """One proposed remedy of a case as shown: what, its details in words, and its cost."""
+
+    name: str
+    details: str
+    cost: str
+
+
+@dataclass
 class Item:
     """One entry of a section (a case, a remedy, a mention); fields unused by a section stay empty."""
 
@@ -160,6 +171,7 @@ class Item:
     match: str = ""
     remedy: str = ""
     remedy_details: str = ""
+    remedies: list[RemedyLine] = field(default_factory=list)
     cost: str = ""
     note: str = ""
     rule: str = ""
@@ -208,10 +220,6 @@ class ChartRow:
     @property
     def sum(self) -> int:
         return sum(self.total)
-
-    @property
-    def share(self) -> str:
-        return pct(sum(self.unhappy), self.sum)
 
     @property
     def spark(self) -> str:
@@ -346,10 +354,20 @@ def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %H:
 
 
 def reasons_of(row: Any) -> list[str]:
-    """The decision's reasons, without repeating the rule's own name before each."""
+    """The decision's reasons in words, each once: without the rule's own name before each, and
+    without the "waits for approval" ones (the card says why it is not automatic on its own line)."""
     prefix = f"rule '{row.rule}': " if row.rule else ""
-    out = [clip(str(r), 160).removeprefix(prefix) for r in (row.reasons or [])[:5]]
-    return [r for r in out if r]
+    why = plain(row.approval_reason) if getattr(row, "approval_reason", None) else ""
+    out: list[str] = []
+    for reason in row.reasons or []:
+        text = clean(str(reason)).removeprefix(prefix)
+        text = re.sub(r"^rule '[^']*': ", "", text)
+        if text.startswith("waits for approval: "):
+            continue
+        said = clip(plain(text), 160)
+        if said and said not in out and said != why:
+            out.append(said)
+    return out[:5]
 
 
 def note_text(text: str | None, limit: int) -> str:
@@ -362,7 +380,104 @@ def params_text(params: dict[str, Any]) -> str:
     for key, value in params.items():
         if key in {"note", "amount", "currency"} or value is None or value == "" or isinstance(value, (dict, list)):
             continue
-        parts.append(f"{words(key)} {clean(str(value))}")
+        if isinstance(value, bool):
+            parts.append(words(key) if value else f"no {words(key)}")
+            continue
+        shown = words(str(value)) if re.fullmatch(r"[a-z]+(?:_[a-z]+)+", str(value)) else clean(str(value))
+        parts.append(plural_fix(f"{words(key)} {shown}"))
     return ", ".join(parts)
 
 
+
+
+LANGUAGES = {
+    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French",
+    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
+    "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "nb": "Norwegian", "nl": "Dutch",
+    "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak",
+    "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian",
+    "vi": "Vietnamese", "zh": "Chinese",
+}
+
+
+def language_name(code: str | None) -> str:
+    code = (code or "").strip().lower()
+    return LANGUAGES.get(code.split("-")[0], f"language “{clean(code)}”" if code else "an unknown language")
+
+
+def not_scored_text(language: str | None, cues: Sequence[Any]) -> str:
+    """Why the scorer did not read a text, for a person: "written in German, a language the scorer ..."."""
+    code = language
+    for cue in cues or []:
+        found = re.match(r"not scored: language (\S+?)[;,( ]", f"{cue} ")
+        if found:
+            code = code or found.group(1)
+    if not code:
+        return "not scored: the scorer could not read it; please read it"
+    name = language_name(code)
+    if name.startswith("language"):
+        return f"not scored: written in a language the scorer does not read ({name}); please read it"
+    return f"not scored: written in {name}, a language the scorer does not read; please read it"
+
+
+# --- plain words for staff ----------------------------------------------------------------------
+
+_PLURALS = {"days": "day", "remedies": "remedy", "sources": "source", "mentions": "mention", "cases": "case",
+            "stars": "star", "failures": "failure", "attempts": "attempt", "hours": "hour", "weeks": "week",
+            "orders": "order", "items": "item", "earlier remedies": "earlier remedy"}
+_ONE = re.compile(r"(?<![\d.,])(1(?:\.0+)?) (" + "|".join(sorted(map(re.escape, _PLURALS), key=len, reverse=True))
+                  + r")\b")
+
+
+def plural_fix(text: str) -> str:
+    """ "1 days" -> "1 day", "1 remedies" -> "1 remedy" (texts made elsewhere count without looking)."""
+    return _ONE.sub(lambda m: f"1 {_PLURALS[m.group(2)]}", text)
+
+
+def plain(text: str | None) -> str:
+    """A policy text in words: no setting names (auto_up_to), right plurals."""
+    value = clean(text)
+    value = re.sub(r" is above (?:the rule's )?auto_up_to (?:[€£$]|[A-Z]{3} )?0(?:\.0+)?(?: [A-Z]{3})?(?![\d.])",
+                   ": this rule always asks a person first", value)
+    value = re.sub(r"(?:the rule's )?auto_up_to", "the automatic limit of", value)
+    value = re.sub(r"\b[a-z]+(?:_[a-z]+)+\b", lambda m: m.group(0).replace("_", " "), value)
+    return plural_fix(value)
+
+
+def _percent(value: str) -> str:
+    return f"{round(100 * float(value))} %"
+
+
+def cue_words(cue: Any) -> str | None:
+    """One scorer cue as staff read it; None for the engineering ones (raw lexicon scores)."""
+    text = clean(str(cue)).strip()
+    if not text or re.match(r"(?i)(textblob|vader|emoji) [+-]?\d", text) or text.startswith("text truncated"):
+        return None
+    model = re.match(r"model: unhappy (\d(?:\.\d+)?)(?:, ([a-z_]+) \d(?:\.\d+)?, remedy \d(?:\.\d+)?)?$", text)
+    if model:
+        said = f"the scorer is {_percent(model.group(1))} sure this buyer is unhappy"
+        return said + (f"; problem: {words(model.group(2))}" if model.group(2) else "")
+    if text.startswith("words the model weighed most:"):
+        return "words that weighed most:" + text.partition(":")[2]
+    rating = re.fullmatch(r"rating (\d+(?:\.\d+)?)/5(.*)", text)
+    if rating:
+        n = float(rating.group(1))
+        return f"{n:g} star{'' if n == 1 else 's'}{rating.group(2)}"
+    language = re.fullmatch(r"language (\S+)", text)
+    if language:
+        return f"written in {language_name(language.group(1))}"
+    if text.startswith("not scored"):
+        return not_scored_text(None, [text])
+    if re.search(r"[+-]\d\.\d\d\b", text):
+        return None  # some other raw score
+    return plural_fix(words(text))
+
+
+def cues_in_words(cues: Sequence[Any] | None, limit: int) -> list[str]:
+    out: list[str] = []
+    for cue in cues or []:
+        said = cue_words(cue)
+        if said and said not in out:
+            out.append(clip(said, 90))
+    return out[:limit]
