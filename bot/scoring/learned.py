@@ -38,6 +38,10 @@ class Prediction:
     issue: str
     p_issue: float
     evidence: tuple[str, ...]  # the features that pushed hardest towards unhappy
+    issue_probs: tuple[tuple[str, float], ...] = ()  # every issue's probability under the head used
+
+    def probability_of(self, issue: str) -> float:
+        return dict(self.issue_probs).get(issue, 0.0)
 
 
 class LearnedModel:
@@ -84,7 +88,8 @@ class LearnedModel:
             push = contrib[:, 0] * sign
             top = np.argsort(-push)[:12]
             evidence = tuple(name for k in top if push[int(k)] > 0.05 and _telling(name := self.names[idx[int(k)]]))[:3]
-        return Prediction(p_unhappy, p_remedy, self.classes[best], float(probs[best]), evidence)
+        return Prediction(p_unhappy, p_remedy, self.classes[best], float(probs[best]), evidence,
+                          tuple(zip(self.classes, (float(p) for p in probs), strict=True)))
 
 
 def _telling(feature: str) -> bool:
