@@ -276,6 +276,25 @@ def cmd_labels(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.decide.staff import decisions
+    from bot.scoring.retrain import train
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        examples = decisions(store)
+    finally:
+        store.dispose()
+    print(f"refitting the scorer on {len(examples)} staff decisions ...", file=sys.stderr)
+    report = train(config.scoring, config.data_dir, examples, corpus=Path(args.corpus) if args.corpus else None,
+                   labels=Path(args.labels) if args.labels else None, install=not args.dry_run,
+                   weight=args.weight)
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.installed or args.dry_run else EXIT_FAIL
+
+
 def cmd_cases(args: argparse.Namespace) -> int:
     from bot.decide.staff import list_cases
 
@@ -515,6 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = p.add_subparsers(dest="labels_command", required=True)
     lx = lsub.add_parser("export", help="write every approved or rejected mention with its label")
     lx.add_argument("file", nargs="?", default=None)
+    p = add("train", cmd_train, "refit the scorer on the staff's approve/reject decisions; installs only if no worse")
+    p.add_argument("--corpus", help="a copy of the corpus folder, to check the refit on the shipped test split too")
+    p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
+    p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
     p = add("customers", cmd_customers, "manage customers")
     csub = p.add_subparsers(dest="customers_command", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")

@@ -13,6 +13,7 @@ boundary with ``raise ... from exc`` so the operator sees what failed, where, an
     │   ├── RobotsDisallowed         robots.txt forbids the URL; it was never fetched
     │   └── ParseError               the page or payload is not what the connector expects
     ├── OrderSyncError               an order source failed (csv row, shop API)
+    ├── ScoringError                 the scorer's weights cannot be read or refitted; .path
     ├── PolicyError                  a policy rule cannot be applied
     ├── DispatchError                a fulfilment adapter could not deliver a remedy
     ├── DigestError                  the digest could not be rendered or sent
@@ -149,6 +150,14 @@ class ParseError(SourceError):
 
 class OrderSyncError(RecoveryBotError):
     """An order source (csv file, WooCommerce, Shopify) failed."""
+
+
+class ScoringError(RecoveryBotError):
+    """The scorer's weights cannot be read, or `recoverybot train` cannot refit them."""
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class PolicyError(RecoveryBotError):

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from bot.config import Config
 from bot.errors import RecoveryBotError
 from bot.scoring import Scorer
+from bot.scoring.retrain import shop_model
 from bot.store import Assessment, Mention, Store, utcnow
 
 log = logging.getLogger("recoverybot.pipeline")
@@ -72,6 +73,12 @@ class CycleReport:
             out.extend(line if own.match(line) else f"{name}: {line}" for line in summary.lines())
         out.extend(f"{name}: FAILED: {why}" for name, why in self.failures.items())
         return out
+
+
+def scorer_for(config: Config) -> Scorer:
+    """The scorer the pipeline runs: the shop's refitted weights when [scoring] learn_from_shop is on
+    and `recoverybot train` installed some, else the bundled model."""
+    return Scorer(config.scoring, model=shop_model(config.scoring, config.data_dir))
 
 
 def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSummary:
@@ -148,7 +155,7 @@ def run_cycle(
         stage("collect", lambda: collect_stage.collect(config, store, client=client, only=only, progress=progress))
     if sync_orders and config.orders.kind != "none":
         stage("orders", lambda: orders.sync(config, store, client=client, now=clock()))
-    stage("score", lambda: score_pending(store, Scorer(config.scoring)))
+    stage("score", lambda: score_pending(store, scorer_for(config)))
     stage("approvals", lambda: ExpirySummary(staff.expire_approvals(store, config, now=clock())))
     stage("cases", lambda: cases.process(store, config, now=clock()))
     if dispatch:

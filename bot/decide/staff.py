@@ -20,6 +20,7 @@ from bot.store import AuditLog, Case, CaseStatus, Mention, RemedyStatus, StaffLa
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.scoring.retrain import Example
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,8 @@ def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
         return [_case_dict(case) for case in session.scalars(query)]
 
 
-__all__ = ["CaseNotFound", "CaseStateError", "approve", "expire_approvals", "export_labels", "list_cases", "reject",
-           "with_staff_note"]
+__all__ = ["CaseNotFound", "CaseStateError", "approve", "decisions", "expire_approvals", "export_labels", "list_cases",
+           "reject", "with_staff_note"]
 
 
 def export_labels(store: Store, out: Any) -> int:
@@ -222,13 +223,7 @@ def export_labels(store: Store, out: Any) -> int:
     import json
 
     with store.session() as session:
-        rows = session.execute(
-            select(StaffLabel, Mention).join(Mention, Mention.id == StaffLabel.mention_id)
-            .order_by(StaffLabel.mention_id, StaffLabel.at, StaffLabel.id)
-        ).all()
-        newest: dict[int, tuple[StaffLabel, Mention]] = {}
-        for label, mention in rows:
-            newest[label.mention_id] = (label, mention)
+        newest = _newest_labels(session)
         for label, mention in newest.values():
             out.write(json.dumps({
                 "id": f"{mention.source}:{mention.external_id}", "text": mention.text, "rating": mention.rating,
@@ -236,3 +231,24 @@ def export_labels(store: Store, out: Any) -> int:
                 "remedy_worthy": label.remedy_worthy, "decided": f"{label.action} by {label.actor}",
             }, ensure_ascii=False) + "\n")
         return len(newest)
+
+
+def _newest_labels(session: Session) -> dict[int, tuple[StaffLabel, Mention]]:
+    """Each labelled mention with its newest decision (a later decision on a mention overrides)."""
+    rows = session.execute(
+        select(StaffLabel, Mention).join(Mention, Mention.id == StaffLabel.mention_id)
+        .order_by(StaffLabel.mention_id, StaffLabel.at, StaffLabel.id)
+    ).all()
+    newest: dict[int, tuple[StaffLabel, Mention]] = {}
+    for label, mention in rows:
+        newest[label.mention_id] = (label, mention)
+    return newest
+
+
+def decisions(store: Store) -> list[Example]:
+    """The shop's decisions as labelled examples for ``recoverybot train``."""
+    from bot.scoring.retrain import Example
+
+    with store.session() as session:
+        return [Example(f"{m.source}:{m.external_id}", m.text, m.rating, m.title, label.remedy_worthy, label.issue,
+                        label.unhappy) for label, m in _newest_labels(session).values()]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.errors import ScoringError
 from bot.scoring.features import RuleSignals
 from bot.scoring.types import Assessment
 
@@ -48,15 +49,42 @@ class LearnedModel:
     """The weights of the three heads, loaded once."""
 
     def __init__(self, path: Path = WEIGHTS) -> None:
-        with np.load(path, allow_pickle=False) as data:
-            self.names: list[str] = [str(n) for n in data["names"]]
-            self.weights = np.ascontiguousarray(data["weights"], dtype=np.float32)  # features x (2 + issues)
-            self.bias = data["bias"].astype(np.float64)
-            self.classes: list[str] = [str(c) for c in data["classes"]]
-            self.thresholds: dict[str, float] = json.loads(str(data["thresholds"]))
-            self.meta: dict[str, Any] = json.loads(str(data["meta"]))
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                self._set([str(n) for n in data["names"]], data["weights"], data["bias"],
+                          [str(c) for c in data["classes"]], json.loads(str(data["thresholds"])),
+                          json.loads(str(data["meta"])))
+        except (OSError, KeyError, ValueError) as exc:
+            raise ScoringError(f"cannot read scorer weights {path.name}: {exc}", path=str(path),
+                               hint="run `recoverybot train` again, or delete the file to use the bundled model") from exc
+        self.path = path
+
+    def _set(self, names: list[str], weights: Any, bias: Any, classes: list[str], thresholds: dict[str, float],
+             meta: dict[str, Any]) -> None:
+        self.names = names
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # features x (2 + 2 * issues)
+        self.bias = np.asarray(bias, dtype=np.float64)
+        self.classes = classes
+        self.thresholds = thresholds
+        self.meta = meta
         self.index = {name: i for i, name in enumerate(self.names)}
         self.languages = frozenset(self.meta.get("languages", ["en"]))
+
+    def copy(self, weights: Any, bias: Any, meta: dict[str, Any]) -> LearnedModel:
+        """The same model with other weights (a refit); thresholds and vocabulary kept."""
+        other = LearnedModel.__new__(LearnedModel)
+        other._set(list(self.names), weights, bias, list(self.classes), dict(self.thresholds), meta)
+        other.path = self.path
+        return other
+
+    def save(self, path: Path) -> None:
+        """Write these weights in the bundled file's format (numpy arrays, no pickle)."""
+        with open(path, "wb") as fh:
+            np.savez_compressed(
+                fh, names=np.asarray(self.names), weights=self.weights, bias=self.bias,
+                classes=np.asarray(self.classes), thresholds=np.asarray(json.dumps(self.thresholds, sort_keys=True)),
+                meta=np.asarray(json.dumps(self.meta, sort_keys=True)),
+            )
 
     def predict(self, features: list[tuple[str, float]]) -> Prediction:
         idx, vals = [], []

@@ -63,17 +63,19 @@ def _foreign_letters(text: str) -> bool:
 class Scorer:
     """Scores texts; build once and reuse (the model loads once per process)."""
 
-    def __init__(self, config: ScoringConfig | None = None) -> None:
+    def __init__(self, config: ScoringConfig | None = None, model: learned.LearnedModel | None = None) -> None:
+        """``model``: other weights than the bundled ones (the shop's own, from ``recoverybot train``)."""
         self.config = config or ScoringConfig()
         self.rules = RuleScorer(self.config)
-        self.model = learned.load() if self.config.model else None
+        self.model = (model or learned.load()) if self.config.model else None
 
-    def assess(self, text: str, rating: float | None = None, title: str | None = None) -> Assessment:
-        """Score one review or post. ``rating`` is 1..5 stars (None when the source has none)."""
+    def _read(self, text: str, rating: float | None, title: str | None) -> tuple[Assessment, str, str, Assessment | None]:
+        """(the rules' verdict, the text the model reads, its language, the final verdict when the
+        model has nothing to add: no model, a language it does not read, nothing but stars)."""
         ruled = self.rules.assess(text, rating, title)
         model = self.model
         if model is None:
-            return ruled
+            return ruled, "", "en", ruled
         full = (f"{title.strip()}.\n{text}" if text and text.strip() else title) if title else (text or "")
         full = full[: self.config.max_chars]
         language = "en"
@@ -84,13 +86,26 @@ class Scorer:
                 language = code
             if language not in model.languages:
                 stars = f" ({rating:g} star{'' if rating == 1 else 's'})" if rating is not None else ""
-                return Assessment(
+                return ruled, full, language, Assessment(
                     sentiment=0.0, unhappy=False, issue=Issue.NONE, confidence=0.0,
                     cues=(f"not scored: language {language}{stars}; a person should read it",),
                     scored=False, language=language,
                 )
         if not full.strip() or any(c in _NOTHING_TO_READ for c in ruled.cues):
-            return ruled  # nothing but stars to go on: the rules' verdict
+            return ruled, full, language, ruled  # nothing but stars to go on: the rules' verdict
+        return ruled, full, language, None
+
+    def model_input(self, text: str, rating: float | None = None, title: str | None = None) -> list[tuple[str, float]] | None:
+        """The features the model reads for this text (None where the model does not decide)."""
+        ruled, full, _, done = self._read(text, rating, title)
+        return None if done is not None else extract(full, rating, learned.signals_of(ruled))
+
+    def assess(self, text: str, rating: float | None = None, title: str | None = None) -> Assessment:
+        """Score one review or post. ``rating`` is 1..5 stars (None when the source has none)."""
+        ruled, full, language, done = self._read(text, rating, title)
+        model = self.model
+        if done is not None or model is None:
+            return done or ruled
         pred = model.predict(extract(full, rating, learned.signals_of(ruled)))
         th = model.thresholds
         cfg = self.config

@@ -114,6 +114,10 @@ class ScoringConfig(BaseModel):
     model_min_probability: float = Field(
         default=0.3, ge=0.0, le=1.0, description="The model names an issue only when it gives it at least this "
         "probability; below, the issue is 'other'.")
+    learn_from_shop: bool = Field(
+        default=False, description="Score with the weights `recoverybot train` refitted on this shop's own approve "
+        "and reject decisions (installed in the data folder only when they measured no worse); false: the "
+        "bundled model.")
     sure_remedy_probability: float | None = Field(
         default=None, ge=0.0, le=1.0, description="A remedy may be automatic only when the model's remedy "
         "probability reaches this (default: the value chosen on dev for precision >= 0.95, stored with the model).")

@@ -1,0 +1,76 @@
+"""`recoverybot train`: refitting the scorer on the shop's own decisions, installed only when no worse.
+
+The texts here are written by us to exercise the mechanics; they are no evidence of accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.scoring import Scorer, ScoringConfig
+from bot.scoring.retrain import Example, held_back, refit, shop_model, shop_weights_path, train
+
+BROKEN = [
+    "The {x} stopped working after two days, I want a replacement.",
+    "My {x} arrived cracked in the box, please send a new one.",
+    "Ordered the {x} three weeks ago and it never arrived.",
+]
+FINE = [
+    "The courier was rude but the {x} is fine.",
+    "Support took ages to answer about the {x}, it works though.",
+    "The {x} is a bit pricey for what it is.",
+]
+THINGS = ["kettle", "lamp", "toaster", "blender", "fan", "heater", "radio", "clock", "speaker", "mixer"]
+
+
+def decisions() -> list[Example]:
+    out = []
+    for n, thing in enumerate(THINGS):
+        for k, text in enumerate(BROKEN):
+            out.append(Example(f"shop:b{n}-{k}", text.format(x=thing), 1.0, None, True,
+                               ("defective", "damaged", "not_delivered")[k]))
+        for k, text in enumerate(FINE):
+            out.append(Example(f"shop:f{n}-{k}", text.format(x=thing), 2.0, None, False, "service"))
+    return out
+
+
+def test_too_few_decisions_are_refused_and_nothing_is_written(tmp_path):
+    report = train(ScoringConfig(), tmp_path, decisions()[:10])
+    assert report.refused and "too few staff decisions" in report.refused
+    assert not shop_weights_path(tmp_path).exists()
+
+
+def test_refit_moves_only_the_remedy_and_issue_heads_and_is_deterministic():
+    scorer = Scorer()
+    fit_on = [e for e in decisions() if not held_back(e.key)]
+    a, b = refit(scorer, fit_on), refit(scorer, fit_on)
+    base = scorer.model
+    assert base is not None
+    assert np.array_equal(a.weights, b.weights) and np.array_equal(a.bias, b.bias)
+    assert np.array_equal(a.weights[:, 0], base.weights[:, 0])  # unhappy head untouched
+    assert a.bias[1] == base.bias[1]  # the remedy head's bias stays (staff see a selected sample)
+    assert not np.array_equal(a.weights[:, 1], base.weights[:, 1])
+    assert a.meta["refit"]["decisions"] == len(fit_on)
+
+
+def test_measured_before_and_after_and_installed_only_when_asked(tmp_path):
+    dry = train(ScoringConfig(), tmp_path, decisions(), install=False)
+    assert dry.before is not None and dry.after is not None and dry.held >= 8
+    assert not shop_weights_path(tmp_path).exists()
+    # A refit that is worse on the held-back decisions is never installed; with a tolerance that
+    # accepts anything, it is, and the scorer uses it only when learn_from_shop is on.
+    report = train(ScoringConfig(), tmp_path, decisions(), tolerance=1.0)
+    assert report.installed == shop_weights_path(tmp_path)
+    assert any("learn_from_shop" in line for line in report.lines())
+    assert shop_model(ScoringConfig(), tmp_path) is None
+    model = shop_model(ScoringConfig(learn_from_shop=True), tmp_path)
+    assert model is not None and "refit" in model.meta
+    assert Scorer(model=model).assess("The kettle stopped working after two days.", 1.0).unhappy
+
+
+def test_a_damaged_weights_file_is_a_clear_error(tmp_path):
+    from bot.errors import ScoringError
+
+    shop_weights_path(tmp_path).write_bytes(b"not numpy")
+    with pytest.raises(ScoringError, match="cannot read scorer weights"):
+        shop_model(ScoringConfig(learn_from_shop=True), tmp_path)
