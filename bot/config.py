@@ -29,7 +29,7 @@ from bot.env import data_dir, default_config_path
 from bot.errors import ConfigError
 from bot.fetch import HttpConfig
 from bot.match import MatchConfig
-from bot.notices import NotifyConfig
+from bot.notify import NotifyConfig
 from connectors.orders import OrdersConfig
 from bot.decide.policy import PolicyConfig
 from connectors.fulfilment import FulfilmentConfig
@@ -225,7 +225,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _notify_names_an_entry(self) -> Config:
-        from bot.notices import check_notify
+        from bot.notify import check_notify
 
         check_notify(self.notify, self.fulfilment)
         return self

@@ -29,59 +29,29 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.errors import DispatchError, RecoveryBotError
+from bot.notify import NotifyConfig, check_notify
 from bot.store import AuditLog, Case, Notice, NoticeStatus, Remedy, RemedyStatus, Store
 
 if TYPE_CHECKING:
     from bot.config import Config
-    from connectors.fulfilment import Adapter, Deps, FulfilmentConfig, Job
+    from connectors.fulfilment import Adapter, Deps, Job
 
 log = logging.getLogger(__name__)
 
 # How far back a delivered remedy still gets its notice planned (bounds every run's query).
 LOOKBACK = timedelta(days=14)
 MAX_PLANNED = 500  # cases looked at per run
-
-
-class NotifyConfig(BaseModel):
-    """[notify]: how the buyer is told why a remedy comes, once per case, whatever adapter delivers it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    tell_buyer: str = Field(
-        "auto", description="Who mails the buyer the note once the case's remedies are delivered: \"auto\" (the "
-        "first customer_email [[fulfilment]] entry; with none, buyers are not told by recoverybot), the name of a "
-        "customer_email entry, or \"off\" (only what the adapters themselves send)."
-    )
-    shop_notes: bool = Field(
-        False, description="Orders of a WooCommerce shop that a woocommerce [[fulfilment]] entry serves: tell the "
-        "buyer with a customer order note on the order (WooCommerce emails it to them) instead of our email. "
-        "Shopify has no such note, so its buyers get our email."
-    )
-
-
-def check_notify(notify: NotifyConfig, fulfilment: tuple[FulfilmentConfig, ...]) -> None:
-    """``tell_buyer`` names a customer_email entry (ValueError otherwise, for the config loader)."""
-    if notify.tell_buyer in ("auto", "off"):
-        return
-    entry = next((e for e in fulfilment if e.name == notify.tell_buyer), None)
-    if entry is None:
-        names = ", ".join(repr(e.name) for e in fulfilment if e.kind == "customer_email") or "none"
-        raise ValueError(f"[notify] tell_buyer = {notify.tell_buyer!r}: no [[fulfilment]] entry has that name "
-                         f"(customer_email entries: {names}); use \"auto\", \"off\" or one of them")
-    if entry.kind != "customer_email":
-        raise ValueError(f"[notify] tell_buyer = {notify.tell_buyer!r} is a {entry.kind} entry; it must name a "
-                         "customer_email entry (shop notes: [notify] shop_notes = true)")
 
 
 @dataclass(frozen=True)
@@ -242,9 +212,14 @@ def _claim(store: Store, notice_id: int, now: datetime, lease: float) -> bool:
 
 
 def deliver_due(store: Store, config: Config, deps: Deps, adapters: dict[str, Adapter],
-                clock: Callable[[], datetime], now: datetime) -> NoticeSummary:
-    """Tell every buyer whose notice is due, through its channel; retried with backoff like remedies."""
-    from bot.outbox import _as_dispatch_error, _lease_renewed
+                clock: Callable[[], datetime], now: datetime, *,
+                as_error: Callable[[Exception, str], DispatchError],
+                lease: Callable[..., AbstractContextManager[None]]) -> NoticeSummary:
+    """Tell every buyer whose notice is due, through its channel; retried with backoff like remedies.
+
+    ``as_error`` and ``lease`` are the outbox's own (how a failure is classed, how a claim is kept
+    alive while the channel works), handed in so a notice is treated exactly like a remedy.
+    """
     from connectors.fulfilment import build_adapter
 
     summary = NoticeSummary(errors=[])
@@ -289,10 +264,10 @@ def deliver_due(store: Store, config: Config, deps: Deps, adapters: dict[str, Ad
                 claimed = session.get(Notice, notice_id)
                 assert claimed is not None
                 job = _job(session, claimed)
-            with _lease_renewed(store, notice_id, job.attempt, clock, policy.claim_seconds, Notice):
+            with lease(store, notice_id, job.attempt, clock, policy.claim_seconds, Notice):
                 reference = teller.tell(job)
         except Exception as exc:  # one buyer's notice never stops the others
-            error = _as_dispatch_error(exc, f"buyer notice via {channel!r}")
+            error = as_error(exc, f"buyer notice via {channel!r}")
             if not isinstance(exc, RecoveryBotError):
                 log.error("notice #%s: unexpected error in %s", notice_id, channel, exc_info=exc)
         _record(store, notice_id, error, reference, now, policy.max_attempts, policy.retry_backoff, summary)

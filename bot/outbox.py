@@ -544,7 +544,8 @@ def dispatch_due(
                     policy.retry_backoff, summary)
         # The buyer is told once per case, whichever adapter delivered the remedies.
         notices.plan(store, config, now)
-        told = notices.deliver_due(store, config, deps, adapters, clock, now)
+        told = notices.deliver_due(store, config, deps, adapters, clock, now, as_error=_as_dispatch_error,
+                                    lease=_lease_renewed)
         summary.told = told.told
         summary.errors += told.errors or []
     finally:

@@ -265,7 +265,9 @@ def test_woocommerce_shop_note_tells_the_buyer_once(tmp_path: Path, opened: list
             + WAREHOUSE_AND_BUYER + smtp_section(port) + '\n[notify]\nshop_notes = true\n'))
         seed_defective(store)
         with store.session() as s:
-            s.query(Remedy).one().case.order.origin = "woocommerce"
+            order = s.query(Remedy).one().case.order
+            assert order is not None
+            order.origin = "woocommerce"
         summary = dispatch(store, config)
         assert summary.dispatched == 1 and summary.told == 1, summary.errors
         [posted] = [r for r in srv.requests if r.method == "POST" and r.path.endswith("/notes")]
