@@ -29,6 +29,7 @@ from bot.env import data_dir, default_config_path
 from bot.errors import ConfigError
 from bot.fetch import HttpConfig
 from bot.match import MatchConfig
+from bot.notify import NotifyConfig
 from connectors.orders import OrdersConfig
 from bot.decide.policy import PolicyConfig
 from connectors.fulfilment import FulfilmentConfig
@@ -210,6 +211,7 @@ class Config(Section):
     matching: MatchConfig = Field(default_factory=MatchConfig, description="How mentions are matched to orders.")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Which remedy, when, within which limits.")
     fulfilment: tuple[FulfilmentConfig, ...] = Field((), description="Where queued remedies are delivered.")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="How the buyer is told why a remedy comes.")
     digest: DigestConfig = Field(default_factory=DigestConfig, description="The daily email.")
 
     path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
@@ -219,6 +221,13 @@ class Config(Section):
         from connectors.fulfilment import check_fulfilment
 
         check_fulfilment(self.fulfilment, self.digest)  # an email adapter needs [digest] smtp_host
+        return self
+
+    @model_validator(mode="after")
+    def _notify_names_an_entry(self) -> Config:
+        from bot.notify import check_notify
+
+        check_notify(self.notify, self.fulfilment)
         return self
 
     @model_validator(mode="after")

@@ -36,8 +36,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import notices
 from bot.errors import ConfigError, DigestError, DispatchError, PolicyError, RecoveryBotError, SecretMissing
-from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Meta, Remedy, RemedyStatus, Store, utcnow
+from bot.store import AuditLog, BudgetPeriod, Case, CaseStatus, Meta, Notice, Remedy, RemedyStatus, Store, utcnow
 from connectors.fulfilment import Adapter, Deps, Job, build_adapter, pick_adapter
 
 if TYPE_CHECKING:
@@ -354,6 +355,7 @@ class DispatchSummary:
     skipped: int = 0
     dry_run: bool = False
     reopened: int = 0  # cases decided during the dry run, now awaiting approval
+    told: int = 0  # buyers told why their remedy comes (bot.notices)
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -362,6 +364,8 @@ class DispatchSummary:
         out = [f"dispatch: {self.dispatched} dispatched, {self.retrying} to retry, {self.failed} failed"]
         if self.reopened:
             out.append(f"  {self.reopened} case(s) decided during the dry run now await approval")
+        if self.told:
+            out.append(f"  {self.told} buyer(s) told why their remedy comes")
         out += [f"  {e}" for e in self.errors[:10]]
         return out
 
@@ -390,7 +394,7 @@ def _claim(store: Store, remedy_id: int, now: datetime, lease: float) -> bool:
 
 @contextmanager
 def _lease_renewed(store: Store, remedy_id: int, attempt: int, clock: Callable[[], datetime],
-                   lease: float) -> Iterator[None]:
+                   lease: float, model: type[Remedy] | type[Notice] = Remedy) -> Iterator[None]:
     """Keep our claim on a remedy while its adapter runs: every third of the lease it is pushed
     on, so a slow receiver never lets a second dispatcher claim (and deliver) it again. Only our
     own attempt is renewed (``attempts`` still ours), never someone else's claim."""
@@ -404,9 +408,9 @@ def _lease_renewed(store: Store, remedy_id: int, attempt: int, clock: Callable[[
             try:
                 with store.session() as session:
                     session.execute(
-                        update(Remedy)
-                        .where(Remedy.id == remedy_id, Remedy.status == RemedyStatus.QUEUED.value,
-                               Remedy.attempts == attempt)
+                        update(model)
+                        .where(model.id == remedy_id, model.status == RemedyStatus.QUEUED.value,
+                               model.attempts == attempt)
                         .values(next_attempt_at=clock() + timedelta(seconds=lease))
                         .execution_options(synchronize_session=False)
                     )
@@ -538,6 +542,12 @@ def dispatch_due(
                     log.error("remedy #%s: unexpected error in %s", remedy_id, adapter_name, exc_info=exc)
             _record(store, remedy_id, adapter_name, error, reference, now, policy.max_attempts,
                     policy.retry_backoff, summary)
+        # The buyer is told once per case, whichever adapter delivered the remedies.
+        notices.plan(store, config, now)
+        told = notices.deliver_due(store, config, deps, adapters, clock, now, as_error=_as_dispatch_error,
+                                    lease=_lease_renewed)
+        summary.told = told.told
+        summary.errors += told.errors or []
     finally:
         if own_client:
             http.close()

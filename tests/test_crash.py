@@ -136,3 +136,89 @@ def test_two_cycles_at_once_on_postgresql_never_double_nor_overspend(tmp_path: P
         seen = Counter(r.headers["idempotency-key"] for r in receiver.requests)
         assert set(seen) == keys
         assert max(seen.values()) == 1  # the claim kept the two dispatchers off each other's remedies
+
+
+def test_sigkill_while_telling_buyers_never_tells_one_twice(tmp_path: Path) -> None:
+    """The buyer notices (bot.notices) under the same kills: every buyer is told, and never with two
+    different messages. (The one window left, a kill between the SMTP server's acceptance and the
+    ledger line, repeats the same Message-ID, which mail clients show once.)"""
+    from aiosmtpd.controller import Controller
+
+    from bot.store import Notice
+    from tests.test_outbox import Sink, _free_port
+
+    rng = random.Random(20261202)
+    buyers = 60
+    sink = Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config_path = tmp_path / "config.toml"
+        config_path.write_text(f"""
+[bot]
+database = "sqlite:///crash.db"
+
+[policy]
+daily_budget = 2000     # every buyer's replacement fits: all of them are told
+monthly_budget = 5000
+claim_seconds = 0
+retry_backoff = 0
+
+[[fulfilment]]
+name = "tell-the-buyer"
+kind = "customer_email"
+sender = "care@kestrel.example"
+
+[[fulfilment]]
+name = "warehouse"
+kind = "csv"
+
+[digest]
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+smtp_security = "none"
+smtp_timeout = 10
+""", encoding="utf-8")
+        store = open_store(f"sqlite:///{tmp_path / 'crash.db'}")
+        with store.session() as session:
+            seed_unhappy(session, buyers)
+        store.dispose()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-m", "tests.decide_world", str(config_path), "50"]
+        killed = 0
+        for _ in range(8):
+            worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(rng.uniform(0.4, 1.6))
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGKILL)
+                killed += 1
+            worker.wait(timeout=30)
+            assert worker.stderr is not None
+            err = worker.stderr.read().decode()
+            worker.stderr.close()
+            assert "Traceback" not in err, err
+        final = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, timeout=180)
+        assert final.returncode == 0, final.stderr.decode()
+        assert killed >= 2  # some kills really landed mid-run
+    finally:
+        controller.stop()
+
+    store = open_store(f"sqlite:///{tmp_path / 'crash.db'}")
+    try:
+        with store.session() as session:
+            told = session.scalars(select(Notice)).all()
+            assert len(told) == buyers and {n.status for n in told} == {"sent"}
+            assert len({n.case_id for n in told}) == buyers
+    finally:
+        store.dispose()
+    import email
+    import email.policy
+
+    ids: dict[str, set[str]] = {}
+    for rcpts, data in sink.messages:
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        ids.setdefault(rcpts[0], set()).add(str(message["Message-ID"]))
+    assert len(ids) == buyers  # every buyer told...
+    assert {len(v) for v in ids.values()} == {1}  # ...with one message each
+    assert len(sink.messages) <= buyers + killed  # at most one repeat (same Message-ID) per kill

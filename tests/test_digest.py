@@ -34,6 +34,7 @@ from bot.store import (
     Customer,
     Digest,
     Mention,
+    Notice,
     Order,
     OrderLine,
     Remedy,
@@ -181,6 +182,10 @@ def fill(store: Store) -> World:
     w.remedy(c2, "repair_reimbursement", "20.00", RemedyStatus.DISPATCHED, at(DAY, 11, 30),
              params={"as": "store_credit"}, dispatched_at=at(DAY, 11, 31), adapter="csv",
              note="Hi Tom, a cobbler's fix is on us: 20.00 store credit is on your account.")
+    with store.session() as s:  # and the buyer was told why, by email (bot.notices)
+        s.add(Notice(case_id=c2, idempotency_key=f"case-{c2}-notice", channel="tell-the-buyer", method="email",
+                     status="sent", attempts=1, created_at=at(DAY, 11, 31), sent_at=at(DAY, 11, 32),
+                     note="Hi Tom, a cobbler's fix is on us: 20.00 store credit is on your account."))
     # 3. Dispatch failed after retries.
     m3 = w.mention("mastodon", at(DAY, 14), "@kestrel my lamp never arrived, tracking says delivered",
                    unhappy=True, issue="not_delivered", sentiment=-0.6, cues=["never arrived"], author="Li",
@@ -529,3 +534,19 @@ def test_unused_regex_guard() -> None:
                 " javascript:x", "vbscript:x", ""]:
         assert digest.safe_link(bad) is None, bad
     assert re.sub(r"\s", "", digest.clean("a\u202eb\x00c")) == "abc"
+
+
+def test_each_remedy_says_whether_the_buyer_was_told_and_an_approval_over_the_daily_budget(filled: Store) -> None:
+    with filled.session() as s:
+        case = s.get(Case, 2)
+        assert case is not None
+        case.approval_reason = "cost is above the automatic limit"
+        case.reasons = [*case.reasons, "approved by ana",
+                        "approved above the daily budget (420.00 of 400 reserved on 2026-11-24); "
+                        "the monthly budget still holds"]
+    report = digest.build(filled, make_config(), day=DAY, now=NOW)
+    assert "approved by staff, 11:31; buyer told by email on 24 Nov" in report.text
+    assert ("approved by staff above the automatic daily budget: €420.00 of €400.00 used on 24 Nov; "
+            "the monthly budget still holds") in report.text
+    assert "buyer told by email on 24 Nov" in report.html
+    assert "above the automatic daily budget" in report.html

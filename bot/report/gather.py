@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 
+from bot.notices import notices_of, told_text
 from bot.report.view import (
     REMEDY_WORDS,
     Chart,
@@ -235,9 +236,15 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     else:
         counts.sent, counts.sent_cost = int(done_total), Decimal(done_cost or 0)
     done: list[Item] = []
-    for remedy in session.scalars(
+    done_rows = list(session.scalars(
         select(Remedy).where(done_filter).order_by(done_order, Remedy.id).limit(limit).options(*case_load)
-    ):
+    ))
+    told = notices_of(session, sorted({r.case_id for r in done_rows}))
+
+    def on_day(moment: datetime | None) -> str:
+        return f"{moment.astimezone(zone).day} {moment.astimezone(zone):%b}" if moment else "an unknown day"
+
+    for remedy in done_rows:
         row = remedy.case
         order, lines, who = _order_text(row, zone)
         done.append(Item(
@@ -248,6 +255,8 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             note=note_text(remedy.note, 500), rule=clean(row.rule),
             why="approved by staff" if row.approval_reason else "automatic",
             when=local_time(remedy.dispatched_at or remedy.created_at, zone, "%H:%M"),
+            told=told_text(remedy, told, config, on_day),
+            over_budget=_over_budget(row, cur),
         ))
 
     # Failed dispatches: gave up, or still retrying after an error.
@@ -365,6 +374,22 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
         "orders_problem": orders_problem,
         "missed": missed, "chart": chart,
     }
+
+
+def _over_budget(row: Any, currency: str) -> str:
+    """A person approved this case above the automatic daily budget (``approve`` records it)."""
+    for reason in row.reasons or []:
+        text = str(reason)
+        if not text.startswith("approved above the daily budget"):
+            continue
+        found = re.search(r"\(([0-9.]+) of ([0-9.]+) reserved on (\d{4}-\d{2}-\d{2})\)", text)
+        if found is None:
+            return "approved by staff above the automatic daily budget; the monthly budget still holds"
+        day = date.fromisoformat(found.group(3))
+        return (f"approved by staff above the automatic daily budget: {money(Decimal(found.group(1)), currency)} "
+                f"of {money(Decimal(found.group(2)), currency)} used on {day.day} {day:%b}; the monthly budget "
+                "still holds")
+    return ""
 
 
 def _why_no_remedy(row: Any) -> str:

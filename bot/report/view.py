@@ -184,6 +184,8 @@ class Item:
     approve: str = ""
     reject: str = ""
     more_mentions: int = 0
+    told: str = ""  # whether and how the buyer was told ("buyer told by email on 2 Dec")
+    over_budget: str = ""  # a person's approval went over the automatic daily budget
 
 
 @dataclass

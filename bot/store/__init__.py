@@ -20,6 +20,8 @@ from bot.store.models import (
     HttpCache,
     Mention,
     Meta,
+    Notice,
+    NoticeStatus,
     Order,
     OrderLine,
     Remedy,
@@ -35,7 +37,7 @@ from bot.store.session import Store, make_engine, mask_url, open_store, resolve_
 
 __all__ = [
     "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Order", "OrderLine", "Remedy", "RemedyStatus",
+    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy", "RemedyStatus",
     "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
     "resolve_url", "utcnow",
 ]

@@ -316,6 +316,44 @@ class Remedy(Base):
     case: Mapped[Case] = relationship(back_populates="remedies")
 
 
+class NoticeStatus(str, enum.Enum):
+    """Where a buyer notice stands (one per case and note: the buyer is told why a remedy comes)."""
+
+    QUEUED = "queued"  # waits for dispatch, like a queued remedy
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the configured attempts
+    NOT_TOLD = "not_told"  # cannot be sent (no email address); `last_error` says why
+
+
+class Notice(Base):
+    """The note of a case's remedies, told to the buyer once, whichever adapter delivers the remedies.
+
+    Claimed and delivered like a remedy (attempts, a lease in ``next_attempt_at``); the unique
+    ``idempotency_key`` (from the case and the note) makes it exist once, and it travels to the
+    channel (the email's Message-ID, the customer email ledger, the shop's order note) so a retry
+    after a crash never tells the buyer twice.
+    """
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recovery_case.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str | None] = mapped_column(String(100))  # the [[fulfilment]] entry that tells the buyer
+    method: Mapped[str] = mapped_column(String(20), default="email")  # email | shop_note
+    status: Mapped[str] = mapped_column(String(20), default=NoticeStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+
+
 class BudgetPeriod(Base):
     """Money reserved per day and per month; updated with a guarded UPDATE so it never overspends."""
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.errors import ConfigError
-from connectors.fulfilment.base import Adapter, Deps, Job
+from connectors.fulfilment.base import Adapter, Deps, Job, Teller
 from connectors.fulfilment.csv import CsvAdapter
 from connectors.fulfilment.customer_email import CustomerEmailAdapter
 from connectors.fulfilment.email import EmailAdapter, is_address
@@ -25,7 +25,7 @@ from connectors.fulfilment.woocommerce import WooCommerceAdapter
 if TYPE_CHECKING:
     from bot.report.settings import DigestConfig
 
-__all__ = ["ADAPTERS", "Adapter", "Deps", "FulfilmentConfig", "Job", "build_adapter", "check_fulfilment",
+__all__ = ["ADAPTERS", "Adapter", "Deps", "FulfilmentConfig", "Job", "Teller", "build_adapter", "check_fulfilment",
            "is_address", "pick_adapter", "shadowed", "sign", "verify"]
 
 ADAPTERS: dict[str, type[Any]] = {

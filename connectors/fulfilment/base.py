@@ -98,6 +98,12 @@ class Adapter(Protocol):
     def deliver(self, job: Job) -> str | None: ...
 
 
+@runtime_checkable
+class Teller(Protocol):
+    """An adapter that can also tell the buyer a case's note (``bot.notices``): ``job.kind`` is
+    ``"notice"``, ``job.idempotency_key`` the notice's key. Exactly once per key, as ``deliver``."""
+
+    def tell(self, job: Job) -> str | None: ...
 
 
 def http_error(exc: httpx.HTTPError, what: str) -> DispatchError:

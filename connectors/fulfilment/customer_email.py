@@ -134,6 +134,12 @@ class CustomerEmailAdapter:
         return str(message["Message-ID"])
 
 
+    def tell(self, job: Job) -> str | None:
+        """The case's note as a buyer notice: the same message and ledger as a remedy, so a note this
+        adapter already mailed with a remedy of the case is found there and not sent again."""
+        return self.deliver(job)
+
+
 def _find(ledger: Path, key: str, note_id: str) -> str | None:
     """The Message-ID already sent for this remedy, or for the same note of the same case."""
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -72,6 +74,21 @@ class WooCommerceAdapter(ApiAdapter):
                 return order
         return None
 
+    def tell(self, job: Job) -> str | None:
+        """The case's note as a customer order note (``customer_note: true``: WooCommerce emails it to
+        the buyer). Order notes carry no meta, so a retry lists the order's customer notes and skips
+        the POST when one already says exactly this (the same case and note: told once)."""
+        ref = job.order_ref or job.order_number
+        if not ref:
+            raise DispatchError(f"woocommerce {self.name}: notice {job.idempotency_key} has no order", retryable=False)
+        if job.attempt > 1:
+            notes = self._call("GET", f"/orders/{ref}/notes", params={"type": "customer"})
+            for note in notes if isinstance(notes, list) else []:
+                if isinstance(note, dict) and _same_text(str(note.get("note") or ""), job.note):
+                    return f"order note {note.get('id')} (made by an earlier attempt)"
+        done = self._call("POST", f"/orders/{ref}/notes", json={"note": job.note, "customer_note": True})
+        return f"order note {done.get('id') if isinstance(done, dict) else '?'}"
+
     def deliver(self, job: Job) -> str | None:
         ref = job.order_ref or job.order_number
         if not ref:
@@ -112,3 +129,10 @@ class WooCommerceAdapter(ApiAdapter):
         }
         created = self._call("POST", "/orders", json=body)
         return f"order {created.get('id')}"
+
+
+def _same_text(stored: str, note: str) -> bool:
+    """WordPress may store a note with its line breaks as <br> or paragraphs: compare the words."""
+    def words(text: str) -> str:
+        return " ".join(re.sub(r"<[^>]{0,200}>", " ", html.unescape(text)).split())
+    return words(stored) == words(note)
