@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.alerts.settings import AlertConfig, check_alerts
 from bot.report.settings import DigestConfig
 from bot.env import data_dir, default_config_path
 from bot.errors import ConfigError
@@ -213,6 +214,9 @@ class Config(Section):
     fulfilment: tuple[FulfilmentConfig, ...] = Field((), description="Where queued remedies are delivered.")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="How the buyer is told why a remedy comes.")
     digest: DigestConfig = Field(default_factory=DigestConfig, description="The daily email.")
+    alerts: tuple[AlertConfig, ...] = Field(
+        (), description="Instant alerts through Apprise (Slack, Teams, Telegram, email, ...): see docs/alerts.md."
+    )
 
     path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
 
@@ -228,6 +232,11 @@ class Config(Section):
         from bot.notify import check_notify
 
         check_notify(self.notify, self.fulfilment)
+        return self
+
+    @model_validator(mode="after")
+    def _alerts(self) -> Config:
+        check_alerts(self.alerts)
         return self
 
     @model_validator(mode="after")
@@ -489,6 +498,16 @@ def enabled_parts(config: Config) -> Iterator[Part]:
     else:
         why = f"to {', '.join(digest.to)} at {digest.send_at} via {digest.smtp_host}"
     yield Part("digest", bool(digest.smtp_host and digest.to), why)
+    if not config.alerts:
+        yield Part("alerts", False, "none configured: add [[alerts]] to be told at once (docs/alerts.md)")
+    for entry in config.alerts:
+        wants = [what for what, on in (
+            (f"cases waiting at {entry.case_waiting_above:g} or more", entry.case_waiting_above is not None),
+            ("failed remedies", entry.remedy_failed),
+            (f"sources failing {entry.source_failing} times in a row", entry.source_failing is not None),
+            (f"remedies stuck {entry.outbox_stuck} minutes", entry.outbox_stuck is not None)) if on]
+        yield Part(f"alerts {entry.target}", True, f"{', '.join(wants)}; at most {entry.max_per_hour} an hour, "
+                   f"Apprise URL from ${entry.url_env}")
 
 
 def effective_rules(config: Config) -> list[str]:

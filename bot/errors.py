@@ -17,6 +17,7 @@ boundary with ``raise ... from exc`` so the operator sees what failed, where, an
     ├── PolicyError                  a policy rule cannot be applied
     ├── DispatchError                a fulfilment adapter could not deliver a remedy
     ├── DigestError                  the digest could not be rendered or sent
+    ├── AlertError                   an instant alert could not be sent to its target
     └── AlreadyRunning               another daemon holds the lock on this database
 """
 
@@ -176,6 +177,12 @@ class DigestError(RecoveryBotError):
     """The digest could not be rendered or sent."""
 
     hint = "check the [digest] smtp_* settings and that the password variable is set"
+
+
+class AlertError(RecoveryBotError):
+    """An instant alert could not be sent to its [[alerts]] target."""
+
+    hint = "check the Apprise URL in the environment variable the entry's url_env names, and that the service answers"
 
 
 class AlreadyRunning(RecoveryBotError):

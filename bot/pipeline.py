@@ -1,4 +1,4 @@
-"""One full cycle: collect → orders → score → cases (match, decide, queue) → dispatch.
+"""One full cycle: collect → orders → score → cases (match, decide, queue) → dispatch → alerts.
 
 Each stage reads its input from the store and writes its output there, so a cycle can be
 killed at any point and the next one carries on (DESIGN.md). The scheduler and the CLI call
@@ -139,6 +139,7 @@ def run_cycle(
     """Run the stages in order. A failing stage is recorded; the later stages still run on
     what is already in the store (one broken part never stops the rest)."""
     from bot import collect as collect_stage, orders, outbox
+    from bot.alerts.send import run_alerts
     from bot.decide import cases, staff
 
     clock = now or utcnow
@@ -160,4 +161,7 @@ def run_cycle(
     stage("cases", lambda: cases.process(store, config, now=clock()))
     if dispatch:
         stage("dispatch", lambda: outbox.dispatch_due(store, config, client=client, mailer=mailer, now=clock()))
+    if config.alerts:
+        # Last, so an event of this very cycle (a case that now waits) is told within it.
+        stage("alerts", lambda: run_alerts(store, config, now=clock()))
     return report

@@ -12,7 +12,8 @@ process         score the new mentions and open/match/decide cases (``run_cycle`
                 and every ``collect_every`` as a safety net
 orders          ``bot.orders.sync`` every ``orders_every`` (when ``[orders] kind`` is set)
 dispatch        ``bot.decide.staff.expire_approvals`` then ``bot.outbox.dispatch_due`` every
-                ``dispatch_every``
+                ``dispatch_every``, then ``bot.alerts.send.run_alerts`` when ``[[alerts]]`` is set
+                (``process`` ends with it too: ``run_cycle``'s last stage)
 digest          ``bot.digest.send_due`` daily at ``[digest] send_at`` in ``[bot] timezone``,
                 and every 5 minutes (and at start) to catch up a missed day or retry a failed
                 send: the Digest table makes it send each day at most once
@@ -470,6 +471,11 @@ class Daemon:
         if self.stopping.is_set():
             return
         self._step(summary, "dispatch", lambda: outbox.dispatch_due(self.store, config, now=utcnow()))
+        if config.alerts and not self.stopping.is_set():
+            # A remedy that just failed or got stuck is told now, not at the next process run.
+            from bot.alerts.send import run_alerts
+
+            self._step(summary, "alerts", lambda: run_alerts(self.store, config, now=utcnow()))
 
     def digest(self, summary: dict[str, Any]) -> None:
         from bot.report import digest

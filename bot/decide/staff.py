@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -200,6 +201,49 @@ def _case_dict(case: Case) -> dict[str, Any]:
     }
 
 
+def case_detail(store: Store, case_id: int) -> dict[str, Any]:
+    """One case in full, JSON-ready with emails masked: what :func:`list_cases` gives, plus each
+    mention's whole text and scorer cues, the order's lines and dates, the proposal's total per
+    currency, and the audit history (who did what, when)."""
+    with store.session() as session:
+        case = _get(session, case_id)
+        out = _case_dict(case)
+        by_id = {link.mention.id: link.mention for link in case.links}
+        for row in out["mentions"]:
+            mention = by_id[row["id"]]
+            assessment = mention.assessment
+            row.update({
+                "title": mention.title, "text": mention.text[:20_000],
+                "published_at": mention.published_at.isoformat() if mention.published_at else None,
+                "product": mention.product_name or mention.product_sku,
+                "assessment": None if assessment is None else {
+                    "unhappy": assessment.unhappy, "issue": assessment.issue, "confidence": assessment.confidence,
+                    "sentiment": assessment.sentiment, "cues": list(assessment.cues or [])[:50],
+                },
+            })
+        order = case.order
+        if order is not None:
+            out["order"] = {
+                "number": order.number, "origin": order.origin, "placed_at": order.placed_at.isoformat(),
+                "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
+                "tracking_status": order.tracking_status, "currency": order.currency, "total": str(order.total),
+                "lines": [{"sku": line.sku, "name": line.name, "quantity": line.quantity,
+                           "unit_price": str(line.unit_price)} for line in order.lines[:100]],
+                "complained_about": case.order_line.name if case.order_line else None,
+            }
+        live = [r for r in case.remedies if r.status != RemedyStatus.CANCELLED.value]
+        totals: dict[str, Decimal] = {}
+        for remedy in live:
+            totals[remedy.currency] = totals.get(remedy.currency, Decimal(0)) + remedy.amount
+        out["total"] = {currency: str(amount) for currency, amount in totals.items()}
+        history = session.scalars(
+            select(AuditLog).where(AuditLog.case_id == case.id).order_by(AuditLog.at, AuditLog.id).limit(200)
+        ).all()
+        out["history"] = [{"at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+                           "detail": entry.detail} for entry in history]
+        return out
+
+
 def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
     """Every case (or those in `status`), newest first, JSON-ready with emails masked."""
     if status is not None and status not in {s.value for s in CaseStatus}:
@@ -212,8 +256,8 @@ def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
         return [_case_dict(case) for case in session.scalars(query)]
 
 
-__all__ = ["CaseNotFound", "CaseStateError", "approve", "decisions", "expire_approvals", "export_labels", "list_cases",
-           "reject", "with_staff_note"]
+__all__ = ["CaseNotFound", "CaseStateError", "approve", "case_detail", "decisions", "expire_approvals", "export_labels",
+           "list_cases", "reject", "with_staff_note"]
 
 
 def export_labels(store: Store, out: Any) -> int:

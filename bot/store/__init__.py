@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from bot.store.models import (
+    AlertSent,
     AuditLog,
     Assessment,
     Base,
@@ -36,8 +37,9 @@ from bot.store.models import (
 from bot.store.session import Store, make_engine, mask_url, open_store, resolve_url
 
 __all__ = [
-    "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy", "RemedyStatus",
+    "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
+    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
+    "RemedyStatus",
     "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
     "resolve_url", "utcnow",
 ]

@@ -421,6 +421,26 @@ class StaffLabel(Base):
     remedy_worthy: Mapped[bool] = mapped_column(Boolean)
 
 
+class AlertSent(Base):
+    """One instant alert per target and event (``bot.alerts``): claimed before it is sent, so it
+    goes out at most once even with two workers; a failed send is kept with its error and retried."""
+
+    __tablename__ = "alert_sent"
+    __table_args__ = (UniqueConstraint("target", "event", name="uq_alert_target_event"),
+                      Index("ix_alert_target_attempt", "target", "last_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(100))  # the [[alerts]] entry's name
+    event: Mapped[str] = mapped_column(String(300))  # case_waiting:12, remedy_failed:7, ...
+    status: Mapped[str] = mapped_column(String(20), default="sending")  # sending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(Text, default="")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Meta(Base):
     """Facts about this database itself, by key (``install_id``: made once by migration 0002)."""
 
