@@ -184,6 +184,7 @@ class Item:
     approve: str = ""
     reject: str = ""
     more_mentions: int = 0
+    also: list[str] = field(default_factory=list)  # the case's other mentions: "source: author, "words""
 
 
 @dataclass
