@@ -11,7 +11,8 @@ boundary with ``raise ... from exc`` so the operator sees what failed, where, an
     ├── SourceError                  a connector failed; .source, .url, .kind ("http", "parse", ...)
     │   ├── FetchError               the request failed (timeout, refused, status, too large)
     │   ├── RobotsDisallowed         robots.txt forbids the URL; it was never fetched
-    │   └── ParseError               the page or payload is not what the connector expects
+    │   ├── ParseError               the page or payload is not what the connector expects
+    │   └── MailboxError             a mailbox (IMAP) cannot be reached, logged into or read
     ├── OrderSyncError               an order source failed (csv row, shop API)
     ├── ScoringError                 the scorer's weights cannot be read or refitted; .path
     ├── PolicyError                  a policy rule cannot be applied
@@ -147,6 +148,15 @@ class ParseError(SourceError):
     """The page or payload is not in the shape the connector reads."""
 
     kind = "parse"
+
+
+class MailboxError(SourceError):
+    """A mailbox source failed: the server is unreachable, refused the login, or a folder or command.
+
+    The message names the server (host:port) and the folder; ``url`` is ``imap://host:port/folder``.
+    """
+
+    kind = "mailbox"
 
 
 class OrderSyncError(RecoveryBotError):

@@ -5,7 +5,8 @@ from evidence the policy can weigh and staff can read:
 
 - identity: the platform-verified buyer email (strongest), a social handle linked to a customer
   (from the order export or ``recoverybot customers link``), the reviewer's name against the
-  customer's name (case, accents, initials and "John D." forms are normalised);
+  customer's name (case, accents, initials and "John D." forms are normalised); an order number
+  the mention quotes (``raw["order_number"]``, e.g. an email to support) points at that order;
 - product: SKU, product URL or a fuzzy product-name match against the order's lines; when the
   mention names a product the customer never bought from us, that customer is ruled out;
 - time: the mention comes after delivery (after the expected delivery for ``not_delivered``
@@ -57,6 +58,10 @@ class MatchConfig(BaseModel):
     )
     weight_email: float = Field(0.9, ge=0, le=1, description="Confidence added by the platform-verified buyer email.")
     weight_handle: float = Field(0.8, ge=0, le=1, description="Confidence added by a social handle linked to the customer.")
+    weight_order_number: float = Field(
+        0.5, ge=0, le=1, description="Confidence added to the order a mention quotes by number (an email "
+        "to support: 'order #10234'); the quote also links the writer to that order's customer.",
+    )
     weight_name: float = Field(
         0.45, ge=0, le=1, description="Confidence added by the reviewer's name, times the name similarity (0..1)."
     )
@@ -350,6 +355,10 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
         for row in sorted(rows, key=lambda r: keys.index(r.handle))[:1] if rows else []:
             how = "linked by staff" if row.origin == "manual" else "from the order export"
             add(row.customer, config.weight_handle, f"handle {row.handle} is linked to this customer ({how})")
+    quoted = quoted_order(session, mention)
+    if quoted is not None and quoted.customer is not None:
+        # Identity from the quote alone is none: the weight goes to the quoted order (_score_order).
+        add(quoted.customer, 0.0, f"the message quotes order {quoted.number}, this customer's")
     if mention.author_name and _fold(mention.author_name):
         # Only customers with a recent enough order: keeps the fuzzy pass small on a big shop.
         # Only (id, name) pairs are read; the few that fit are loaded as customers.
@@ -485,6 +494,16 @@ def match_mention(
     )
 
 
+def quoted_order(session: Session, mention: Mention) -> Order | None:
+    """The order the mention quotes (``raw["order_number"]``, with or without "#"), when the shop has it."""
+    number = (mention.raw or {}).get("order_number") if isinstance(mention.raw, dict) else None
+    if not isinstance(number, str) or not number.strip():
+        return None
+    bare = number.strip().lstrip("#").strip()
+    forms = list(dict.fromkeys([number.strip(), bare, f"#{bare}"]))
+    return session.scalars(select(Order).where(Order.number.in_(forms)).limit(1)).first()
+
+
 def _nobody(mention: Mention) -> str:
     said = []
     if mention.author_email:
@@ -555,7 +574,12 @@ def _score_order(
             return None
         timing = config.weight_timing
         reasons.append(f"posted {age.days} days after {what} of order {order.number}")
-    score = identity + config.weight_product * product + timing
+    quote = 0.0
+    number = (mention.raw or {}).get("order_number") if isinstance(mention.raw, dict) else None
+    if isinstance(number, str) and order.number.strip().lstrip("#") == number.strip().lstrip("#"):
+        quote = config.weight_order_number
+        reasons.append(f"the message quotes order number {order.number}")
+    score = identity + config.weight_product * product + timing + quote
     return _Candidate(customer, order, line, identity, score, reasons, before)
 
 

@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "bluesky": "connectors.social.bluesky:BlueskyConnector",
     "hackernews": "connectors.social.hackernews:HackerNewsConnector",
     "html": "connectors.reviews.html:HtmlConnector",
+    "imap": "connectors.mail.imap:ImapConnector",
     "mastodon": "connectors.social.mastodon:MastodonConnector",
     "reddit": "connectors.social.reddit:RedditConnector",
     "rss": "connectors.social.rss:RssConnector",

@@ -281,12 +281,16 @@ def test_abuse_cases_all_wait_for_approval_with_reasons(world: tuple[Store, Conf
     store, config = world
     text = "The kettle leaks everywhere after one use, absolutely dangerous product, shame on this shop."
     with store.session() as s:
-        # 1. the same complaint on three sources
+        # 1. the same complaint by three different people (one buyer on three channels is one case:
+        #    tests/test_identity.py)
         add_order(s, "copy@mail.example", "Carl Copy", "A-1", [("KET-1", "Travel Kettle", "25.00", 1)],
                   placed=days_ago(10), delivered=days_ago(6))
-        for source, kind in (("shop", "schema_org"), ("trustpilot", "trustpilot"), ("reddit", "reddit")):
-            add_mention(s, f"copy-{source}", text, "defective", source=source, kind=kind, published=days_ago(1),
-                        author_email="copy@mail.example" if source == "shop" else None, author_name="Carl Copy")
+        add_mention(s, "copy-shop", text, "defective", published=days_ago(1), author_email="copy@mail.example",
+                    author_name="Carl Copy")
+        add_mention(s, "copy-trustpilot", text, "defective", source="trustpilot", kind="trustpilot",
+                    published=days_ago(1), author_name="Dana Dupe")
+        add_mention(s, "copy-reddit", text, "defective", source="reddit", kind="reddit",
+                    published=days_ago(1), author_handle="kettle_rant")
         # 2. no order at all
         add_mention(s, "ghost", "My blender exploded, worst purchase ever, I want my money back now.", "defective",
                     published=days_ago(1), author_name="Nobody Known", author_email="ghost@mail.example")
@@ -316,13 +320,15 @@ def test_abuse_cases_all_wait_for_approval_with_reasons(world: tuple[Store, Conf
     process(store, config, now=NOW)
     waiting = list_cases(store, status="awaiting_approval")
     reasons = {c["mentions"][0]["url"].rsplit("/", 1)[-1]: c["approval_reason"] for c in waiting}
-    assert set(reasons) == {"copy-shop", "ghost", "early", "twice-new"}
-    assert "posted on 3 sources" in reasons["copy-shop"]
+    assert set(reasons) == {"copy-shop", "copy-trustpilot", "copy-reddit", "ghost", "early", "twice-new"}
+    assert "also posted by 2 other people" in reasons["copy-shop"]
+    assert "posted earlier by someone else" in reasons["copy-trustpilot"]
+    assert "posted earlier by someone else" in reasons["copy-reddit"]
     assert "no matched order" in reasons["ghost"]
     assert "before the order was delivered" in reasons["early"]
     assert "already remedied 2 times" in reasons["twice-new"]
     copied = next(c for c in waiting if c["mentions"][0]["url"].endswith("copy-shop"))
-    assert len(copied["mentions"]) == 3
+    assert len(copied["mentions"]) == 1
     with httpx.Client() as client:
         summary = dispatch_due(store, config, client=client, now=NOW)
     assert summary.dispatched == 0 and receiver.requests == []

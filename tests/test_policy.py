@@ -154,13 +154,20 @@ def test_late_return_beyond_grace_waits_for_approval() -> None:
     ({"confidence": 0.3}, "scorer confidence 0.30 is below 0.5"),
     ({"prior_remedies": 2}, "already remedied 2 times"),
     ({"in_flight": (4,)}, "remedy in flight (case #4)"),
-    ({"sources": 3}, "posted on 3 sources"),
-    ({"mentions": 4}, "repeated 4 times"),
+    ({"copied_from": (4,)}, "posted earlier by someone else (case #4)"),
+    ({"copied_by": (7, 9)}, "also posted by 2 other people (case #7, #9)"),
+    ({"repeats": 3}, "repeated 3 times on one source"),
 ])
 def test_every_guard_sends_the_case_to_approval(overrides: dict[str, object], reason: str) -> None:
     d = decide(facts(**overrides), policy(rules=[{"name": "r", "remedy": "replacement", "auto_up_to": 500}]))
     assert not d.automatic
     assert any(reason in a for a in d.approval), d.approval
+
+
+def test_one_buyer_on_several_channels_is_no_reason_to_wait() -> None:
+    d = decide(facts(sources=3, mentions=3, repeats=1),
+               policy(rules=[{"name": "r", "remedy": "replacement", "auto_up_to": 500}]))
+    assert d.automatic and d.approval == []
 
 
 def test_no_matching_rule_waits_for_a_person() -> None:

@@ -2,9 +2,10 @@
 
 :func:`process` runs in two restartable phases, each step in its own transaction:
 
-1. *link*: every unhappy assessed mention not yet in a case joins an existing case (the same
-   complaint text seen before, on any source: a copy; or the same customer / author with the same
-   issue within ``[policy] merge_days``) or opens a new case (status ``new``).
+1. *link*: every unhappy assessed mention not yet in a case joins an existing case of the same
+   person (``bot.decide.identity``): the same words seen before on any source, the same buyer and
+   order, or the same customer / author with the same issue within ``[policy] merge_days``; else it
+   opens a new case (status ``new``). The same words by someone else open their own case.
 2. *decide*: every ``new`` case is matched to its order (``bot.match``), turned into facts,
    decided by ``bot.decide.policy`` and either queued (budget reserved, ``bot.outbox.queue``) or left
    waiting for approval with the reasons. The rule, the reasons and an AuditLog row are stored.
@@ -135,20 +136,37 @@ def _pending_mentions(store: Store) -> list[int]:
         ))
 
 
-def _find_case(session: Session, mention: Mention, issue: str, customer_id: int | None, config: Config,
+def _find_case(session: Session, mention: Mention, issue: str, result: MatchResult, config: Config,
                now: datetime) -> tuple[Case | None, str]:
-    """The case this mention belongs to, and why; (None, '') when it is a new complaint."""
+    """The case this mention belongs to, and why; (None, '') when it is a new complaint.
+
+    One buyer, one case (bot.decide.identity): the same words by the same person, the same buyer
+    and order, the same customer and issue, or the same author and issue join the case. The same
+    words by someone else open a case of their own, which the policy's copy guard then holds.
+    """
+    from bot.decide.identity import same_person
+
+    customer_id = result.customer_id if result.matched else None
     year_ago = now - timedelta(days=365)
     if _normal_len(mention.text) >= MIN_COPY_CHARS:
-        copy = session.scalars(
+        copies = session.scalars(
             select(Case).join(CaseMention, CaseMention.case_id == Case.id)
             .join(Mention, Mention.id == CaseMention.mention_id)
             .where(Mention.fingerprint == mention.fingerprint, Case.created_at >= year_ago)
-            .order_by(Case.id).limit(1)
-        ).first()
-        if copy is not None:
-            return copy, "same text as an earlier mention (a copy or a repeat)"
+            .order_by(Case.id).distinct().limit(20)
+        ).all()
+        for copy in copies:
+            if same_person(session, mention, customer_id, copy):
+                return copy, "same text as an earlier mention by the same person (a copy or a repeat)"
     since = now - timedelta(days=config.policy.merge_days)
+    if customer_id is not None and result.order_id is not None:
+        same_order = session.scalars(
+            select(Case).where(Case.customer_id == customer_id, Case.order_id == result.order_id,
+                               Case.status != CaseStatus.DISMISSED.value, Case.created_at >= since)
+            .order_by(Case.id.desc()).limit(1)
+        ).first()
+        if same_order is not None:
+            return same_order, "same buyer and order"
     if customer_id is not None:
         same = session.scalars(
             select(Case).where(Case.customer_id == customer_id, Case.issue == issue, Case.created_at >= since)
@@ -186,7 +204,7 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
         assert mention is not None and mention.assessment is not None
         issue = _issue(mention.assessment)
         result = match_mention(session, mention, config.matching, issue=issue, now=now)
-        case, why = _find_case(session, mention, issue, result.customer_id if result.matched else None, config, now)
+        case, why = _find_case(session, mention, issue, result, config, now)
         if case is not None:
             session.add(CaseMention(case_id=case.id, mention_id=mention.id))
             session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
@@ -393,6 +411,7 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
                 | Case.id.in_(select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY))),
             ).order_by(Case.id)
         ))
+    copied_from, copied_by = _copies(session, case, mentions, now)
     return Facts(
         issue=case.issue,
         rating=mention.rating,
@@ -417,9 +436,28 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
         in_flight=in_flight,
         sources=len({m.source for m in mentions}),
         mentions=len(mentions),
+        repeats=max((sum(1 for m in mentions if m.source == source) for source in {m.source for m in mentions}),
+                    default=1),
+        copied_from=copied_from,
+        copied_by=copied_by,
         mention_age_days=(now - (mention.published_at or mention.collected_at)).total_seconds() / 86400,
         unsure=_unsure(assessment),
     )
+
+
+def _copies(session: Session, case: Case, mentions: list[Mention], now: datetime) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Other cases with the same words as this one's (earlier ones, later ones). A case holds one
+    person's mentions, so these are someone else's: a copy, or the original of this copy."""
+    prints = {m.fingerprint for m in mentions if _normal_len(m.text) >= MIN_COPY_CHARS}
+    if not prints:
+        return (), ()
+    others = sorted(set(session.scalars(
+        select(CaseMention.case_id).join(Mention, Mention.id == CaseMention.mention_id)
+        .join(Case, Case.id == CaseMention.case_id)
+        .where(Mention.fingerprint.in_(prints), CaseMention.case_id != case.id,
+               Case.created_at >= now - timedelta(days=365))
+    )))
+    return tuple(i for i in others if i < case.id), tuple(i for i in others if i > case.id)
 
 
 def _unsure(assessment: Assessment) -> str | None:

@@ -327,8 +327,11 @@ class Facts:
     source_kind: str = ""
     prior_remedies: int = 0  # the customer's remedied cases in the last 365 days
     in_flight: tuple[int, ...] = ()  # other cases of this customer with a remedy queued or waiting
-    sources: int = 1  # distinct sources the same complaint was copied to
+    sources: int = 1  # distinct sources the case's mentions came from (one person may use several)
     mentions: int = 1
+    repeats: int = 1  # the most mentions of the case on one source
+    copied_from: tuple[int, ...] = ()  # earlier cases of other people with the same words
+    copied_by: tuple[int, ...] = ()  # later cases of other people with the same words
     mention_age_days: float | None = None  # since the complaint was posted (else collected)
     unsure: str | None = None  # why the scorer is not sure enough for an automatic remedy (None: sure)
 
@@ -601,8 +604,15 @@ def guards(f: Facts, policy: PolicyConfig, decision: Decision) -> list[str]:
                    f"(limit {policy.per_customer_per_year})")
     if f.in_flight:
         out.append("customer already has a remedy in flight (case " + ", ".join(f"#{i}" for i in f.in_flight) + ")")
-    if f.sources > 1:
-        out.append(f"the same complaint was posted on {f.sources} sources")
-    elif f.mentions > 2:
-        out.append(f"the same complaint was repeated {f.mentions} times")
+    # One buyer on several channels is one case and no reason to wait; the same words from
+    # different people are: a copy, or a complaint others copied.
+    if f.copied_from:
+        out.append("the same words were posted earlier by someone else (case "
+                   + ", ".join(f"#{i}" for i in f.copied_from) + "): a copy, not this person's own complaint")
+    if f.copied_by:
+        people = len(f.copied_by)
+        out.append(f"the same words were also posted by {people} other {'person' if people == 1 else 'people'} "
+                   "(case " + ", ".join(f"#{i}" for i in f.copied_by) + ")")
+    if f.repeats > 2:
+        out.append(f"the same complaint was repeated {f.repeats} times on one source")
     return out

@@ -72,6 +72,20 @@ def _quote(mention: Any, zone: ZoneInfo, limit: int) -> Quote:
     )
 
 
+ALSO_SHOWN = 5  # other mentions of one case shown on its card
+
+
+def _also(case: Any, limit: int = 120) -> list[str]:
+    """The case's other mentions (one buyer on several channels), oldest first: where, who, what."""
+    others = sorted((link.mention for link in case.links if link.mention_id != case.mention_id),
+                    key=lambda m: (m.published_at or m.collected_at, m.id))
+    out = []
+    for mention in others[:ALSO_SHOWN]:
+        author = clean(mention.author_name or mention.author_handle or "someone")
+        out.append(f"{clean(mention.source)}: {clip(author, 60)}, \u201c{clip(mention.text, limit)}\u201d")
+    return out
+
+
 def _when_posted(mention: Any, zone: ZoneInfo) -> str:
     """When it was posted; a date-only review (stored as midnight UTC) shows its date and no time."""
     posted = mention.published_at
@@ -213,7 +227,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             why=clip(plain(row.approval_reason), 300) or "the policy asks a person to decide",
             expires=local_time(row.approval_expires_at, zone),
             approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
-            more_mentions=max(0, len(row.links) - 1),
+            more_mentions=max(0, len(row.links) - 1), also=_also(row),
         ))
     counts.waiting = len(waiting_cases)
 
@@ -257,6 +271,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             when=local_time(remedy.dispatched_at or remedy.created_at, zone, "%H:%M"),
             told=told_text(remedy, told, config, on_day),
             over_budget=_over_budget(row, cur),
+            more_mentions=max(0, len(row.links) - 1), also=_also(row),
         ))
 
     # Failed dispatches: gave up, or still retrying after an error.

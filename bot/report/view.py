@@ -186,6 +186,7 @@ class Item:
     more_mentions: int = 0
     told: str = ""  # whether and how the buyer was told ("buyer told by email on 2 Dec")
     over_budget: str = ""  # a person's approval went over the automatic daily budget
+    also: list[str] = field(default_factory=list)  # the case's other mentions: "source: author, "words""
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Mail sources: a support mailbox read over IMAP."""

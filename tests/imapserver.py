@@ -1,0 +1,198 @@
+"""A real IMAP server for the tests: Debian's dovecot in a temporary folder, on 127.0.0.1.
+
+Each :class:`Dovecot` is its own instance: a config file, a passwd-file passdb, a Maildir, a log,
+and a free port, all under one temporary folder; it is stopped (and waited for) on exit. Mail is
+put in with IMAP APPEND, so what the connector reads went through the server like real mail.
+``tls=True`` serves IMAPS, ``starttls=True`` plain IMAP that must switch to TLS before logging
+in, both with a self-signed certificate made by ``openssl`` (its file is ``cert_path``, for the
+connector's ``ca_file``).
+
+When dovecot is not installed (``apt-get install dovecot-imapd``) the tests that need it skip,
+saying so.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+START_SECONDS = 20.0
+
+
+def missing() -> str | None:
+    """Why dovecot cannot run here, or None when it can."""
+    if DOVECOT is None:
+        return "dovecot is not installed (apt-get install -y dovecot-imapd)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Dovecot:
+    """One dovecot instance with one user (``user`` / ``password``) whose INBOX starts empty."""
+
+    user = "care@shop.example"
+    password = "s3cret-app-password"
+
+    def __init__(self, root: Path, *, tls: bool = False, starttls: bool = False) -> None:
+        self.root = root
+        self.tls = tls
+        self.starttls = starttls
+        self.port = _free_port()
+        self.cert_path = root / "cert.pem"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> Dovecot:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sub in ("run", "state", "home"):
+            (self.root / sub).mkdir(exist_ok=True)
+        uid, gid = os.getuid(), os.getgid()
+        # Running as root, mail is handled as the packaged `dovecot` user (dovecot refuses uid 0);
+        # as anyone else, everything runs as that user.
+        if uid == 0:
+            entry = pwd.getpwnam("dovecot")
+            mail_uid, mail_gid = entry.pw_uid, entry.pw_gid
+            os.chmod(self.root, 0o755)
+            for parent in self.root.parents:  # pytest's tmp folders are 0700: let the mail user in
+                if parent == Path(parent.anchor) or str(parent) in ("/tmp", "/var/tmp"):
+                    break
+                os.chmod(parent, os.stat(parent).st_mode | 0o711)
+            os.chown(self.root / "home", mail_uid, mail_gid)
+            internal = "default_internal_user = dovecot\ndefault_login_user = dovenull\n"
+        else:
+            mail_uid, mail_gid = uid, gid
+            me = pwd.getpwuid(uid).pw_name
+            internal = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+        (self.root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n", encoding="utf-8")
+        ssl = "ssl = no\n"
+        listener = f"service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {self.port}\n  }}\n" \
+                   "  inet_listener imaps {\n    port = 0\n  }\n}\n"
+        if self.tls or self.starttls:
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                 "-keyout", str(self.root / "key.pem"), "-out", str(self.cert_path)],
+                check=True, capture_output=True, timeout=60,
+            )
+            ssl = f"ssl = required\nssl_cert = <{self.cert_path}\nssl_key = <{self.root / 'key.pem'}\n"
+        if self.tls:
+            listener = f"service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n" \
+                       f"  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {self.port}\n    ssl = yes\n  }}\n}}\n"
+        conf = (
+            f"protocols = imap\nlisten = 127.0.0.1\nbase_dir = {self.root / 'run'}\n"
+            f"state_dir = {self.root / 'state'}\nlog_path = {self.root / 'dovecot.log'}\n"
+            f"instance_name = recoverybot-test-{self.port}\n"
+            f"{internal}first_valid_uid = {min(mail_uid, 100)}\nfirst_valid_gid = 0\n"
+            "disable_plaintext_auth = no\nauth_mechanisms = plain login\n"
+            f"{ssl}"
+            f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.root / 'passwd'}\n}}\n"
+            f"userdb {{\n  driver = static\n  args = uid={mail_uid} gid={mail_gid} home={self.root / 'home'}/%n\n}}\n"
+            "mail_location = maildir:~/Maildir\n"
+            "namespace inbox {\n  inbox = yes\n  separator = /\n}\n"
+            f"{listener}"
+            "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
+            "login_trusted_networks = 127.0.0.1/32\n"
+        )
+        (self.root / "dovecot.conf").write_text(conf, encoding="utf-8")
+        self._proc = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.root / "dovecot.conf")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode("utf-8", "replace") if self._proc.stderr else ""
+                raise RuntimeError(f"dovecot did not start: {err}{self.log()}")
+            try:  # ready = a login works (the auth process starts after the listener)
+                self.client().logout()
+                return self
+            except (OSError, imaplib.IMAP4.error):
+                time.sleep(0.05)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"dovecot did not listen on 127.0.0.1:{self.port} within {START_SECONDS:.0f}s: {self.log()}")
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=15)
+        if self._proc is not None and self._proc.stderr is not None:
+            self._proc.stderr.close()
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(encoding="utf-8", errors="replace")[-3000:] if path.exists() else ""
+
+    # --- the mailbox, through IMAP ------------------------------------------------------------
+
+    def client(self) -> imaplib.IMAP4:
+        if self.tls:
+            import ssl
+
+            context = ssl.create_default_context(cafile=str(self.cert_path))
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL("127.0.0.1", self.port, ssl_context=context, timeout=10)
+        else:
+            conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+            if self.starttls:
+                import ssl
+
+                conn.starttls(ssl.create_default_context(cafile=str(self.cert_path)))
+        try:
+            conn.login(self.user, self.password)
+        except BaseException:
+            conn.shutdown()
+            raise
+        return conn
+
+    def append(self, message: bytes, folder: str = "INBOX", flags: str = "") -> None:
+        conn = self.client()
+        try:
+            conn.create(folder) if folder != "INBOX" else None
+            typ, data = conn.append(folder, flags or None, None, message)
+            assert typ == "OK", data
+        finally:
+            conn.logout()
+
+    def recreate(self, folder: str = "INBOX/Support") -> None:
+        """Delete and create the folder again: a new UIDVALIDITY, as after a server migration."""
+        conn = self.client()
+        try:
+            conn.delete(folder)
+            conn.create(folder)
+        finally:
+            conn.logout()
+
+    def flags(self, folder: str = "INBOX") -> list[bytes]:
+        conn = self.client()
+        try:
+            conn.select(folder, readonly=True)
+            typ, data = conn.uid("FETCH", "1:*", "(FLAGS)")
+            assert typ == "OK", data
+            return [d for d in data if isinstance(d, bytes)]
+        finally:
+            conn.logout()
+
+    def uidvalidity(self, folder: str = "INBOX") -> int:
+        conn = self.client()
+        try:
+            typ, data = conn.status(folder, "(UIDVALIDITY)")
+            assert typ == "OK", data
+            raw = data[0].decode() if isinstance(data[0], bytes) else str(data[0])
+            return int(raw.rsplit("UIDVALIDITY", 1)[1].strip(" )"))
+        finally:
+            conn.logout()
