@@ -98,6 +98,9 @@ class Dovecot:
             f"instance_name = recoverybot-test-{self.port}\n"
             f"{internal}first_valid_uid = {min(mail_uid, 100)}\nfirst_valid_gid = 0\n"
             "disable_plaintext_auth = no\nauth_mechanisms = plain login\n"
+            # no penalty after a failed login: a test that tries a wrong password then the right
+            # one must not wait on dovecot's back-off (it timed out on a loaded machine)
+            "auth_failure_delay = 0\n"
             f"{ssl}"
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.root / 'passwd'}\n}}\n"
             f"userdb {{\n  driver = static\n  args = uid={mail_uid} gid={mail_gid} home={self.root / 'home'}/%n\n}}\n"
