@@ -198,8 +198,6 @@ def test_studs_off_boots_get_a_repair_gift_card_up_to_the_cap(run: Run) -> None:
     check_email(told)
 
 
-@pytest.mark.xfail(strict=True, reason="the scorer reads the late-return post as a service complaint, so only a "
-                   "goodwill credit is offered (docs/demo.md); the scorer fix is the lead's")
 def test_late_return_gets_the_window_waived_a_courier_pickup_and_a_gesture(run: Run) -> None:
     told = story(run, "late_return_illness")
     kinds = [r.kind for r in told.remedies]

@@ -149,11 +149,13 @@ def _find_case(session: Session, mention: Mention, issue: str, result: MatchResu
     customer_id = result.customer_id if result.matched else None
     year_ago = now - timedelta(days=365)
     if _normal_len(mention.text) >= MIN_COPY_CHARS:
+        # DISTINCT over ids only: PostgreSQL has no equality for the case's JSON columns.
+        copy_ids = (
+            select(CaseMention.case_id).join(Mention, Mention.id == CaseMention.mention_id)
+            .where(Mention.fingerprint == mention.fingerprint).distinct()
+        )
         copies = session.scalars(
-            select(Case).join(CaseMention, CaseMention.case_id == Case.id)
-            .join(Mention, Mention.id == CaseMention.mention_id)
-            .where(Mention.fingerprint == mention.fingerprint, Case.created_at >= year_ago)
-            .order_by(Case.id).distinct().limit(20)
+            select(Case).where(Case.id.in_(copy_ids), Case.created_at >= year_ago).order_by(Case.id).limit(20)
         ).all()
         for copy in copies:
             if same_person(session, mention, customer_id, copy):
