@@ -38,7 +38,17 @@ from bot.errors import ConfigError, SourceError, StoreError
 from bot.fetch import Fetcher, Validators, host_of, make_client
 from bot.match import mask_email
 from bot.progress import NullProgress, Progress
-from bot.store import Assessment, HttpCache, Mention, SourceState, Store, fingerprint, utcnow
+from bot.store import (
+    Assessment,
+    HttpCache,
+    Mention,
+    SourceState,
+    Store,
+    dialect_insert,
+    fingerprint,
+    get_or_insert,
+    utcnow,
+)
 from connectors.base import Connector, RawMention
 
 if TYPE_CHECKING:  # bot.config imports every stage's section; keep this module light to import
@@ -435,25 +445,34 @@ def _save_validators(session: Session, validators: dict[str, Validators], at: da
     for start in range(0, len(urls), 500):
         for row in session.scalars(select(HttpCache).where(HttpCache.url.in_(urls[start : start + 500]))):
             rows[row.url] = row
+    fresh: list[dict[str, Any]] = []
     for url, found in validators.items():
         if len(url) > 2000:
             continue
-        row = rows.get(url) or HttpCache(url=url)
-        if row.url not in rows:
-            rows[url] = row
-            session.add(row)
-        row.etag = (found.get("etag") or None) and found["etag"][:500]
-        row.last_modified = (found.get("last-modified") or None) and found["last-modified"][:100]
-        row.content_hash = found.get("content-hash")
-        row.fetched_at = at
+        etag = (found.get("etag") or None) and found["etag"][:500]
+        modified = (found.get("last-modified") or None) and found["last-modified"][:100]
+        digest = found.get("content-hash")
+        known = rows.get(url)
+        if known is None:
+            fresh.append({"url": url, "etag": etag, "last_modified": modified, "content_hash": digest,
+                          "fetched_at": at})
+            continue
+        known.etag, known.last_modified, known.content_hash, known.fetched_at = etag, modified, digest, at
+    if fresh:
+        # Another worker reading the same pages may store their validators at the same moment:
+        # the newest answer wins instead of failing on http_cache_pkey.
+        stmt = dialect_insert(session, HttpCache)
+        excluded = stmt.excluded
+        session.execute(stmt.on_conflict_do_update(index_elements=["url"], set_={
+            "etag": excluded.etag, "last_modified": excluded.last_modified,
+            "content_hash": excluded.content_hash, "fetched_at": excluded.fetched_at}), fresh)
 
 
 def _update_state(session: Session, source: SourceConfig, ctx: _Context, failure: BaseException | None,
                   at: datetime) -> None:
-    state = session.get(SourceState, source.name)
-    if state is None:
-        state = SourceState(name=source.name, kind=source.kind, cursor={}, consecutive_failures=0, mentions_total=0)
-        session.add(state)
+    # Two workers collecting a new source at once: the first inserts its row, both update it.
+    state = get_or_insert(session, SourceState, {"name": source.name}, kind=source.kind, cursor={},
+                          consecutive_failures=0, mentions_total=0)
     state.kind = source.kind
     state.last_run_at = at
     problem = failure or (ctx.errors[-1] if ctx.errors else None)

@@ -215,13 +215,10 @@ def send(store: Store, config: Config, *, mailer: Mailer | None = None, day: dat
 
 def _record(store: Store, period: str, status: str, subject: str, error: str | None, now: datetime,
             *, count: bool) -> None:
-    from bot.store import Digest
+    from bot.store import Digest, get_or_insert
 
     with store.session() as session:
-        row = session.get(Digest, period)
-        if row is None:
-            row = Digest(period=period, attempts=0, created_at=now)
-            session.add(row)
+        row = get_or_insert(session, Digest, {"period": period}, attempts=0, created_at=now)
         row.status = status
         row.subject = subject
         if count:
