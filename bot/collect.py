@@ -57,6 +57,8 @@ if TYPE_CHECKING:  # bot.config imports every stage's section; keep this module 
 log = logging.getLogger("recoverybot.collect")
 
 BATCH = 250  # mentions per transaction: big enough to be fast, small enough to lose little
+MORE_KEY = "_more_next_run"  # in a source's saved cursor: how many mentions the last run left (status)
+REST_COUNT_LIMIT = 1_000_000  # counting what a stopped run leaves is bounded too
 
 # column widths of the mention table (PostgreSQL enforces them)
 _WIDTH = {"external_id": 500, "author_name": 300, "author_handle": 300, "author_email": 300,
@@ -77,11 +79,15 @@ class SourceResult:
     ok: bool = True
     requests: int = 0
     seconds: float = 0.0
+    more: int = 0  # stopped at max_new_per_run: this many more already read wait for the next run
+    more_exact: bool = True  # False: at least `more` (pages not read yet may hold others)
 
     def line(self) -> str:
         state = "ok" if self.ok else "FAILED"
         text = (f"{self.name} ({self.kind}): {state}, {self.new} new, {self.pages} pages read, "
                 f"{self.not_modified} unchanged, {self.requests} requests, {self.seconds:.1f}s")
+        if self.more:
+            text += f", {more_words(self.more, self.more_exact)}"
         if self.errors:
             text += f"; {len(self.errors)} problem{'s' if len(self.errors) > 1 else ''}: {self.errors[0]}"
         return text
@@ -165,7 +171,8 @@ class _Context:
                  progress: Progress, brand: Any) -> None:
         self.source = source.name
         self.fetch = fetch
-        self.cursor = cursor
+        self.cursor = {k: v for k, v in cursor.items() if k != MORE_KEY}
+        self.max_reviews_per_page = source.max_reviews_per_page
         self.brand = brand
         self.errors: list[SourceError] = []
         self._store = store
@@ -197,6 +204,11 @@ class _Context:
 
     def progress(self, advance: int = 1, total: int | None = None) -> None:
         self._progress.advance(self.source, advance, total)
+
+    def seen(self, external_id: str) -> bool:
+        """True when this run already yielded the id."""
+        with self._lock:
+            return external_id in self._yielded
 
     def remember(self, external_id: str) -> bool:
         """False when this run already yielded the id (two pages listing one review)."""
@@ -270,13 +282,22 @@ def _run_source(
     fetcher.set_hosts(source.name, source_hosts(source, connector))
     failure: BaseException | None = None
     batch: list[RawMention] = []
+    taken = 0
+    mentions = iter(connector.collect(ctx))
     try:
-        for mention in connector.collect(ctx):
+        for mention in mentions:
             late = fetcher.past_deadline(source.name)
             if late is not None:  # a connector that keeps yielding: stop it; the rest comes next run
                 raise late
             if not ctx.remember(mention.external_id):
                 continue
+            if taken >= source.max_new_per_run:
+                # Enough for one run (issue 13 item 12): stop here and keep the cursor and the pages'
+                # validators as they were, so the next run reads the same pages and, skipping what
+                # is stored now, takes the rest. Nothing is lost; one run stays short.
+                result.more, result.more_exact = _count_rest(mentions, mention, ctx, fetcher)
+                break
+            taken += 1
             batch.append(mention)
             if len(batch) >= BATCH:
                 new = _store_batch(store, source, batch, now())
@@ -292,6 +313,10 @@ def _run_source(
     except Exception as exc:  # a bug in one connector must not stop the other sources
         log.exception("source %s: connector crashed", source.name)
         failure = exc
+    finally:
+        close = getattr(mentions, "close", None)
+        if callable(close):
+            close()  # a generator stopped at the cap ends its requests now
     stats = fetcher.stats[source.name]
     fetched = stats.pages + stats.not_modified
     if failure is None and ctx.errors and fetched == 0:
@@ -303,9 +328,9 @@ def _run_source(
                 new = _insert(session, source, batch, now())
                 result.new += new
                 result.seen += len(batch) - new
-            if failure is None:
+            if failure is None and not result.more:
                 _save_validators(session, validators, now())
-            _update_state(session, source, ctx, failure, now())
+            _update_state(session, source, ctx, failure, now(), more=result.more)
     except StoreError as exc:
         log.error("source %s: cannot store: %s", source.name, exc)
         failure = failure or exc
@@ -319,6 +344,27 @@ def _run_source(
     result.seconds = time.monotonic() - started
     progress.finish(source.name, f"{result.new} new" + ("" if result.ok else " (failed)"))
     return result
+
+
+def more_words(more: int, exact: bool = True) -> str:
+    """What a run stopped at its cap left, in words: "1,234 more next run"."""
+    return f"{'' if exact else 'at least '}{more:,} more next run"
+
+
+def _count_rest(mentions: Iterator[RawMention], first: RawMention, ctx: _Context, fetcher: Fetcher) -> tuple[int, bool]:
+    """How many more new mentions the connector has already read, counted without storing them
+    and without another request: the count stops at the first one that needed a new page (then it
+    is "at least"). True when the count is exact."""
+    before = fetcher.stats[ctx.source].requests
+    counted = {first.external_id}
+    for mention in mentions:
+        if fetcher.stats[ctx.source].requests != before or len(counted) >= REST_COUNT_LIMIT:
+            return len(counted), False
+        if fetcher.past_deadline(ctx.source) is not None:
+            return len(counted), False
+        if mention.external_id not in counted and not ctx.seen(mention.external_id):
+            counted.add(mention.external_id)
+    return len(counted), True
 
 
 def source_hosts(source: SourceConfig, connector: Connector | None = None) -> set[str]:
@@ -469,7 +515,7 @@ def _save_validators(session: Session, validators: dict[str, Validators], at: da
 
 
 def _update_state(session: Session, source: SourceConfig, ctx: _Context, failure: BaseException | None,
-                  at: datetime) -> None:
+                  at: datetime, *, more: int = 0) -> None:
     # Two workers collecting a new source at once: the first inserts its row, both update it.
     state = get_or_insert(session, SourceState, {"name": source.name}, kind=source.kind, cursor={},
                           consecutive_failures=0, mentions_total=0)
@@ -489,7 +535,12 @@ def _update_state(session: Session, source: SourceConfig, ctx: _Context, failure
                                         else f"{type(problem).__name__}: {problem}")[:4000]
             state.last_error_url = None
     if failure is None:
-        state.cursor = _jsonable(ctx.cursor)
+        if more:
+            # Stopped at max_new_per_run: the old cursor stays (the connector's may have moved past
+            # what was not stored); only the count of what waits is added, for status.
+            state.cursor = {**_jsonable(dict(state.cursor or {})), MORE_KEY: more}
+        else:
+            state.cursor = {k: v for k, v in _jsonable(ctx.cursor).items() if k != MORE_KEY}
         state.last_success_at = at
         state.consecutive_failures = 0
         state.failing_since = None

@@ -130,6 +130,12 @@ class SourceConfig(BaseModel):
     allow_hosts: list[str] = Field(
         default_factory=list, description="More hosts ('cdn.shop.example') this source's redirects, sitemap "
         "entries and next-page links may reach; by default only the hosts of its own configured URLs.")
+    max_reviews_per_page: int = Field(
+        500, ge=1, le=1_000_000, description="Most new reviews one page gives a run; the rest of a bigger page "
+        "is left for the next runs, with a warning naming the source and the page.")
+    max_new_per_run: int = Field(
+        2000, ge=1, le=10_000_000, description="Most new mentions one run of this source stores; past it the "
+        "run stops, its cursor stays where it was and the rest comes next run (the summary says how many).")
 
     @field_validator("name")
     @classmethod

@@ -18,7 +18,15 @@ from bs4 import BeautifulSoup, Tag
 from pydantic import Field, field_validator
 
 from bot.errors import ParseError, SourceError
-from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
+from connectors.base import (
+    CollectContext,
+    Options,
+    PageUrl,
+    RawMention,
+    content_id,
+    new_on_page,
+    normalise_rating,
+)
 from connectors.brand import html_to_text
 from connectors.reviews.schema_org import parse_datetime
 
@@ -106,12 +114,12 @@ class HtmlConnector:
                         hint="open the page and check `item` matches each review (the site may have changed)",
                     )
                 return
-            known = ctx.known(m.external_id for m in mentions)
-            for mention in mentions:
-                if mention.external_id not in known:
-                    yield mention
-            if len(known) == len(mentions):
+            fresh, cut = new_on_page(ctx, mentions, page.url)
+            yield from fresh
+            if not fresh:
                 return  # everything on this page is stored: older pages are too
+            if cut:
+                return  # the rest of this page, and the pages behind it, come next run
             if next_url is not None and (refused := ctx.fetch.link_refused(self.name, page.url, next_url)):
                 ctx.report(refused)  # a next page on another host is never followed
                 return

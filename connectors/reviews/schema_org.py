@@ -29,7 +29,15 @@ from urllib.parse import urljoin
 from pydantic import Field, field_validator, model_validator
 
 from bot.errors import FetchError, ParseError, SourceError
-from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
+from connectors.base import (
+    CollectContext,
+    Options,
+    PageUrl,
+    RawMention,
+    content_id,
+    new_on_page,
+    normalise_rating,
+)
 
 
 class SchemaOrgOptions(Options):
@@ -114,10 +122,10 @@ class SchemaOrgConnector:
                     errors.append(error)
                     ctx.report(error)
                     continue
-                known = ctx.known(m.external_id for m in mentions)
-                for mention in mentions:
-                    if mention.external_id not in known:
-                        yield mention
+                fresh, cut = new_on_page(ctx, mentions, result.url)
+                yield from fresh
+                if cut:
+                    continue  # not marked visited: the next run reads the page again for the rest
             if self.options.sitemap:
                 visited[url] = [lastmods.get(url), now.isoformat(timespec="seconds")]
         if self.options.sitemap:
