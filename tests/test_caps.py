@@ -110,3 +110,20 @@ def test_the_rest_of_a_page_past_max_reviews_per_page_comes_next_run_with_a_warn
 def test_default_caps() -> None:
     source = _config("https://shop.example/p").sources[0]
     assert source.max_reviews_per_page == 500 and source.max_new_per_run == 2000
+
+
+def test_status_says_what_a_run_stopped_at_its_cap_left(store: Store) -> None:
+    from bot.report.status import gather, render
+
+    with LocalServer({"/p/fan": Route(body=_page(300), content_type="text/html")}) as srv:
+        config = _config(srv.url("/p/fan"), max_new_per_run=100)
+        (result,) = collect(config, store).results
+        assert result.ok and result.new == 100 and "200 more next run" in result.line()
+        (shop,) = gather(config, store).sources
+        assert shop.health == "ok" and shop.more_next_run == 200
+        assert "bigshop: the last run stopped at its max_new_per_run; at least 200 more next run" in render(
+            gather(config, store))
+        for _ in range(2):
+            collect(config, store)
+        (shop,) = gather(config, store).sources
+        assert shop.more_next_run == 0 and len(_stored(store)) == 300
