@@ -568,6 +568,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        # A database error no stage wrapped: said in words, never with its traceback (PostgreSQL's
+        # DETAIL line names the row's values, such as a customer's email).
+        from bot.store import describe_db_error
+
+        print(f"error: database error: {describe_db_error(exc)}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

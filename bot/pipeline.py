@@ -104,7 +104,8 @@ def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSum
                 .limit(batch)
             )
             if claim:
-                query = query.with_for_update(skip_locked=True, of=Mention)
+                # FOR NO KEY UPDATE: other workers skip these rows, yet a case may still point at them.
+                query = query.with_for_update(skip_locked=True, key_share=True, of=Mention)
             pending = [tuple(row) for row in session.execute(query)]
             if claim:
                 _store_assessments(session, _assess_all(scorer, pending), summary)
