@@ -146,7 +146,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     per_source: dict[str, SourceCount] = {}
     for source in config.sources:
         per_source[source.name] = SourceCount(source.name)
-    unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    unhappy_sum = func.sum(case((and_(Assessment.unhappy.is_(True), Assessment.scored.is_(True)), 1), else_=0))
     # The one "unhappy share" of the digest: unhappy mentions out of those the scorer read
     # (mentions not scored yet, or in a language it does not read, are not counted as happy).
     scored_sum = func.sum(case((and_(Assessment.mention_id.is_not(None), Assessment.scored.is_(True)), 1), else_=0))
@@ -432,7 +432,7 @@ def _chart(session: Session, config: Config, period: Period, names: list[str]) -
     bounds.append(period.until)
     posted = func.coalesce(Mention.published_at, Mention.collected_at)
     bucket = case(*[(posted < bounds[i + 1], i) for i in range(n)], else_=n)
-    unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    unhappy_sum = func.sum(case((and_(Assessment.unhappy.is_(True), Assessment.scored.is_(True)), 1), else_=0))
     data: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([0] * n, [0] * n))
     for name in names:
         data[name]
