@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "hackernews": "connectors.social.hackernews:HackerNewsConnector",
     "html": "connectors.reviews.html:HtmlConnector",
     "imap": "connectors.mail.imap:ImapConnector",
+    "judgeme": "connectors.reviews.judgeme:JudgeMeConnector",
     "mastodon": "connectors.social.mastodon:MastodonConnector",
     "reddit": "connectors.social.reddit:RedditConnector",
     "rss": "connectors.social.rss:RssConnector",
