@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "schema_org": "connectors.reviews.schema_org:SchemaOrgConnector",
     "trustpilot": "connectors.reviews.trustpilot:TrustpilotConnector",
     "woocommerce": "connectors.reviews.woocommerce:WooCommerceConnector",
+    "yotpo": "connectors.reviews.yotpo:YotpoConnector",
 }
 
 _loaded: dict[str, type[Connector]] = {}
