@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "rss": "connectors.social.rss:RssConnector",
     "schema_org": "connectors.reviews.schema_org:SchemaOrgConnector",
     "trustpilot": "connectors.reviews.trustpilot:TrustpilotConnector",
+    "trustpilot_api": "connectors.reviews.trustpilot_api:TrustpilotApiConnector",
     "woocommerce": "connectors.reviews.woocommerce:WooCommerceConnector",
     "yotpo": "connectors.reviews.yotpo:YotpoConnector",
 }
