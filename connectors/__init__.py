@@ -16,6 +16,7 @@ __all__ = ["KINDS", "Connector", "RawMention", "registry"]
 KINDS: dict[str, str] = {
     "appstore": "connectors.reviews.appstore:AppStoreConnector",
     "bluesky": "connectors.social.bluesky:BlueskyConnector",
+    "googleplay": "connectors.reviews.googleplay:GooglePlayConnector",
     "hackernews": "connectors.social.hackernews:HackerNewsConnector",
     "html": "connectors.reviews.html:HtmlConnector",
     "imap": "connectors.mail.imap:ImapConnector",
