@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 from bot.errors import FetchError, ParseError
 
@@ -29,8 +30,8 @@ def where(endpoint: str, page: int) -> str:
 
 
 def get_json(fetch: Fetcher, endpoint: str, params: Mapping[str, Any], *, page: int, source: str,
-             app: str, env_name: str, env_key: str) -> Any:
-    """GET `endpoint` with `params` (holding the key) and return the JSON body.
+             app: str, env_name: str, env_key: str, key: str) -> Any:
+    """GET `endpoint` with `params` (holding the `key`) and return the JSON body.
 
     A 401/403 becomes an error that says which environment variable holds the refused key; any
     other failure names the endpoint and page, never the key.
@@ -45,12 +46,23 @@ def get_json(fetch: Fetcher, endpoint: str, params: Mapping[str, Any], *, page: 
                 f"(named by {env_key})", source=source, url=url, status=exc.status, retryable=False,
                 hint=f"put a valid {app} key in {env_name}; the app's settings page shows it",
             ) from exc
+        if key and scrub(exc.reason + exc.url, key) != exc.reason + exc.url:
+            # a refused redirect names the URL it came from, query (and key) included
+            raise FetchError(scrub(exc.reason, key), source=source, url=url, status=exc.status,
+                             retryable=exc.retryable, hint=exc.hint or None) from None
         raise  # the fetcher's error names the endpoint, not the query that holds the key
     try:
         return answer.json(source)
     except ParseError as exc:
         raise ParseError(exc.reason, source=source, url=url,
                          hint=f"the {app} API answered something that is not JSON; try again later") from exc
+
+
+def scrub(text: str, key: str) -> str:
+    """`text` with the key (as written and URL-encoded) replaced by ***."""
+    for form in dict.fromkeys((key, quote(key, safe=""), quote_plus(key))):
+        text = text.replace(form, "***")
+    return text
 
 
 def newer(current: str | None, when: datetime | None) -> str | None:

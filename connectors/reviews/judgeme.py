@@ -85,7 +85,7 @@ class JudgeMeConnector:
             params = {"shop_domain": self.options.shop_domain, "api_token": token,
                       "page": number, "per_page": per_page}
             data = apps.get_json(ctx.fetch, self.endpoint, params, page=number, source=self.name,
-                                 app="Judge.me", env_name=self.options.api_token_env, env_key=env_key)
+                                 app="Judge.me", env_name=self.options.api_token_env, env_key=env_key, key=token)
             ctx.progress(1)
             reviews = data.get("reviews") if isinstance(data, dict) else None
             if not isinstance(reviews, list):

@@ -130,7 +130,8 @@ class YotpoConnector:
                                 "since_updated_at": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         for number in range(1, self.options.max_pages + 1):
             data = apps.get_json(ctx.fetch, self.endpoint, {**base, "page": number}, page=number,
-                                 source=self.name, app="Yotpo", env_name=env_name, env_key=env_key)
+                                 source=self.name, app="Yotpo", env_name=env_name, env_key=env_key,
+                                 key=utoken)
             ctx.progress(1)
             if isinstance(data, dict) and isinstance(data.get("response"), dict):
                 data = data["response"]  # some Yotpo endpoints wrap the answer in {"status", "response"}

@@ -116,6 +116,16 @@ def test_refused_token_names_the_variable_never_the_token(store: Store, token: N
     assert health.consecutive_failures == 2 and "jm-wrong" not in (health.last_error_message or "")
 
 
+def test_a_redirect_elsewhere_is_refused_without_showing_the_token(store: Store, token: None) -> None:
+    moved = Route(status=302, headers={"Location": "https://judge.example/api/v1/reviews?moved=1"})
+    with LocalServer({API: moved}) as srv:
+        summary = collect(config(srv.base), store)
+    error = summary.results[0].errors[0]
+    assert not summary.ok and "outside this source's hosts" in error and "judge.example" in error
+    assert TOKEN not in error and "api_token=***" in error
+    assert TOKEN not in (source_health(store)[0].last_error_message or "")
+
+
 def test_garbled_page_is_a_recorded_error_and_nothing_stored_is_lost(store: Store, token: None) -> None:
     shop = Shop()
     with LocalServer({API: shop}) as srv:
