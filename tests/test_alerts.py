@@ -278,3 +278,30 @@ def test_a_remedy_stuck_in_the_outbox_alerts_after_the_minutes_set(
         assert run_alerts(store, config, now=NOW + timedelta(minutes=120)).sent == 0
     finally:
         store.dispose()
+
+
+# --- the docs --------------------------------------------------------------------------------------
+
+
+def test_every_service_example_in_the_docs_is_a_url_apprise_understands() -> None:
+    import re
+
+    import apprise
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    urls = re.findall(r"RECOVERYBOT_ALERT_URL='([^']+)'", doc)
+    schemes = {url.split("://", 1)[0] for url in urls}
+    assert {"https", "slack", "workflows", "discord", "tgram", "mailtos", "jsons"} <= schemes
+    for url in urls:
+        sender = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
+        assert sender.add(url), url
+
+
+def test_check_warns_when_an_alert_variable_is_not_set(tmp_path: Path, receiver: LocalServer,
+                                                       env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import missing_secrets
+
+    config = make_config(tmp_path, receiver, "case_waiting_above = 0")
+    assert ("alerts[0].url_env", ALERT_ENV) not in missing_secrets(config)
+    monkeypatch.delenv(ALERT_ENV)
+    assert ("alerts[0].url_env", ALERT_ENV) in missing_secrets(config)

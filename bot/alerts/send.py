@@ -2,7 +2,7 @@
 cannot wait for the morning's digest.
 
 Each ``[[alerts]]`` entry names an environment variable holding an Apprise URL (``slack://...``,
-``msteams://...``, ``tgram://...``, ``mailtos://...``, ``json://...``) and what to send:
+``workflows://...`` (Teams), ``discord://...``, ``tgram://...``, ``mailtos://...``, ``json://...``) and what to send:
 
 =====================  ==========================================================================
 key                    the event (and its key in the ``alert_sent`` table)
