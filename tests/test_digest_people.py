@@ -274,4 +274,4 @@ def test_a_long_needs_you_shows_the_most_urgent_cards_and_lists_the_rest_in_a_li
     for case_id in ids[7:]:
         assert f"#{case_id}" not in text
     assert "and 2 more cases waiting" in text and "and 2 more cases waiting" in html
-    assert "recoverybot cases ID" in text  # how to see one in full
+    assert "recoverybot cases ID" in text and "recoverybot cases ID" in html  # how to see one in full
