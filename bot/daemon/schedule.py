@@ -59,6 +59,7 @@ from bot.daemon.process import (
     InstanceLock,
     RedactFilter,
     Signals,
+    SteadyClock,
     install_log_filters,
     job_context,
     prune_http_cache,
@@ -224,6 +225,7 @@ class Daemon:
         self.config_path = config_path or config.path
         self.redact = redact
         self.stopping = threading.Event()
+        self.clock = SteadyClock()  # approvals expire by the time the daemon ran, not a jumped clock
         self.specs: dict[str, JobSpec] = {}
         self._running: dict[str, datetime] = {}
         self._cond = threading.Condition()
@@ -467,7 +469,7 @@ class Daemon:
         from bot.decide import staff
 
         config = self.config
-        self._step(summary, "expire_approvals", lambda: staff.expire_approvals(self.store, config, now=utcnow()))
+        self._step(summary, "expire_approvals", lambda: staff.expire_approvals(self.store, config, now=self.clock.now()))
         if self.stopping.is_set():
             return
         self._step(summary, "dispatch", lambda: outbox.dispatch_due(self.store, config, now=utcnow()))
