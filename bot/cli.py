@@ -90,17 +90,27 @@ def _open(config: Any, *, create: bool = False) -> Any:
     return open_store(config.bot.database, config.data_dir, create=create)
 
 
-def _init_database(config_path: Path) -> Path | None:
-    """`init`: the empty database the config names, when it is a SQLite file not there yet."""
+def _init_database(config_path: Path) -> str | None:
+    """`init`: the empty database the config names, when it is not there yet (a SQLite file that
+    does not exist, a PostgreSQL database without our tables); what was created, else None."""
     from bot import config as cfg
-    from bot.store import open_store, sqlite_file
+    from bot.store import mask_url, open_store, sqlite_file
 
     config = cfg.load(config_path)
     path = sqlite_file(config.bot.database, config.data_dir)
-    if path is None or path.exists():
-        return None
-    open_store(config.bot.database, config.data_dir, create="fresh").dispose()
-    return path
+    if path is not None:
+        if path.exists():
+            return None
+        open_store(config.bot.database, config.data_dir, create="fresh").dispose()
+        return str(path)
+    store = open_store(config.bot.database, config.data_dir, upgrade=False)
+    try:
+        if "alembic_version" in store.tables():
+            return None
+        store.upgrade()
+    finally:
+        store.dispose()
+    return mask_url(config.bot.database)
 
 
 def _print_json(rows: Any, out: TextIO) -> None:

@@ -158,3 +158,23 @@ def test_a_webhook_409_is_already_done_not_a_retry(tmp_path: Path) -> None:
                 assert done.detail["reference"] == "HTTP 409 (already done)"
         finally:
             store.dispose()
+
+
+@pytest.mark.postgres
+def test_read_commands_on_an_empty_postgres_database_create_no_tables(
+        pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    path = tmp_path / "config.toml"
+    path.write_text(f'[bot]\ndatabase = "{pg_url}"\n', encoding="utf-8")
+    assert main(["--config", str(path), "status"]) == 2
+    assert "no recoverybot tables in the database" in capsys.readouterr().err
+    engine = create_engine(pg_url)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    assert main(["--config", str(path), "init", str(path)]) == 0  # the config is kept, the tables made
+    assert "created the empty database postgresql" in capsys.readouterr().out
+    assert main(["--config", str(path), "cases", "--json"]) == 0
+    assert main(["--config", str(path), "init", str(path)]) == 2  # nothing left to do
