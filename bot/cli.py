@@ -82,10 +82,35 @@ def _load(args: argparse.Namespace) -> Any:
     return cfg.load(args.config)
 
 
-def _open(config: Any) -> Any:
+def _open(config: Any, *, create: bool = False) -> Any:
+    """The store, never a new empty database unless ``create`` (a first `cycle`/`orders`, where no
+    trace says a database lived here before): `status`, `cases`, `digest` on a lost database say so."""
     from bot.store import open_store
 
-    return open_store(config.bot.database, config.data_dir)
+    return open_store(config.bot.database, config.data_dir, create=create)
+
+
+def _init_database(config_path: Path) -> str | None:
+    """`init`: the empty database the config names, when it is not there yet (a SQLite file that
+    does not exist, a PostgreSQL database without our tables); what was created, else None."""
+    from bot import config as cfg
+    from bot.store import mask_url, open_store, sqlite_file
+
+    config = cfg.load(config_path)
+    path = sqlite_file(config.bot.database, config.data_dir)
+    if path is not None:
+        if path.exists():
+            return None
+        open_store(config.bot.database, config.data_dir, create="fresh").dispose()
+        return str(path)
+    store = open_store(config.bot.database, config.data_dir, upgrade=False)
+    try:
+        if "alembic_version" in store.tables():
+            return None
+        store.upgrade()
+    finally:
+        store.dispose()
+    return mask_url(config.bot.database)
 
 
 def _print_json(rows: Any, out: TextIO) -> None:
@@ -136,10 +161,23 @@ def _open_text(path: str) -> TextIO:
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.path or "config.toml")
     if target.exists() and not args.force:
-        print(f"{target} already exists; use --force to overwrite", file=sys.stderr)
-        return EXIT_USAGE
+        try:
+            created = _init_database(target)
+        except ConfigError:
+            created = None
+        if created is None:
+            print(f"{target} already exists; use --force to overwrite", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{target} already exists (kept); created the empty database {created}")
+        return EXIT_OK
     target.write_text(sample_config(), encoding="utf-8")
     print(f"wrote {target}; edit it, then run: recoverybot --config {target} check")
+    try:
+        created = _init_database(target)
+    except ConfigError:
+        created = None  # the sample names a secret or path this machine lacks: the first `run` creates it
+    if created is not None:
+        print(f"created the empty database {created}")
     return EXIT_OK
 
 
@@ -176,7 +214,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.source:
         config.source(args.source)  # unknown name: a clear config error before any work
-    store = _open(config)
+    store = _open(config, create=True)
     try:
         report = run_cycle(config, store, only=args.source, progress=make_progress(sys.stderr))
     finally:
@@ -442,7 +480,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
     from bot import orders
 
     config = _load(args)
-    store = _open(config)
+    store = _open(config, create=True)
     try:
         summary: orders.SyncSummary | orders.ImportSummary
         if args.orders_command == "sync":

@@ -284,7 +284,12 @@ class DigestReport:
 
 # --- formatting helpers -------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Controls, and the invisible characters that change how text reads or hide in it: zero-width
+# spaces and joiners, bidi marks, overrides and isolates ("Trojan Source"), the Arabic letter mark,
+# the Mongolian vowel separator, word joiner and invisible operators, and the BOM (U+FEFF, which
+# pages and feeds often start with).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                      "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
 REMEDY_WORDS = {
     "replacement": "replacement", "refund": "refund", "store_credit": "store credit",
