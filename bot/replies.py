@@ -63,8 +63,8 @@ OFFER = re.compile(
     r"credit\w*|compensat\w*|rewards?|incentives?|promo(?:tion(?:al)?)? codes?|money back|cash ?back|"
     r"reimburs\w*|bonus\w*|\d+ ?% off|percent off)\b", re.IGNORECASE)
 MONEY = re.compile(
-    r"(?:[€$£¥₹]\s*\d|\d(?:[\d.,]*\d)?\s*(?:[€$£¥₹]|\b(?:eur|euros?|usd|dollars?|gbp|pounds?|chf|sek|nok|dkk)\b)|"
-    r"\b(?:eur|usd|gbp|chf)\s*\d|\b\d+[.,]\d{2}\b)", re.IGNORECASE)
+    r"(?:[€$£¥₹]\s*\d+(?:[.,]\d+)?|\d(?:[\d.,]*\d)?\s*(?:[€$£¥₹]|\b(?:eur|euros?|usd|dollars?|gbp|pounds?|chf|sek|nok|"
+    r"dkk)\b)|\b(?:eur|usd|gbp|chf)\s*\d+(?:[.,]\d+)?|\b\d+[.,]\d{2}\b)", re.IGNORECASE)
 EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 
 
