@@ -266,7 +266,8 @@ def _record(store: Store, reply_id: int, error: DispatchError | None, reference:
             summary.references[reply_id] = reference or ""
             session.add(AuditLog(at=now, case_id=row.case_id, action="replied_publicly",
                                  detail={"reply": row.id, "source": row.source, "reference": reference,
-                                         "asked_by": row.asked_by, "attempts": row.attempts}))
+                                         "asked_by": row.asked_by, "attempts": row.attempts,
+                                         "note": f"posted as {reference}"}))
         elif error.retryable and row.attempts < max_attempts:
             delay = backoff * (2 ** (row.attempts - 1))
             row.next_attempt_at, row.last_error = now + timedelta(seconds=delay), error.message

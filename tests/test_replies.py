@@ -166,7 +166,7 @@ def test_a_reply_asked_for_by_staff_is_posted_once_under_the_review(
         assert ("amira", "public_reply_asked") in actions and ("bot", "replied_publicly") in actions
         view = render_case(case_detail(store, case_id), config.zone)
         assert "amira: asked for a public reply under the review: Thank you for letting us know" in view
-        assert "bot: replied publicly" in view
+        assert "bot: replied publicly: posted as comment 900" in view
         report = build(store, config, day=NOW.date(), now=NOW + timedelta(hours=2))
         assert row.posted_at is not None  # the CLI posts at the real time
         on = row.posted_at.astimezone(config.zone)
