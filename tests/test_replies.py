@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot.cli import main
-from bot.config import Config, loads
+from bot.config import Config, enabled_parts, loads
 from bot.decide.cases import process
 from bot.decide.reply import ask
 from bot.decide.staff import case_detail
@@ -328,6 +328,8 @@ def test_a_review_from_a_site_without_replies_is_refused(
 
 def test_public_replies_are_off_by_default(tmp_path: Path, opened: list[Store], secrets: None) -> None:
     assert Config().notify.public_reply is False
+    [part] = [p for p in enabled_parts(Config()) if p.name == "public replies"]
+    assert not part.enabled and part.detail == "off: [notify] public_reply = false"
     with LocalServer({COMMENTS: WordPress()}) as srv:
         store, config = shop(tmp_path, opened, srv, public_reply=False)
         case_id = seed(store, config)
@@ -339,6 +341,8 @@ def test_public_replies_are_off_by_default(tmp_path: Path, opened: list[Store], 
 def test_a_case_not_helped_yet_gets_no_reply(tmp_path: Path, opened: list[Store], secrets: None) -> None:
     with LocalServer({COMMENTS: WordPress()}) as srv:
         store, config = shop(tmp_path, opened, srv)
+        [part] = [p for p in enabled_parts(config) if p.name == "public replies"]
+        assert part.enabled and part.detail == "staff may reply under reviews of shop (`recoverybot reply ID`)"
         case_id = seed(store, config)
         with store.session() as s:
             s.get(Case, case_id).status = "awaiting_approval"  # type: ignore[union-attr]
