@@ -25,7 +25,7 @@ from bot.decide.staff import case_detail
 from bot.replies import NOT_REPLYABLE, ReplyRefused, deliver_due
 from bot.report.casefile import render_case
 from bot.report.digest import build
-from bot.store import AuditLog, Case, PublicReply, Store
+from bot.store import AuditLog, Case, PublicReply, Store, open_store
 from connectors.replies import ReplyChannel, build_channel, supports_replies
 from connectors.replies.wordpress import marker
 from tests.decide_world import NOW, add_mention, add_order, days_ago
@@ -372,3 +372,42 @@ def test_the_wordpress_channel_is_a_reply_channel(monkeypatch: pytest.MonkeyPatc
     with httpx.Client() as client:
         channel = build_channel("shop", "woocommerce", {"url": "https://shop.example"}, client)
     assert isinstance(channel, ReplyChannel)
+
+
+@pytest.mark.postgres
+def test_two_dispatchers_at_once_on_postgresql_post_one_reply(
+        tmp_path: Path, opened: list[Store], secrets: None, pg_url: str) -> None:
+    wp = WordPress()
+    slow = threading.Event()
+
+    def answer(request: Request) -> Route:
+        route = wp(request)
+        if request.method == "POST" and not slow.is_set():
+            slow.set()
+            route.delay = 0.5  # the first POST is still out when the other dispatcher looks
+        return route
+
+    with LocalServer({COMMENTS: answer}) as srv:
+        _, sqlite_config = shop(tmp_path, opened, srv)
+        assert sqlite_config.path is not None
+        text = sqlite_config.path.read_text(encoding="utf-8").replace('"sqlite:///store.db"', f'"{pg_url}"')
+        sqlite_config.path.write_text(text, encoding="utf-8")
+        config = loads(text, path=sqlite_config.path)
+        store = open_store(config.bot.database, config.base_dir)
+        opened.append(store)
+        case_id = seed(store, config)
+        ask(store, config, case_id, actor="amira")
+        results: list[int] = []
+
+        def run() -> None:
+            with httpx.Client() as client:
+                results.append(deliver_due(store, config, client, NOW).posted)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert sorted(results) == [0, 1]
+        assert len(wp.posts(srv)) == 1 and len(wp.comments) == 1
+        assert replies(store)[0].status == "posted"
