@@ -436,6 +436,40 @@ def cmd_reject(args: argparse.Namespace) -> int:
     return _each_case(args, "rejected", one)
 
 
+def cmd_reply(args: argparse.Namespace) -> int:
+    """A public reply under the case's review, asked for by the staff member at the keyboard."""
+    import httpx
+
+    from bot.decide.reply import ask
+    from bot.decide.staff import CaseNotFound
+    from bot.replies import ReplyRefused, deliver_due
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        try:
+            queued = ask(store, config, args.id, actor=os.environ.get("USER") or "staff", text=args.text)
+        except (CaseNotFound, ReplyRefused) as exc:
+            raise UsageError(exc.message, hint=exc.hint or None) from exc
+        print(f"public reply for case {args.id} queued, under the review on {queued['source']}:")
+        for line in queued["text"].splitlines():
+            print(f"  {line}")
+        if config.bot.dry_run:
+            print("dry run: it is posted when the dry run ends")
+            return EXIT_OK
+        with httpx.Client(follow_redirects=False) as client:
+            done = deliver_due(store, config, client, only=queued["id"])
+    finally:
+        store.dispose()
+    if done.posted:
+        print(f"posted: {done.references.get(queued['id']) or 'done'}")
+        return EXIT_OK
+    for line in done.errors:
+        print(f"  {line}", file=sys.stderr)
+    print("not posted yet: the next dispatch tries again (`recoverybot cases` shows it)", file=sys.stderr)
+    return EXIT_FAIL if done.failed else EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.report.status import gather, render
 
@@ -585,6 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("reject", cmd_reject, "reject cases waiting for approval (reject 5 7 --reason ...)")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
     p.add_argument("--reason", required=True, help="why no remedy (kept in the case's history)")
+    p = add("reply", cmd_reply, "post a public reply under a case's review (needs [notify] public_reply = true)")
+    p.add_argument("id", type=int)
+    p.add_argument("--text", help="the reply (default: the public_reply template: thanks, sorry, we have been "
+                   "in touch with you directly)")
     p = add("status", cmd_status, "sources' health, outbox, budget, last digest (exit 1 when unhealthy)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-daemon", action="store_true",

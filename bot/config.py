@@ -511,6 +511,19 @@ def enabled_parts(config: Config) -> Iterator[Part]:
             (f"remedies stuck {entry.outbox_stuck} minutes", entry.outbox_stuck is not None)) if on]
         yield Part(f"alerts {entry.target}", True, f"{', '.join(wants)}; at most {entry.max_per_hour} an hour, "
                    f"Apprise URL from ${entry.url_env}")
+    yield _replies_part(config)
+
+
+def _replies_part(config: Config) -> Part:
+    """Public replies under reviews: off, or which sources' reviews staff may answer (`recoverybot reply`)."""
+    from connectors.replies import supports_replies
+
+    if not config.notify.public_reply:
+        return Part("public replies", False, "off: [notify] public_reply = false")
+    names = [s.name for s in config.sources if supports_replies(s.kind)]
+    if not names:
+        return Part("public replies", False, "on, but no source's site takes replies (a woocommerce source does)")
+    return Part("public replies", True, f"staff may reply under reviews of {', '.join(names)} (`recoverybot reply ID`)")
 
 
 def effective_rules(config: Config) -> list[str]:

@@ -25,6 +25,8 @@ from bot.store.models import (
     NoticeStatus,
     Order,
     OrderLine,
+    PublicReply,
+    PublicReplyStatus,
     Remedy,
     RemedyStatus,
     RunLog,
@@ -38,8 +40,8 @@ from bot.store.session import NoDatabase, Store, make_engine, mask_url, open_sto
 
 __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
-    "RemedyStatus",
+    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine",
+    "PublicReply", "PublicReplyStatus", "Remedy", "RemedyStatus",
     "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
     "resolve_url", "sqlite_file", "utcnow",
 ]
