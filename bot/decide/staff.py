@@ -256,7 +256,7 @@ def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
         return [_case_dict(case) for case in session.scalars(query)]
 
 
-__all__ = ["CaseNotFound", "CaseStateError", "approve", "case_detail", "decisions", "expire_approvals", "export_labels",
+__all__ = ["CaseNotFound", "CaseStateError", "approve", "case_detail", "change_amount", "decisions", "expire_approvals", "export_labels",
            "list_cases", "reject", "with_staff_note"]
 
 
@@ -296,3 +296,44 @@ def decisions(store: Store) -> list[Example]:
     with store.session() as session:
         return [Example(f"{m.source}:{m.external_id}", m.text, m.rating, m.title, label.remedy_worthy, label.issue,
                         label.unhappy) for label, m in _newest_labels(session).values()]
+
+
+def change_amount(store: Store, case_id: int, remedy_id: int, amount: Decimal, *, actor: str, config: Config,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """Change what one proposed remedy of a waiting case costs, within the cap of its kind ([policy]
+    caps); the case keeps waiting for approval. The note to the buyer names the new amount."""
+    now = now or utcnow()
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    with store.session() as session:
+        _lock(session)
+        case = _get(session, case_id)
+        _awaiting(case, "change")
+        remedy = next((r for r in case.remedies if r.id == remedy_id), None)
+        if remedy is None or remedy.status != RemedyStatus.PROPOSED.value:
+            raise CaseStateError(f"case #{case_id} has no proposed remedy #{remedy_id}",
+                                 hint="pick one of the remedies the case proposes")
+        cap = config.policy.cap(remedy.kind)
+        if amount < 0 or amount > cap:
+            raise CaseStateError(f"{amount} is outside what a {remedy.kind.replace('_', ' ')} may cost (0 to {cap})",
+                                 hint="the caps are [policy] caps in config.toml")
+        old = Decimal(remedy.amount or 0).quantize(Decimal("0.01"))
+        if amount == old:
+            return _case_dict(case)
+        from bot.notes import describe
+
+        before = dict(remedy.params or {})
+        after = {**before, "amount": str(amount)}
+        if before.get("full"):
+            after["full"] = False  # no longer the full price: the note says the amount
+        remedy.amount = amount
+        remedy.params = after
+        # The note has one line per remedy as notes.describe writes it: that line now says the new amount.
+        said, says = describe(remedy.kind, before, ""), describe(remedy.kind, after, "")
+        for other in case.remedies:
+            if said and says and other.note and other.status == RemedyStatus.PROPOSED.value:
+                other.note = other.note.replace(said, says)
+        case.reasons = list(case.reasons) + [f"{remedy.kind.replace('_', ' ')} changed from {old} to {amount} by {actor}"]
+        case.updated_at = now
+        session.add(AuditLog(at=now, actor=actor[:50], case_id=case.id, action="changed",
+                             detail={"remedy": remedy.id, "from": str(old), "to": str(amount)}))
+        return _case_dict(case)

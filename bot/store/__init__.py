@@ -31,6 +31,7 @@ from bot.store.models import (
     SourceState,
     StaffLabel,
     UTCDateTime,
+    WebLinkUse,
     fingerprint,
     utcnow,
 )
@@ -40,6 +41,6 @@ __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
     "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
     "RemedyStatus",
-    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
+    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "WebLinkUse", "fingerprint", "make_engine", "mask_url", "open_store",
     "resolve_url", "utcnow",
 ]

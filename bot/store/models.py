@@ -454,3 +454,16 @@ def fingerprint(text: str) -> str:
     """A hash of the normalised text: copies of one complaint on several sources share it."""
     normal = " ".join("".join(ch.lower() if ch.isalnum() else " " for ch in text).split())
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+class WebLinkUse(Base):
+    """A signed web link that was used (``bot.web.links``): its signature's hash is the key, so a
+    one-click approval or a sign-in link works once, even with two servers on one database."""
+
+    __tablename__ = "web_link_use"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the link's signature
+    action: Mapped[str] = mapped_column(String(20))  # approve | reject | change | signin
+    case_id: Mapped[int | None]
+    recipient: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
