@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -239,3 +240,75 @@ def test_public_bind_without_a_key_is_refused_at_start_up(tmp_path: Path) -> Non
         signing_key(public.web, environ={"RB_TEST_WEB_KEY": "short"})
     assert signing_key(public.web, environ={"RB_TEST_WEB_KEY": KEY}) == KEY.encode()
     assert signing_key(config.web, environ={})  # loopback: a key made for this process
+
+
+def _daemon_config(tmp_path: Path, port: int, bind: str = "127.0.0.1") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[bot]
+database = "sqlite:///daemon.db"
+
+[schedule]
+jitter = "1s"
+
+[web]
+enabled = true
+bind = "{bind}"
+port = {port}
+public_url = "http://127.0.0.1:{port}"
+key_env = "RB_TEST_WEB_KEY_UNSET"
+""", encoding="utf-8")
+    return path
+
+
+def test_the_daemon_serves_the_inbox_and_refuses_a_public_bind_without_key(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    from tests.test_daemon import ROOT, Proc, wait_for
+    from tests.test_mailer import free_port
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RECOVERYBOT_CONFIG", "RB_TEST_WEB_KEY_UNSET")}
+    refused = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(_daemon_config(tmp_path, 8787, "0.0.0.0")),
+                              "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert "[web] bind" in refused.stderr and "$RB_TEST_WEB_KEY_UNSET" in refused.stderr
+
+    port = free_port()
+    with Proc(_daemon_config(tmp_path, port)) as proc:
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for("the inbox to answer", answers, timeout=60, proc=proc)
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+
+
+def test_recoverybot_web_serves_in_the_foreground(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from tests.test_daemon import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "RECOVERYBOT_CONFIG"}
+    with subprocess.Popen([sys.executable, "-m", "bot.cli", "--config", str(_daemon_config(tmp_path, 8787)), "web",
+                           "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        _foreground(proc)
+
+
+def _foreground(proc: subprocess.Popen[str]) -> None:
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once it listens; the read ends when the process does
+        assert line.startswith("web inbox on http://127.0.0.1:"), line + (proc.stderr.read() if proc.stderr else "")
+        url = line.split()[3]
+        page = httpx.get(f"{url}/login", timeout=10)
+        assert page.status_code == 200 and "Signing in needs the bot's mail settings" in page.text  # no [digest] smtp_host here
+    finally:
+        proc.terminate()
+        proc.wait(30)
