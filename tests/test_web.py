@@ -312,3 +312,47 @@ def _foreground(proc: subprocess.Popen[str]) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _send_digest(world: World) -> list[tuple[list[str], str, str]]:
+    """Send the digest of the day before NOW through aiosmtpd; (recipients, html, text) per message."""
+    from bot.report.digest import send
+    from bot.report.mailer import Mailer
+    from bot.report.view import previous_day
+
+    before = len(world.smtp.messages)
+    send(world.store, world.config, mailer=Mailer.from_digest_config(world.config.digest),
+         day=previous_day(NOW, world.config.zone), now=NOW, force=True)
+    out = []
+    for received in world.smtp.messages[before:]:
+        msg = received.message
+        html = msg.get_body(("html",))
+        text = msg.get_body(("plain",))
+        assert html is not None and text is not None
+        out.append((received.rcpt_tos, html.get_content(), text.get_content()))
+    return out
+
+
+def test_digest_buttons_are_signed_for_each_recipient(world: World, client: httpx.Client,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    monkeypatch.delenv("RB_TEST_WEB_KEY", raising=False)
+    from bot.web import links as web_links
+
+    monkeypatch.setattr(web_links, "_KEY", [])  # as in a `digest --send` process without the key
+    [(to, html, text)] = _send_digest(world)  # no key: one message to all, the commands instead of buttons
+    assert sorted(to) == sorted(world.config.digest.to) and "/link/" not in html and "recoverybot approve" in html
+
+    monkeypatch.setenv("RB_TEST_WEB_KEY", KEY)
+    messages = _send_digest(world)
+    assert sorted(to for to, _html, _text in messages) == sorted([[a] for a in world.config.digest.to])
+    case_id = world.case_id()
+    for [recipient], html, text in messages:
+        found = re.findall(r'<a href="(http://127\.0\.0\.1:\d+/link/[^"]+)"[^>]*>(Approve|Reject|Change)</a>', html)
+        assert [label for _url, label in found] == ["Approve", "Reject", "Change"] * 2
+        assert all(url in text for url, _label in found)  # the plain-text part has the same links
+        approve = found[0][0].replace("&amp;", "&")
+        page = client.get(approve)
+        assert page.status_code == 200 and f"{recipient} (until" in page.text and f"case {case_id}" in page.text
+    assert statuses(world, case_id)[0] == "awaiting_approval"  # opening them did nothing

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -66,7 +67,7 @@ class Link:
         return hashlib.sha256(self.token.rpartition(".")[2].encode("ascii")).hexdigest()
 
 
-def signing_key(web: WebConfig, environ: dict[str, str] | None = None) -> bytes:
+def signing_key(web: WebConfig, environ: Mapping[str, str] | None = None) -> bytes:
     """The key from [web] key_env. Without it the inbox may only listen on loopback; it then gets a
     key made now, which dies with the process (links in an earlier digest stop working)."""
     env = os.environ if environ is None else environ
@@ -87,6 +88,24 @@ def signing_key(web: WebConfig, environ: dict[str, str] | None = None) -> bytes:
 
 
 _KEY: list[bytes] = []
+
+
+def digest_key(web: WebConfig, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The key for links in a digest: [web] key_env's, else the one this process's inbox made; None
+    (no buttons, said in the log) when neither exists, since a link signed with a key nobody
+    checks would only lead to a refusal page."""
+    env = os.environ if environ is None else environ
+    if env.get(web.key_env):
+        return signing_key(web, env)
+    if _KEY:
+        return _KEY[0]
+    if web.key_env not in _WARNED:
+        _WARNED.add(web.key_env)
+        log.warning("the digest has no Approve / Reject buttons: $%s ([web] key_env) is not set", web.key_env)
+    return None
+
+
+_WARNED: set[str] = set()
 
 
 def _process_key() -> bytes:
@@ -215,5 +234,5 @@ def case_links(key: bytes, web: WebConfig, case: Case, recipient: str, now: date
             for action in CASE_ACTIONS}
 
 
-__all__ = ["CASE_ACTIONS", "Link", "LinkRefused", "case_links", "check_current", "claim", "make", "proposal_fingerprint",
+__all__ = ["CASE_ACTIONS", "Link", "LinkRefused", "case_links", "check_current", "claim", "digest_key", "make", "proposal_fingerprint",
            "sign", "signing_key", "unclaim", "verify", "was_used"]

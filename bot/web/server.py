@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ class WebServer:
 
     def __init__(self, config: Config, store: Store, *, port: int | None = None,
                  mailer: Callable[[], Mailer] | None = None, clock: Callable[[], datetime] | None = None,
-                 environ: dict[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None) -> None:
         web = config.web
         key = signing_key(web, environ)  # refuses a public bind without a key, before binding
         self.app = create_app(config, store, key, mailer=mailer, clock=clock)
