@@ -172,7 +172,7 @@ class WebApp:
         remedies = [r for r in detail["remedies"] if r["status"] == "proposed"]
         caps = {r["id"]: str(self.config.policy.cap(r["kind"])) for r in remedies}
         return {"title": f"{ACTION_TITLES[link.action]}: case {detail['id']}", "action": link.action, "token": token,
-                "detail": detail, "who": who(detail), "what": proposal_text(detail), "cost": total_text(detail),
+                "detail": detail, "who": who(detail), "what": proposal_text(detail, params=False), "cost": total_text(detail),
                 "recipient": link.recipient, "remedies": remedies, "caps": caps,
                 "expires": f"{link.expires:%d %b %Y %H:%M} UTC"}
 
