@@ -356,3 +356,50 @@ def test_digest_buttons_are_signed_for_each_recipient(world: World, client: http
         page = client.get(approve)
         assert page.status_code == 200 and f"{recipient} (until" in page.text and f"case {case_id}" in page.text
     assert statuses(world, case_id)[0] == "awaiting_approval"  # opening them did nothing
+
+
+def test_a_decision_on_an_older_proposal_is_refused_under_the_lock(world: World) -> None:
+    from bot.decide.staff import ProposalChanged, approve, reject
+
+    case_id = world.case_id()
+    seen = proposal_fingerprint(world.case(case_id))
+    refund = next(r for r in world.case(case_id).remedies if r.kind == "refund")
+    change_amount(world.store, case_id, refund.id, Decimal("80"), actor=STAFF, config=world.config, now=NOW,
+                  proposal=seen)
+    for decide in (lambda: approve(world.store, case_id, actor=STAFF, now=NOW, config=world.config, proposal=seen),
+                   lambda: reject(world.store, case_id, actor=STAFF, reason="no", now=NOW, proposal=seen)):
+        with pytest.raises(ProposalChanged):
+            decide()
+    assert statuses(world, case_id)[0] == "awaiting_approval"
+    approve(world.store, case_id, actor=STAFF, now=NOW, config=world.config,
+            proposal=proposal_fingerprint(world.case(case_id)))
+    assert statuses(world, case_id)[0] == "queued"
+
+
+def test_sign_in_mails_to_one_address_are_limited(world: World, client: httpx.Client) -> None:
+    from bot.web.app import SIGNIN_PER_HOUR
+
+    for _ in range(SIGNIN_PER_HOUR + 3):
+        page = client.get("/login")
+        answer = client.post("/login", data={"email": STAFF, "csrf": csrf_of(page.text)})
+        assert "Check your email" in answer.text
+    assert len(world.smtp.messages) == SIGNIN_PER_HOUR
+
+
+@pytest.mark.postgres
+def test_a_link_is_used_once_on_postgresql(pg_url: str) -> None:
+    from bot.store import open_store
+    from bot.web.links import LinkRefused, claim, unclaim, verify, was_used
+
+    store = open_store(pg_url)
+    try:
+        link = verify(KEY.encode(), make(KEY.encode(), "approve", "x" * 300 + "@long.example", NOW + timedelta(days=1),
+                                         case_id=7, fingerprint="abc"), NOW, actions=("approve",))
+        claim(store, link, NOW)
+        with pytest.raises(LinkRefused) as caught:
+            claim(store, link, NOW)
+        assert caught.value.reason == "used" and was_used(store, link)
+        unclaim(store, link)
+        claim(store, link, NOW)
+    finally:
+        store.dispose()

@@ -515,8 +515,8 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
     abandoned: list[str] = []
     try:
         store.upgrade()
-        web = _start_web(config, store)  # a public bind without its key stops the start here
         signals.install()
+        web = _start_web(config, store)  # a public bind without its key stops the start here
         daemon = Daemon(config, store, config_path=config_path, redact=redact)
         heartbeat = Heartbeat(store)
         heartbeat.start({"config": str(config_path or config.path or ""), "jobs": {}})

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from bot.decide.staff import ProposalChanged
 from bot.errors import PolicyError, RecoveryBotError
 from bot.web.links import LinkRefused, check_current, claim, make, unclaim, verify
 
@@ -48,6 +50,7 @@ SESSION_COOKIE = "rb_session"
 CSRF_COOKIE = "rb_browser"
 MAX_BODY = 64_000  # bytes of a form POST: reasons and notes are short
 SIGNIN_MINUTES = 20
+SIGNIN_PER_HOUR = 5
 ACTION_TITLES = {"approve": "Approve", "reject": "Reject", "change": "Change the amount and approve"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -83,6 +86,8 @@ class WebApp:
         self.key = key
         self.clock = clock or utcnow
         self._mailer = mailer
+        self._signins: dict[str, list[datetime]] = {}  # address -> when sign-in mails went to it
+        self._signin_lock = threading.Lock()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -201,7 +206,12 @@ class WebApp:
         change = self._amount(form) if link.action == "change" else None
         claim(self.store, link, self.clock())
         try:
-            return self._act(link.action, link.case_id, actor, form, reason, change)
+            return self._act(link.action, link.case_id, actor, form, reason, change, proposal=link.fingerprint)
+        except ProposalChanged as exc:
+            unclaim(self.store, link)
+            raise LinkRefused("stale", f"Case {link.case_id} changed after this link was made (someone decided it "
+                              "or changed the remedy).", "Nothing was done. Sign in to the inbox to see the case "
+                              "as it is now.") from exc
         except PolicyError:
             unclaim(self.store, link)  # nothing happened: the link still works
             raise
@@ -217,19 +227,22 @@ class WebApp:
         return remedy_id, amount
 
     def _act(self, action: str, case_id: int, actor: str, form: FormData, reason: str,
-             change: tuple[int, Decimal] | None) -> list[str]:
+             change: tuple[int, Decimal] | None, proposal: str | None = None) -> list[str]:
+        """Do `action`; with `proposal` (a link's fingerprint) only on the proposal the link was made for."""
         from bot.decide.staff import approve, change_amount, reject
 
         note = str(form.get("note") or "").strip()[:2000] or None
         now = self.clock()
         if action == "reject":
-            reject(self.store, case_id, actor=actor, reason=reason, now=now)
+            reject(self.store, case_id, actor=actor, reason=reason, now=now, proposal=proposal)
             return [f"Case {case_id} is rejected: no remedy goes to the buyer.", f"Your reason is kept: {reason}"]
         lines = []
         if change is not None:
-            change_amount(self.store, case_id, change[0], change[1], actor=actor, config=self.config, now=now)
+            change_amount(self.store, case_id, change[0], change[1], actor=actor, config=self.config, now=now,
+                          proposal=proposal)
             lines.append(f"The amount is now {change[1]:.2f} {self.config.bot.currency}.")
-        done = approve(self.store, case_id, actor=actor, note=note, now=now, config=self.config)
+            proposal = None  # the change made a new proposal: the one approved now
+        done = approve(self.store, case_id, actor=actor, note=note, now=now, config=self.config, proposal=proposal)
         if self.config.bot.dry_run:
             lines.append(f"Case {case_id} is approved. This is a trial run: it is sent when the trial ends.")
         else:
@@ -248,7 +261,7 @@ class WebApp:
         if form is None:
             return self.bad_form(request)
         address = parseaddr(str(form.get("email") or "")[:320])[1].strip().lower()
-        if address in staff_addresses(self.config):
+        if address in staff_addresses(self.config) and self._may_mail(address):
             try:
                 await run_in_threadpool(self._send_signin, address)
             except RecoveryBotError as exc:
@@ -260,6 +273,18 @@ class WebApp:
             log.info("sign-in asked for an address not on the staff list")
         # The same answer either way: the page never tells who is on the staff list.
         return self.page(request, "login.html", title="Check your email", sent=True, can_mail=True)
+
+    def _may_mail(self, address: str) -> bool:
+        """At most SIGNIN_PER_HOUR sign-in mails to one address an hour, so the form cannot flood a
+        colleague's mailbox (the page answers the same either way)."""
+        now = self.clock()
+        with self._signin_lock:
+            recent = [t for t in self._signins.get(address, []) if now - t < timedelta(hours=1)]
+            if len(recent) >= SIGNIN_PER_HOUR:
+                log.warning("sign-in mail not sent: %d already this hour to that address", len(recent))
+                return False
+            self._signins[address] = [*recent, now]
+            return True
 
     def _send_signin(self, address: str) -> None:
         from bot.report.mailer import Mailer
@@ -383,7 +408,9 @@ class WebApp:
         except CaseNotFound:
             return None
         remedies = [r for r in detail["remedies"] if r["status"] == "proposed"]
-        return {"detail": detail, "text": render_case(detail, self.config.zone), "remedies": remedies,
+        text = render_case(detail, self.config.zone)
+        text = "\n".join(line for line in text.split("\n") if not line.startswith("What to do: recoverybot")).rstrip()
+        return {"detail": detail, "text": text, "remedies": remedies,
                 "caps": {r["id"]: str(self.config.policy.cap(r["kind"])) for r in remedies},
                 "waiting": detail["status"] == "awaiting_approval"}
 

@@ -23,7 +23,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -169,15 +168,10 @@ def verify(key: bytes, token: str, now: datetime, *, actions: tuple[str, ...]) -
 
 
 def proposal_fingerprint(case: Case) -> str:
-    """What the case proposes now (each live remedy's kind, amount, currency and parameters), hashed:
-    a link carries it, so any change to the proposal makes older links stale."""
-    from bot.store import RemedyStatus
+    """What the case proposes now, hashed (:func:`bot.decide.staff.proposal_fingerprint`)."""
+    from bot.decide.staff import proposal_fingerprint as fingerprint
 
-    parts = [[r.id, r.kind, str(Decimal(r.amount or 0).quantize(Decimal("0.01"))), r.currency,
-              {k: v for k, v in sorted((r.params or {}).items()) if not k.startswith("_")}]
-             for r in sorted(case.remedies, key=lambda r: r.id) if r.status == RemedyStatus.PROPOSED.value]
-    text = json.dumps([case.id, case.status, parts], sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    return fingerprint(case)
 
 
 def check_current(case: Case | None, link: Link) -> None:
