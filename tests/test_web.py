@@ -352,6 +352,7 @@ def test_digest_buttons_are_signed_for_each_recipient(world: World, client: http
         found = re.findall(r'<a href="(http://127\.0\.0\.1:\d+/link/[^"]+)"[^>]*>(Approve|Reject|Change)</a>', html)
         assert [label for _url, label in found] == ["Approve", "Reject", "Change"] * 2
         assert all(url in text for url, _label in found)  # the plain-text part has the same links
+        assert "commands above on the bot's machine" not in html and f'<a href="{world.config.web.public_url}/"' in html
         approve = found[0][0].replace("&amp;", "&")
         page = client.get(approve)
         assert page.status_code == 200 and f"{recipient} (until" in page.text and f"case {case_id}" in page.text
@@ -403,3 +404,29 @@ def test_a_link_is_used_once_on_postgresql(pg_url: str) -> None:
         claim(store, link, NOW)
     finally:
         store.dispose()
+
+
+def test_cookies_are_secure_when_staff_reach_the_inbox_over_https(world: World) -> None:
+    import re
+
+    https = world.config.model_copy(update={"web": world.config.web.model_copy(
+        update={"public_url": "https://inbox.kestrel.example"})})
+    server = WebServer(https, world.store, port=0, clock=lambda: NOW, environ={"RB_TEST_WEB_KEY": KEY}).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=20) as client:
+            page = client.get("/login")
+            assert "secure" in page.headers["set-cookie"].lower() and "httponly" in page.headers["set-cookie"].lower()
+            # a Secure cookie is not sent back over plain http: hand it back as the proxy's https would
+            client.cookies.set("rb_browser", page.cookies["rb_browser"])
+            answer = client.post("/login", data={"email": STAFF, "csrf": csrf_of(page.text)})
+            assert "Check your email" in answer.text
+            link = re.search(r"https://inbox\.kestrel\.example(/signin/\S+)", world.smtp.messages[-1].message.get_content())
+            assert link, "the sign-in link starts with public_url"
+            confirm = client.get(link.group(1))
+            done = client.post(link.group(1), data={"csrf": csrf_of(confirm.text)})
+            assert done.status_code == 303
+            cookie = done.headers["set-cookie"]
+            assert cookie.startswith("rb_session=") and all(
+                flag in cookie.lower() for flag in ("secure", "httponly", "samesite=lax"))
+    finally:
+        server.stop()
