@@ -17,7 +17,7 @@ import hmac
 import logging
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from bot.decide.staff import ProposalChanged
 from bot.errors import PolicyError, RecoveryBotError
-from bot.web.links import LinkRefused, check_current, claim, make, unclaim, verify
+from bot.web.links import LinkRefused, check_current, claim, make, unclaim, verify, was_used
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -153,8 +153,6 @@ class WebApp:
         from bot.store import Case
 
         link = verify(self.key, token, self.clock(), actions=("approve", "reject", "change"))
-        from bot.web.links import was_used
-
         if was_used(self.store, link):
             raise LinkRefused("used", "This link was used already; each link works once.",
                               "Sign in to the inbox to see what was done.")
@@ -379,9 +377,8 @@ class WebApp:
             return user
         data = await run_in_threadpool(self._gather)
         recent = await run_in_threadpool(self._recent)
-        flash = request.query_params.get("done", "")[:300]
         return self.page(request, "inbox.html", title="Waiting for you", needs=data["needs"], counts=data["counts"],
-                         recent=recent, flash=flash)
+                         recent=recent)
 
     async def watch(self, request: Request) -> Response:
         user = self.need_user(request)
@@ -515,8 +512,5 @@ def create_app(config: Config, store: Store, key: bytes, *, mailer: Callable[[],
     app = Starlette(routes=routes)
     app.state.web = web
     return app
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 __all__ = ["WebApp", "create_app", "staff_addresses"]

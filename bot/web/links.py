@@ -192,10 +192,7 @@ def claim(store: Store, link: Link, now: datetime) -> None:
         with store.session() as session:
             session.add(WebLinkUse(digest=link.digest, action=link.action, case_id=link.case_id,
                                    recipient=link.recipient[:200], used_at=now))
-    except IntegrityError as exc:
-        raise LinkRefused("used", "This link was used already; each link works once.",
-                          "Sign in to the inbox to see what was done.") from exc
-    except RecoveryBotError as exc:
+    except RecoveryBotError as exc:  # the store wraps the database's error; a duplicate key is a reuse
         if isinstance(exc.__cause__, IntegrityError):
             raise LinkRefused("used", "This link was used already; each link works once.",
                               "Sign in to the inbox to see what was done.") from exc
