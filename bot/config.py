@@ -186,8 +186,11 @@ class ScheduleConfig(Section):
     orders_every: str = Field("30m", description="How often orders are synced from the shop.")
     misfire_grace: str = Field("10m", description="A job that missed its time by less than this still runs.")
     stop_timeout: str = Field("30s", description="On SIGTERM, how long the current step may take to finish.")
+    heartbeat_every: str = Field("10s", description="How often the running daemon writes its heartbeat "
+                                 "(`recoverybot status` reads it), at least every 10s (a minute without one: the daemon counts as gone).")
 
-    @field_validator("collect_every", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout")
+    @field_validator("collect_every", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout",
+                     "heartbeat_every")
     @classmethod
     def _durations(cls, value: str) -> str:
         parse_duration(value)

@@ -344,8 +344,10 @@ class Fetcher:
             if origin not in self._robots:
                 self._robots[origin] = self._load_robots(origin, source)
         rules = self._robots[origin]
-        if isinstance(rules, FetchError):  # the host does not answer at all: say so, not "robots"
-            raise FetchError(rules.reason, source=source, url=url, status=rules.status, hint=rules.hint or None)
+        if isinstance(rules, FetchError):  # the host does not answer at all: say so, naming robots.txt's URL
+            raise FetchError(f"robots.txt at {origin}/robots.txt could not be fetched ({rules.reason}); "
+                             "this page was not fetched either", source=source, url=url, status=rules.status,
+                             retryable=rules.retryable, hint=rules.hint or None)
         if isinstance(rules, str):
             raise RobotsDisallowed(
                 f"robots.txt could not be read ({rules}); the site is left alone this run",

@@ -35,12 +35,12 @@ from bot.store.models import (
     fingerprint,
     utcnow,
 )
-from bot.store.session import Store, make_engine, mask_url, open_store, resolve_url
+from bot.store.session import NoDatabase, Store, make_engine, mask_url, open_store, resolve_url, sqlite_file
 
 __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
+    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
     "RemedyStatus",
     "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "WebLinkUse", "fingerprint", "make_engine", "mask_url", "open_store",
-    "resolve_url", "utcnow",
+    "resolve_url", "sqlite_file", "utcnow",
 ]

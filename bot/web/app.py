@@ -347,8 +347,11 @@ class WebApp:
 
         now = self.clock()
         period = Period.of(now.astimezone(self.config.zone).date(), self.config.zone, now)
+        # The inbox shows every waiting case (up to max_items) as a full card; the email keeps its few.
+        digest = self.config.digest
+        config = self.config.model_copy(update={"digest": digest.model_copy(update={"cards": digest.max_items})})
         with self.store.session() as session:
-            return gather(session, self.config, period, now)
+            return gather(session, config, period, now)
 
     def _recent(self, limit: int = 20) -> list[dict[str, Any]]:
         from sqlalchemy import select
