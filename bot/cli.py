@@ -559,6 +559,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(config, config_path=Path(args.config) if args.config else config.path)
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.store import open_store
+    from bot.web.server import WebServer
+
+    config = _load(args)
+    if not config.web.enabled:
+        print("note: [web] enabled is false, so the daemon does not serve the inbox and the digest has no buttons; "
+              "serving it here anyway", file=sys.stderr)
+    store = open_store(config.bot.database, config.data_dir)
+    try:
+        server = WebServer(config, store, port=args.port)
+        print(f"web inbox on {server.url} (links use {config.web.public_url}); Ctrl-C stops it", flush=True)
+        server.serve()
+    finally:
+        store.dispose()
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo.run import run_demo
 
@@ -647,6 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
     p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
     p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
+    p = add("web", cmd_web, "serve the staff web inbox in the foreground (the daemon serves it when [web] enabled)")
+    p.add_argument("--port", type=int, default=None, help="listen on this port instead of [web] port (0: any free one)")
     p = add("customers", cmd_customers, "manage customers")
     csub = p.add_subparsers(dest="customers_command", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")

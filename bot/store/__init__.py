@@ -33,6 +33,7 @@ from bot.store.models import (
     SourceState,
     StaffLabel,
     UTCDateTime,
+    WebLinkUse,
     fingerprint,
     utcnow,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
     "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine",
     "PublicReply", "PublicReplyStatus", "Remedy", "RemedyStatus",
-    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
+    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "WebLinkUse", "fingerprint", "make_engine", "mask_url",
+    "open_store",
     "resolve_url", "sqlite_file", "utcnow",
 ]

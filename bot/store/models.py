@@ -491,3 +491,16 @@ class PublicReply(Base):
 
     case: Mapped[Case] = relationship()
     mention: Mapped[Mention] = relationship()
+
+
+class WebLinkUse(Base):
+    """A signed web link that was used (``bot.web.links``): its signature's hash is the key, so a
+    one-click approval or a sign-in link works once, even with two servers on one database."""
+
+    __tablename__ = "web_link_use"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the link's signature
+    action: Mapped[str] = mapped_column(String(20))  # approve | reject | change | signin
+    case_id: Mapped[int | None]
+    recipient: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
