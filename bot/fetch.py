@@ -349,6 +349,10 @@ class Fetcher:
         self._stat(source).pages += 1
         return page
 
+    def remembers(self, url: str) -> bool:
+        """Whether the store holds validators of `url` (it was read and its reviews stored)."""
+        return bool(_as_validators(self._validators(url)))
+
     def take_validators(self, source: str) -> dict[str, Validators]:
         """The validators of pages this source fetched (and did not :meth:`forget`), once."""
         with self._guard:
