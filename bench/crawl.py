@@ -10,6 +10,8 @@ What it does, in one run, for each page count (``--pages 1000 5000``):
    - ours with the default [http] settings (adaptive pace, 1,200 requests a minute per host);
    - Scrapy with its defaults (16 requests at once, 8 per domain, no delay);
    - Scrapy with AutoThrottle on (its defaults: target concurrency 1, start delay 5 s);
+   - ours in AutoThrottle's own terms (adaptive pace aiming at 1 in flight, 8 per host at most,
+     no per-minute ceiling), against Scrapy with AutoThrottle;
    - ours at our fastest safe setting (adaptive pace aiming at 8 in flight, no per-minute ceiling)
      against Scrapy's defaults, which are the same concurrency (8 per domain);
 
@@ -236,6 +238,9 @@ def run_scrapy(python: str, urls: list[str], mode: str, workdir: Path) -> dict[s
 # --- ours -------------------------------------------------------------------------------------
 
 FASTEST_SAFE = {"per_host_concurrency": 8, "concurrency": 16, "target_concurrency": 8, "max_requests_per_minute": 0}
+# AutoThrottle's own terms: one request in flight on average, at most 8 per host, no ceiling
+LIKE_AUTOTHROTTLE = {"per_host_concurrency": 8, "concurrency": 16, "target_concurrency": 1,
+                     "max_requests_per_minute": 0}
 
 
 def crawl_ours(base: str, pages: int, db: str, mode: str, later_hours: float) -> int:
@@ -249,6 +254,8 @@ def crawl_ours(base: str, pages: int, db: str, mode: str, later_hours: float) ->
     http: dict[str, object] = {"allow_private": ["127.0.0.1"]}
     if mode == "fast":
         http |= FASTEST_SAFE
+    elif mode == "auto":
+        http |= LIKE_AUTOTHROTTLE
     config = Config.model_validate({
         "http": http, "sources": [{"name": "bench", "kind": "schema_org", "urls": urls, "max_pages": pages,
                                    "deadline": "2h"}],
@@ -320,6 +327,8 @@ def main() -> int:
                 print(line("ours, defaults", pages, ours), flush=True)
                 fast = run_ours(base, pages, work / f"fast-{pages}.db", "fast")
                 print(line("ours, fastest safe (8 per host)", pages, fast), flush=True)
+                like = run_ours(base, pages, work / f"auto-{pages}.db", "auto")
+                print(line("ours, adaptive only (target 1)", pages, like), flush=True)
                 if python:
                     plain = run_scrapy(python, urls, "defaults", work)
                     print(line("scrapy, defaults (8 per domain)", pages, plain), flush=True)
@@ -334,6 +343,8 @@ def main() -> int:
                           f"(cpu {plain['cpu'] / fast['cpu']:.2f}x), {fast['requests'] / plain['requests']:.2f}x requests")
                     print(f"    ours fastest safe vs autothrottle    : {auto['wall'] / fast['wall']:.2f}x time, "
                           f"{fast['requests'] / auto['requests']:.2f}x requests")
+                    print(f"    ours adaptive only vs autothrottle   : {auto['wall'] / like['wall']:.2f}x time, "
+                          f"{like['requests'] / auto['requests']:.2f}x requests (same target, no ceiling)")
                 if pages == max(args.pages):
                     db = work / f"defaults-{pages}.db"
                     again = run_ours(base, pages, db, "defaults")
