@@ -204,6 +204,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for key, name in missing_secrets(config):
         # A warning, not an error: the daemon's environment may hold it while this shell does not.
         print(f"  warning: {key} names the environment variable {name}, which is not set here")
+    from bot.revisit import pacing_problems
+
+    for problem in pacing_problems(config):
+        print(f"  warning: source {problem.source}: {problem.message}")
     return EXIT_OK
 
 
