@@ -82,10 +82,35 @@ def _load(args: argparse.Namespace) -> Any:
     return cfg.load(args.config)
 
 
-def _open(config: Any) -> Any:
+def _open(config: Any, *, create: bool = False) -> Any:
+    """The store, never a new empty database unless ``create`` (a first `cycle`/`orders`, where no
+    trace says a database lived here before): `status`, `cases`, `digest` on a lost database say so."""
     from bot.store import open_store
 
-    return open_store(config.bot.database, config.data_dir)
+    return open_store(config.bot.database, config.data_dir, create=create)
+
+
+def _init_database(config_path: Path) -> str | None:
+    """`init`: the empty database the config names, when it is not there yet (a SQLite file that
+    does not exist, a PostgreSQL database without our tables); what was created, else None."""
+    from bot import config as cfg
+    from bot.store import mask_url, open_store, sqlite_file
+
+    config = cfg.load(config_path)
+    path = sqlite_file(config.bot.database, config.data_dir)
+    if path is not None:
+        if path.exists():
+            return None
+        open_store(config.bot.database, config.data_dir, create="fresh").dispose()
+        return str(path)
+    store = open_store(config.bot.database, config.data_dir, upgrade=False)
+    try:
+        if "alembic_version" in store.tables():
+            return None
+        store.upgrade()
+    finally:
+        store.dispose()
+    return mask_url(config.bot.database)
 
 
 def _print_json(rows: Any, out: TextIO) -> None:
@@ -136,10 +161,23 @@ def _open_text(path: str) -> TextIO:
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.path or "config.toml")
     if target.exists() and not args.force:
-        print(f"{target} already exists; use --force to overwrite", file=sys.stderr)
-        return EXIT_USAGE
+        try:
+            created = _init_database(target)
+        except ConfigError:
+            created = None
+        if created is None:
+            print(f"{target} already exists; use --force to overwrite", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{target} already exists (kept); created the empty database {created}")
+        return EXIT_OK
     target.write_text(sample_config(), encoding="utf-8")
     print(f"wrote {target}; edit it, then run: recoverybot --config {target} check")
+    try:
+        created = _init_database(target)
+    except ConfigError:
+        created = None  # the sample names a secret or path this machine lacks: the first `run` creates it
+    if created is not None:
+        print(f"created the empty database {created}")
     return EXIT_OK
 
 
@@ -166,6 +204,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for key, name in missing_secrets(config):
         # A warning, not an error: the daemon's environment may hold it while this shell does not.
         print(f"  warning: {key} names the environment variable {name}, which is not set here")
+    from bot.revisit import pacing_problems
+
+    for problem in pacing_problems(config):
+        print(f"  warning: source {problem.source}: {problem.message}")
     return EXIT_OK
 
 
@@ -176,7 +218,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.source:
         config.source(args.source)  # unknown name: a clear config error before any work
-    store = _open(config)
+    store = _open(config, create=True)
     try:
         report = run_cycle(config, store, only=args.source, progress=make_progress(sys.stderr))
     finally:
@@ -296,75 +338,140 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from bot.decide.staff import list_cases
+    from bot.decide.staff import CaseNotFound, case_detail, list_cases
 
     config = _load(args)
     store = _open(config)
     try:
-        rows = list_cases(store, status=args.status)
+        if args.id is not None:
+            try:
+                detail = case_detail(store, args.id)
+            except CaseNotFound as exc:
+                raise UsageError(exc.message, hint="`recoverybot cases` lists every case") from exc
+        else:
+            rows = list_cases(store, status=args.status)
     finally:
         store.dispose()
+    if args.id is not None:
+        from bot.report.casefile import render_case
+
+        if args.json:
+            _print_json(detail, sys.stdout)
+        else:
+            print(render_case(detail, config.zone))
+        return EXIT_OK
     if args.json:
         _print_json(rows, sys.stdout)
         return EXIT_OK
     _table([_case_row(r) for r in rows], ["id", "status", "issue", "who", "order", "remedies", "why"], sys.stdout)
+    if rows:
+        print("one case in full: recoverybot cases ID")
     return EXIT_OK
 
 
+WHY_CHARS = 80  # the list's "why" column; `cases ID` shows it whole
+
+
 def _case_row(case: dict[str, Any]) -> tuple[object, ...]:
-    """One line of `recoverybot cases`: who, what was proposed, and why it waits (if it does)."""
-    customer = case.get("customer") or {}
-    mentions = case.get("mentions") or [{}]
-    who = customer.get("name") or mentions[0].get("author") or ""
-    if customer.get("email"):
-        who += f" <{customer['email']}>"
-    remedies = ", ".join(
-        f"{r['kind']} {r['amount']}" if float(r.get("amount") or 0) else r["kind"] for r in case.get("remedies") or []
-    )
+    """One line of `recoverybot cases`: who, what was proposed, and why it waits (if it does).
+
+    A reason longer than the column is cut with an ellipsis, never silently."""
+    from bot.report.casefile import remedy_line, who
+    from bot.report.view import clip, plain
+
+    remedies = ", ".join(remedy_line(r, params=False) for r in case.get("remedies") or []
+                         if r.get("status") != "cancelled")
     reasons = case.get("reasons") or []
     why = case.get("approval_reason") or (reasons[-1] if reasons else "") or case.get("rule") or ""
     order = (case.get("order") or {}).get("number") or ""
-    return (case.get("id"), case.get("status"), case.get("issue"), who, order, remedies, str(why)[:80])
+    return (case.get("id"), case.get("status"), case.get("issue"), who(case), order, remedies,
+            clip(" ".join(plain(str(why)).split()), WHY_CHARS))
 
 
-def _staff_action(args: argparse.Namespace, action: Callable[[Any, Any, str], Any]) -> None:
-    """approve / reject a case as the staff member at the keyboard; a wrong id or state is usage (2).
-    `action(store, config, actor)` does the work."""
+def _each_case(args: argparse.Namespace, verb: str, action: Callable[[Any, Any, int, str], str]) -> int:
+    """approve / reject each id given, as the staff member at the keyboard; each is reported on its
+    own line. A wrong id or state says which case and why, and the others still go (exit 2 then).
+    `action(store, config, case_id, actor)` does the work and returns what to print."""
     from bot.decide.staff import CaseNotFound, CaseStateError
 
     config = _load(args)
     store = _open(config)
+    actor = os.environ.get("USER") or "staff"
+    failed: list[int] = []
     try:
-        action(store, config, os.environ.get("USER") or "staff")
-    except (CaseNotFound, CaseStateError) as exc:
-        raise UsageError(exc.message, hint="`recoverybot cases --status awaiting_approval` lists what waits") from exc
+        for case_id in dict.fromkeys(args.ids):  # the same id twice is acted on once
+            try:
+                print(action(store, config, case_id, actor))
+            except (CaseNotFound, CaseStateError) as exc:
+                failed.append(case_id)
+                print(f"case {case_id} not {verb}: {exc.message}", file=sys.stderr)
     finally:
         store.dispose()
+    if failed:
+        print(f"{len(failed)} of {len(dict.fromkeys(args.ids))} not {verb} "
+              f"({', '.join(str(i) for i in failed)}); "
+              "`recoverybot cases --status awaiting_approval` lists what waits", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from bot.decide.staff import approve
 
-    done: list[Any] = []
-    _staff_action(args, lambda store, config, actor: done.append(
-        (approve(store, args.id, actor=actor, note=args.note, config=config), config.bot.dry_run)))
-    case, dry = done[0]
-    if dry:
-        print(f"case {args.id} approved and recorded; dry run: it is sent when the dry run ends, "
-              "without asking again")
-    else:
-        print(f"case {args.id} approved; its remedy is queued for the next dispatch")
-    for line in case.get("over_daily_budget", []):
-        print(f"  {line}")
-    return EXIT_OK
+    def one(store: Any, config: Any, case_id: int, actor: str) -> str:
+        case = approve(store, case_id, actor=actor, note=args.note, config=config)
+        if config.bot.dry_run:
+            said = (f"case {case_id} approved and recorded; dry run: it is sent when the dry run ends, "
+                    "without asking again")
+        else:
+            said = f"case {case_id} approved; its remedy is queued for the next dispatch"
+        return "\n".join([said] + [f"  {line}" for line in case.get("over_daily_budget", [])])
+
+    return _each_case(args, "approved", one)
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     from bot.decide.staff import reject
 
-    _staff_action(args, lambda store, config, actor: reject(store, args.id, actor=actor, reason=args.reason))
-    print(f"case {args.id} rejected")
-    return EXIT_OK
+    def one(store: Any, config: Any, case_id: int, actor: str) -> str:
+        reject(store, case_id, actor=actor, reason=args.reason)
+        return f"case {case_id} rejected"
+
+    return _each_case(args, "rejected", one)
+
+
+def cmd_reply(args: argparse.Namespace) -> int:
+    """A public reply under the case's review, asked for by the staff member at the keyboard."""
+    import httpx
+
+    from bot.decide.reply import ask
+    from bot.decide.staff import CaseNotFound
+    from bot.replies import ReplyRefused, deliver_due
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        try:
+            queued = ask(store, config, args.id, actor=os.environ.get("USER") or "staff", text=args.text)
+        except (CaseNotFound, ReplyRefused) as exc:
+            raise UsageError(exc.message, hint=exc.hint or None) from exc
+        print(f"public reply for case {args.id} queued, under the review on {queued['source']}:")
+        for line in queued["text"].splitlines():
+            print(f"  {line}")
+        if config.bot.dry_run:
+            print("dry run: it is posted when the dry run ends")
+            return EXIT_OK
+        with httpx.Client(follow_redirects=False) as client:
+            done = deliver_due(store, config, client, only=queued["id"])
+    finally:
+        store.dispose()
+    if done.posted:
+        print(f"posted: {done.references.get(queued['id']) or 'done'}")
+        return EXIT_OK
+    for line in done.errors:
+        print(f"  {line}", file=sys.stderr)
+    print("not posted yet: the next dispatch tries again (`recoverybot cases` shows it)", file=sys.stderr)
+    return EXIT_FAIL if done.failed else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -411,7 +518,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
     from bot import orders
 
     config = _load(args)
-    store = _open(config)
+    store = _open(config, create=True)
     try:
         summary: orders.SyncSummary | orders.ImportSummary
         if args.orders_command == "sync":
@@ -454,6 +561,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     return run_daemon(config, config_path=Path(args.config) if args.config else config.path)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.store import open_store
+    from bot.web.server import WebServer
+
+    config = _load(args)
+    if not config.web.enabled:
+        print("note: [web] enabled is false, so the daemon does not serve the inbox and the digest has no buttons; "
+              "serving it here anyway", file=sys.stderr)
+    store = open_store(config.bot.database, config.data_dir)
+    try:
+        server = WebServer(config, store, port=args.port)
+        print(f"web inbox on {server.url} (links use {config.web.public_url}); Ctrl-C stops it", flush=True)
+        server.serve()
+    finally:
+        store.dispose()
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -506,15 +631,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=since_arg, help="ISO date or datetime; without an offset it is UTC")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
-    p = add("cases", cmd_cases, "list cases")
+    p = add("cases", cmd_cases, "list cases, or show one case in full (cases ID)")
+    p.add_argument("id", type=int, nargs="?", help="show this case in full: mentions, order, remedies, note, history")
     p.add_argument("--status", choices=[s.value for s in CaseStatus], help="only cases in this state")
     p.add_argument("--json", action="store_true")
-    p = add("approve", cmd_approve, "approve a case waiting for approval")
+    p = add("approve", cmd_approve, "approve cases waiting for approval (approve 5 7 9)")
+    p.add_argument("ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("--note", help="words to add to the note each buyer gets")
+    p = add("reject", cmd_reject, "reject cases waiting for approval (reject 5 7 --reason ...)")
+    p.add_argument("ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("--reason", required=True, help="why no remedy (kept in the case's history)")
+    p = add("reply", cmd_reply, "post a public reply under a case's review (needs [notify] public_reply = true)")
     p.add_argument("id", type=int)
-    p.add_argument("--note")
-    p = add("reject", cmd_reject, "reject a case waiting for approval")
-    p.add_argument("id", type=int)
-    p.add_argument("--reason", required=True)
+    p.add_argument("--text", help="the reply (default: the public_reply template: thanks, sorry, we have been "
+                   "in touch with you directly)")
     p = add("status", cmd_status, "sources' health, outbox, budget, last digest (exit 1 when unhealthy)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-daemon", action="store_true",
@@ -539,6 +669,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
     p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
     p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
+    p = add("web", cmd_web, "serve the staff web inbox in the foreground (the daemon serves it when [web] enabled)")
+    p.add_argument("--port", type=int, default=None, help="listen on this port instead of [web] port (0: any free one)")
     p = add("customers", cmd_customers, "manage customers")
     csub = p.add_subparsers(dest="customers_command", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")

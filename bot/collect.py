@@ -38,6 +38,7 @@ from bot.errors import ConfigError, SourceError, StoreError
 from bot.fetch import Fetcher, Validators, host_of, make_client
 from bot.match import mask_email
 from bot.progress import NullProgress, Progress
+from bot.revisit import Visits
 from bot.store import (
     Assessment,
     HttpCache,
@@ -81,11 +82,14 @@ class SourceResult:
     seconds: float = 0.0
     more: int = 0  # stopped at max_new_per_run: this many more already read wait for the next run
     more_exact: bool = True  # False: at least `more` (pages not read yet may hold others)
+    visits: Visits | None = None  # due / asked / changed, for sources that schedule their pages
 
     def line(self) -> str:
         state = "ok" if self.ok else "FAILED"
         text = (f"{self.name} ({self.kind}): {state}, {self.new} new, {self.pages} pages read, "
                 f"{self.not_modified} unchanged, {self.requests} requests, {self.seconds:.1f}s")
+        if self.visits is not None:
+            text += f" ({self.visits.words()})"
         if self.more:
             text += f", {more_words(self.more, self.more_exact)}"
         if self.errors:
@@ -179,6 +183,12 @@ class _Context:
         self._progress = progress
         self._yielded: set[str] = set()
         self._lock = threading.Lock()
+        self.now: Callable[[], datetime] = utcnow  # the cycle's clock, for page revisit times
+        self.visited: Visits | None = None
+
+    def visits(self, visits: Visits) -> None:
+        """The connector's due / asked / changed pages of this run (bot.revisit)."""
+        self.visited = visits
 
     def known(self, external_ids: Iterable[str]) -> set[str]:
         ids = list(dict.fromkeys(external_ids))
@@ -277,6 +287,7 @@ def _run_source(
     result = SourceResult(source.name, source.kind)
     started = time.monotonic()
     ctx = _Context(store, source, fetcher, cursor, progress, getattr(config, "brand", None))
+    ctx.now = now
     progress.start(source.name)
     fetcher.set_deadline(source.name, source.deadline_seconds)
     fetcher.set_hosts(source.name, source_hosts(source, connector))
@@ -341,6 +352,7 @@ def _run_source(
     result.pages = stats.pages
     result.not_modified = stats.not_modified
     result.requests = stats.requests
+    result.visits = ctx.visited
     result.seconds = time.monotonic() - started
     progress.finish(source.name, f"{result.new} new" + ("" if result.ok else " (failed)"))
     return result

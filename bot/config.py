@@ -35,6 +35,7 @@ from connectors.orders import OrdersConfig
 from bot.decide.policy import PolicyConfig
 from connectors.fulfilment import FulfilmentConfig
 from bot.scoring import ScoringConfig
+from bot.web.settings import WebConfig
 from connectors.brand import BrandConfig
 
 
@@ -191,8 +192,11 @@ class ScheduleConfig(Section):
     orders_every: str = Field("30m", description="How often orders are synced from the shop.")
     misfire_grace: str = Field("10m", description="A job that missed its time by less than this still runs.")
     stop_timeout: str = Field("30s", description="On SIGTERM, how long the current step may take to finish.")
+    heartbeat_every: str = Field("10s", description="How often the running daemon writes its heartbeat "
+                                 "(`recoverybot status` reads it), at least every 10s (a minute without one: the daemon counts as gone).")
 
-    @field_validator("collect_every", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout")
+    @field_validator("collect_every", "dispatch_every", "orders_every", "misfire_grace", "stop_timeout",
+                     "heartbeat_every")
     @classmethod
     def _durations(cls, value: str) -> str:
         parse_duration(value)
@@ -223,6 +227,7 @@ class Config(Section):
     alerts: tuple[AlertConfig, ...] = Field(
         (), description="Instant alerts through Apprise (Slack, Teams, Telegram, email, ...): see docs/alerts.md."
     )
+    web: WebConfig = Field(default_factory=WebConfig, description="The staff web inbox and one-click links: see docs/web-inbox.md.")
 
     path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
 
@@ -514,6 +519,22 @@ def enabled_parts(config: Config) -> Iterator[Part]:
             (f"remedies stuck {entry.outbox_stuck} minutes", entry.outbox_stuck is not None)) if on]
         yield Part(f"alerts {entry.target}", True, f"{', '.join(wants)}; at most {entry.max_per_hour} an hour, "
                    f"Apprise URL from ${entry.url_env}")
+    web = config.web
+    yield Part("web inbox", web.enabled, f"on {web.bind}:{web.port}, links to {web.public_url}, key from ${web.key_env}"
+               if web.enabled else "off: set [web] enabled = true for one-click approvals (docs/web-inbox.md)")
+    yield _replies_part(config)
+
+
+def _replies_part(config: Config) -> Part:
+    """Public replies under reviews: off, or which sources' reviews staff may answer (`recoverybot reply`)."""
+    from connectors.replies import supports_replies
+
+    if not config.notify.public_reply:
+        return Part("public replies", False, "off: [notify] public_reply = false")
+    names = [s.name for s in config.sources if supports_replies(s.kind)]
+    if not names:
+        return Part("public replies", False, "on, but no source's site takes replies (a woocommerce source does)")
+    return Part("public replies", True, f"staff may reply under reviews of {', '.join(names)} (`recoverybot reply ID`)")
 
 
 def effective_rules(config: Config) -> list[str]:
@@ -559,9 +580,17 @@ def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) ->
             continue
         if key == "digest.smtp_password_env" and not config.digest.smtp_user:
             continue  # a relay without login never reads the password
+        if key.startswith("web.") and not _web_key_needed(config):
+            continue  # the inbox is off, or on loopback where a key made at start-up will do
         if not env.get(name):
             out.append((key, name))
     return out
+
+
+def _web_key_needed(config: Config) -> bool:
+    from bot.web.settings import is_loopback
+
+    return config.web.enabled and not is_loopback(config.web.bind)
 
 
 def _secret_used_by_orders(config: Config, key: str) -> bool:

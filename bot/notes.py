@@ -14,7 +14,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.errors import PolicyError
@@ -54,10 +55,33 @@ def _what_happened(issue: str, defect: str | None) -> str:
     return WHAT_HAPPENED.get(issue, WHAT_HAPPENED["other"])
 
 
+# A note is a few sentences; anything longer is a template gone wrong (a loop, "x" * 10**8).
+MAX_NOTE_CHARS = 5000
+# Template statements that read other templates: a note has no loader, so they can only fail when
+# the note is rendered; they are refused when the config is loaded instead.
+_FOREIGN = (nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)
+
+
+class _NoteEnvironment(SandboxedEnvironment):
+    """The sandbox, with ``*`` and ``**`` bounded: ``{{ "x" * 100000000 }}`` or ``9 ** 9 ** 9`` would
+    take the memory or the CPU of the whole daemon before the length cap could look at the text."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > MAX_NOTE_CHARS:
+                    raise SecurityError(f"a repetition of {len(seq) * times} items is longer than a note may be")
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError(f"an exponent of {right} is more than a note needs")
+        return super().call_binop(context, operator, left, right)
+
+
 def _env() -> SandboxedEnvironment:
     # Text, not HTML: no autoescape; StrictUndefined so a typo in a variable is an error, not a blank.
-    return SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False,
-                                trim_blocks=False)
+    return _NoteEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False,
+                            trim_blocks=False)
 
 
 @lru_cache(maxsize=2)
@@ -79,9 +103,14 @@ def check_template(source: str) -> None:
             f"the note template mentions {found.group(0)!r}: a note must never ask about or refer to a review"
         )
     try:
+        tree = _env().parse(source)
         _env().from_string(source)
     except TemplateError as exc:
         raise ValueError(f"the note template is not valid Jinja2: {exc}") from exc
+    for node in tree.find_all(_FOREIGN):
+        word = {nodes.Include: "include", nodes.Extends: "extends"}.get(type(node), "import")
+        raise ValueError(f"the note template uses {{% {word} %}} (line {node.lineno}): a note template "
+                         "stands alone, it cannot read other templates; write the text in it")
 
 
 def describe(kind: str, params: dict[str, Any], product: str) -> str | None:
@@ -163,6 +192,20 @@ def context(
     }
 
 
+def _bounded(template: Template, ctx: dict[str, Any]) -> str:
+    """Render piece by piece and stop as soon as the note is longer than :data:`MAX_NOTE_CHARS`
+    (a loop over ``range(10**6)`` never builds its megabytes)."""
+    parts: list[str] = []
+    size = 0
+    for piece in template.generate(**ctx):
+        size += len(piece)
+        if size > MAX_NOTE_CHARS:
+            raise PolicyError(f"the customer note is longer than {MAX_NOTE_CHARS} characters; it was not sent",
+                              hint="shorten [policy] note_template (a note is a few sentences)")
+        parts.append(piece)
+    return "".join(parts)
+
+
 @lru_cache(maxsize=8)
 def _compiled(source: str) -> Template:
     return _env().from_string(source)
@@ -176,9 +219,13 @@ def render(template: str | None, ctx: dict[str, Any]) -> str:
     """
     source = template or default_template("contact" if is_contact(list(ctx.get("remedy_kinds", []))) else "default")
     try:
-        text = _compiled(source).render(**ctx)
+        text = _bounded(_compiled(source), ctx)
     except TemplateError as exc:
         raise PolicyError(f"the customer note template failed: {exc}", hint="check [policy] note_template") from exc
+    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
+        # 1 // 0, a bad format spec, a too deep recursion: this case's note failed, not the cycle
+        raise PolicyError(f"the customer note template failed: {type(exc).__name__}: {exc}",
+                          hint="check [policy] note_template") from exc
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     found = FORBIDDEN.search(text)
     if found:

@@ -16,15 +16,19 @@ __all__ = ["KINDS", "Connector", "RawMention", "registry"]
 KINDS: dict[str, str] = {
     "appstore": "connectors.reviews.appstore:AppStoreConnector",
     "bluesky": "connectors.social.bluesky:BlueskyConnector",
+    "googleplay": "connectors.reviews.googleplay:GooglePlayConnector",
     "hackernews": "connectors.social.hackernews:HackerNewsConnector",
     "html": "connectors.reviews.html:HtmlConnector",
     "imap": "connectors.mail.imap:ImapConnector",
+    "judgeme": "connectors.reviews.judgeme:JudgeMeConnector",
     "mastodon": "connectors.social.mastodon:MastodonConnector",
     "reddit": "connectors.social.reddit:RedditConnector",
     "rss": "connectors.social.rss:RssConnector",
     "schema_org": "connectors.reviews.schema_org:SchemaOrgConnector",
     "trustpilot": "connectors.reviews.trustpilot:TrustpilotConnector",
+    "trustpilot_api": "connectors.reviews.trustpilot_api:TrustpilotApiConnector",
     "woocommerce": "connectors.reviews.woocommerce:WooCommerceConnector",
+    "yotpo": "connectors.reviews.yotpo:YotpoConnector",
 }
 
 _loaded: dict[str, type[Connector]] = {}

@@ -46,10 +46,14 @@ class Dovecot:
     user = "care@shop.example"
     password = "s3cret-app-password"
 
-    def __init__(self, root: Path, *, tls: bool = False, starttls: bool = False) -> None:
+    def __init__(self, root: Path, *, tls: bool = False, starttls: bool = False,
+                 oauth2_introspection: str | None = None) -> None:
         self.root = root
         self.tls = tls
         self.starttls = starttls
+        # XOAUTH2 logins: dovecot's oauth2 passdb POSTs the token to this URL (RFC 7662 token
+        # introspection) and lets the user in when it answers active with the user's email.
+        self.oauth2_introspection = oauth2_introspection
         self.port = _free_port()
         self.cert_path = root / "cert.pem"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -92,17 +96,26 @@ class Dovecot:
         if self.tls:
             listener = f"service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n" \
                        f"  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {self.port}\n    ssl = yes\n  }}\n}}\n"
+        oauth2_introspection = self.oauth2_introspection
+        oauth2_passdb = ""
+        if oauth2_introspection:
+            (self.root / "oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {oauth2_introspection}\n"
+                "username_attribute = email\nactive_attribute = active\nactive_value = true\n", encoding="utf-8")
+            oauth2_passdb = f"passdb {{\n  driver = oauth2\n  args = {self.root / 'oauth2.conf.ext'}\n}}\n"
         conf = (
             f"protocols = imap\nlisten = 127.0.0.1\nbase_dir = {self.root / 'run'}\n"
             f"state_dir = {self.root / 'state'}\nlog_path = {self.root / 'dovecot.log'}\n"
             f"instance_name = recoverybot-test-{self.port}\n"
             f"{internal}first_valid_uid = {min(mail_uid, 100)}\nfirst_valid_gid = 0\n"
-            "disable_plaintext_auth = no\nauth_mechanisms = plain login\n"
+            "disable_plaintext_auth = no\n"
+            f"auth_mechanisms = plain login{' xoauth2' if oauth2_introspection else ''}\n"
             # no penalty after a failed login: a test that tries a wrong password then the right
             # one must not wait on dovecot's back-off (it timed out on a loaded machine)
             "auth_failure_delay = 0\n"
             f"{ssl}"
             f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {self.root / 'passwd'}\n}}\n"
+            f"{oauth2_passdb}"
             f"userdb {{\n  driver = static\n  args = uid={mail_uid} gid={mail_gid} home={self.root / 'home'}/%n\n}}\n"
             "mail_location = maildir:~/Maildir\n"
             "namespace inbox {\n  inbox = yes\n  separator = /\n}\n"

@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.decide.cases import process
 from bot.decide.staff import CaseNotFound, CaseStateError, approve, expire_approvals, list_cases, reject
 from bot.config import Config, loads
 from bot.outbox import dispatch_due
-from bot.store import AuditLog, BudgetPeriod, Case, Remedy, Store, open_store
+from bot.store import Assessment, AuditLog, BudgetPeriod, Case, Mention, Remedy, Store, fingerprint, open_store
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 from tests.httpserver import LocalServer, Route
 
@@ -719,3 +720,23 @@ def test_staff_decisions_are_kept_as_labels_the_scorer_can_be_measured_on(world:
     assert all(line["decided"].endswith("by maria@shop.example") for line in lines)
     report = evaluate(out.getvalue().splitlines(), Scorer())
     assert report.n == 2 and not report.bad_lines
+
+
+def test_an_unread_one_star_review_goes_to_a_person_not_into_a_case(world: tuple[Store, Config],
+                                                                    receiver: LocalServer) -> None:
+    """Unhappy by the stars alone (the words are in a language the model does not read): no case,
+    no remedy, and the digest's unhappy share does not count what the scorer did not read."""
+    from bot.pipeline import score_pending
+    from bot.scoring import Scorer
+
+    store, config = world
+    text = "Nagyon rossz minőség, a termék két nap után tönkrement, nem ajánlom senkinek."
+    with store.session() as s:
+        s.add(Mention(source="shop", source_kind="schema_org", external_id="hu1", text=text, rating=1,
+                      published_at=days_ago(1), collected_at=days_ago(1), fingerprint=fingerprint(text), raw={}))
+    assert score_pending(store, Scorer()).scored == 1
+    with store.session() as s:
+        assessment = s.scalars(select(Assessment)).one()
+        assert assessment.unhappy and not assessment.scored
+    assert cycle(store, config) == []
+    assert received(receiver) == []

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,3 +155,172 @@ def test_linking_a_handle_rematches_waiting_cases_at_once(tmp_path: Path, capsys
     assert "linked @gadget_grump to d***@example.com" in out
     assert "cases:" in out  # the re-match ran and said what it did
     assert main(["--config", config, "customers", "link", "@nobody", "nobody@example.com"]) == 2
+
+
+# --- staff at the keyboard: one case in full, bulk approve / reject, no silent truncation -------------
+
+
+def _waiting_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver_url: str) -> tuple[str, list[int]]:
+    """A config file and a store with three cases waiting for approval (a kettle without its lid each)
+    and one wrong-item case with three remedies (refund + shipping credit + keep the item)."""
+    from bot.config import load
+    from bot.decide.cases import process
+    from bot.decide.staff import list_cases
+    from bot.store import open_store, utcnow
+    from tests.decide_world import add_mention, add_order
+
+    now = utcnow()  # the CLI acts at the real time: the cases must be fresh then
+
+    def days_ago(days: float) -> Any:
+        return now - timedelta(days=days)
+
+    monkeypatch.setenv("RB_TEST_WEBHOOK_SECRET", "test-webhook-secret-not-real")
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[bot]
+database = "sqlite:///store.db"
+shop_name = "Kestrel Lane"
+
+[policy]
+daily_budget = 400
+monthly_budget = 2000
+
+[[fulfilment]]
+name = "warehouse"
+kind = "webhook"
+url = "{receiver_url}"
+secret_env = "RB_TEST_WEBHOOK_SECRET"
+""", encoding="utf-8")
+    config = load(str(path))
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        with store.session() as s:
+            for i in range(3):
+                email = f"pat{i}@mail.example"
+                add_order(s, email, f"Pat Number{i}", f"P-{i}", [("KET-1", "Travel Kettle", "25.00", 1)],
+                          placed=days_ago(10), delivered=days_ago(7))
+                add_mention(s, f"p{i}", f"Kettle number {i} came without its lid, parts missing. " + "Really. " * 20,
+                            "missing_parts", published=days_ago(1), author_email=email)
+            add_order(s, "amelie@mail.example", "Amélie Laurent", "K-1097", [("DR-07", "Linen Wrap Dress", "54.00", 2)],
+                      placed=days_ago(9), delivered=days_ago(5))
+            add_mention(s, "r3b", "I ordered two of the wrap dresses and inside were three plain white T-shirts.",
+                        "wrong_item", published=days_ago(4), author_email="amelie@mail.example", rating=2,
+                        sku="DR-07", confidence=0.3, sure=False, p_remedy=0.4)  # a long reason to wait
+        process(store, config, now=now)
+        ids = sorted(c["id"] for c in list_cases(store, status="awaiting_approval"))
+    finally:
+        store.dispose()
+    assert len(ids) == 4
+    return str(path), ids
+
+
+@pytest.fixture
+def remedy_receiver() -> Any:
+    from tests.httpserver import LocalServer, Route
+
+    with LocalServer({"/remedies": Route(body='{"ok": true}', content_type="application/json")}) as srv:
+        yield srv
+
+
+def test_cases_id_shows_one_case_in_full_in_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  remedy_receiver: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ids = _waiting_world(tmp_path, monkeypatch, remedy_receiver.url("/remedies"))
+    capsys.readouterr()
+    assert main(["--config", config, "cases", "--json"]) == 0
+    wrong = next(c for c in json.loads(capsys.readouterr().out) if c["issue"] == "wrong_item")
+    assert main(["--config", config, "cases", str(wrong["id"])]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Case {wrong['id']}: wrong item, waits for your approval")
+    assert "Amélie Laurent <a***@mail.example>" in out and "amelie@mail.example" not in out
+    assert "inside were three plain white T-shirts" in out  # the mention, whole
+    assert "Order: K-1097 (csv)" in out and "2 x Linen Wrap Dress (DR-07), €54.00 each" in out
+    # every remedy with its cost, and the right total (108 + 5 + 0)
+    amounts = [r["amount"] for r in wrong["remedies"]]
+    assert amounts == ["108.00", "5.00", "0.00"]
+    assert "1. refund €108.00" in out and "2. shipping credit €5.00" in out and "3. keep the item" in out
+    assert "Total: €113.00" in out
+    assert "Note to the buyer:" in out and "Hello Amélie" in out
+    assert "History:" in out and "bot: case opened" in out and "bot: policy decided" in out
+    assert f"recoverybot approve {wrong['id']}" in out
+    assert "auto_up_to" not in out and "_" not in out.split("What they wrote")[0]  # no setting names up top
+    assert main(["--config", config, "cases", str(wrong["id"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == {"EUR": "113.00"}
+    assert main(["--config", config, "cases", "4242"]) == 2
+    assert "no case #4242" in capsys.readouterr().err
+
+
+def test_bulk_approve_and_reject_report_each_case_and_a_wrong_id_stops_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remedy_receiver: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    config, ids = _waiting_world(tmp_path, monkeypatch, remedy_receiver.url("/remedies"))
+    first, second, third, fourth = ids
+    capsys.readouterr()
+    assert main(["--config", config, "approve", str(first), "9999", str(second)]) == 2
+    captured = capsys.readouterr()
+    assert f"case {first} approved" in captured.out and f"case {second} approved" in captured.out
+    assert "case 9999 not approved: no case #9999" in captured.err
+    assert "1 of 3 not approved (9999)" in captured.err
+    # approving one again says it is no longer waiting, and the others still go
+    assert main(["--config", config, "reject", str(first), str(third), str(fourth), "--reason", "asked by phone"]) == 2
+    captured = capsys.readouterr()
+    assert f"case {third} rejected" in captured.out and f"case {fourth} rejected" in captured.out
+    assert f"case {first} not rejected: case #{first} is queued, not awaiting approval" in captured.err
+    assert main(["--config", config, "cases", "--json"]) == 0
+    status = {c["id"]: c["status"] for c in json.loads(capsys.readouterr().out)}
+    assert status == {first: "queued", second: "queued", third: "dismissed", fourth: "dismissed"}
+    assert main(["--config", config, "approve", str(first), str(first)]) == 2  # once, not twice
+    assert capsys.readouterr().err.count(f"case {first} not approved") == 1
+
+
+def test_cases_list_never_cuts_a_reason_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 remedy_receiver: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import WHY_CHARS
+    from bot.report.view import plain
+
+    config, ids = _waiting_world(tmp_path, monkeypatch, remedy_receiver.url("/remedies"))
+    capsys.readouterr()
+    assert main(["--config", config, "cases", "--json"]) == 0
+    cases = {c["id"]: c for c in json.loads(capsys.readouterr().out)}
+    assert main(["--config", config, "cases"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1:len(cases) + 1]
+    why_at = header.index("why")
+    assert any(len(cases[i]["approval_reason"]) > WHY_CHARS for i in ids)  # the test has something to cut
+    for row in rows:
+        case = cases[int(row.split()[0])]
+        why = row[why_at:]
+        assert len(why) <= WHY_CHARS + 1
+        full = " ".join(plain(case["approval_reason"]).split())
+        if len(full) > WHY_CHARS:
+            assert why.endswith("…"), row
+        else:
+            assert not why.endswith("…"), row
+    assert "refund €108.00, shipping credit €5.00, keep the item" in "\n".join(rows)
+
+
+def test_check_says_when_a_source_cannot_be_read_within_its_interval(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    urls = ", ".join(f'"https://shop.example/products/p{i}"' for i in range(3000))
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[http]
+max_requests_per_minute = 60
+
+[[sources]]
+name = "big"
+kind = "schema_org"
+every = "30m"
+max_pages = 2500
+urls = [{urls}]
+
+[[sources]]
+name = "small"
+kind = "schema_org"
+every = "1h"
+urls = ["https://shop.example/products/one"]
+""", encoding="utf-8")
+    assert main(["--config", str(config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: source big: lists 3000 pages but max_pages is 2500: 500 are never read" in out
+    assert "warning: source big: 3000 pages at one every 1s take 50 min, longer than its interval (30 min)" in out
+    assert "source small:" not in out.split("valid", 1)[1].split("policy rules")[1]

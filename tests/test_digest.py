@@ -288,7 +288,7 @@ def test_needs_you_has_everything_to_decide(filled: Store) -> None:
     text = digest.build(filled, make_config(), day=DAY, now=NOW).text
     section = text.split("NEEDS YOU")[1].split("DONE FOR YOU")[0]
     for needle in ["recoverybot approve 1", "recoverybot reject 1", "m***@mail.test", "#1042",
-                   "replacement (sku FAN-PRO, quantity 1, shipping express), €49.00",
+                   "replacement (express delivery), €49.00", "1 × Pocket Fan Pro (FAN-PRO)",
                    "cost €49.00 is above the automatic limit of €25.00", "cracked; died; 1 star", "★☆☆☆☆",
                    "92% sure", "decide before Thu 26 Nov 09:45", "Broke <i>in a day</i>"]:
         assert needle in section, needle

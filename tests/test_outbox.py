@@ -617,7 +617,9 @@ def test_csv_written_before_the_mention_columns_keeps_its_own_columns(tmp_path: 
 
 
 def test_two_fresh_databases_writing_one_csv_both_get_their_rows(tmp_path: Path, opened: list[Store]) -> None:
-    # A reset (or a move to PostgreSQL) starts case ids at 1 again: the install id keeps the keys apart.
+    # A reset (or a move to PostgreSQL) starts case ids at 1 again: the install id keeps the keys
+    # apart, so the second database's case 1 (another buyer, another order) is written too. (The
+    # same order again is the lost-database case: tests/test_lost_database.py.)
     out = tmp_path / "shared" / "warehouse.csv"
     fulfilment = f'[[fulfilment]]\nname = "wh"\nkind = "csv"\npath = "{out}"'
     keys = []
@@ -625,11 +627,20 @@ def test_two_fresh_databases_writing_one_csv_both_get_their_rows(tmp_path: Path,
         folder = tmp_path / name
         folder.mkdir()
         store, config = make(folder, opened, fulfilment)
-        seed_defective(store)
+        if name == "first":
+            seed_defective(store)
+        else:
+            with store.session() as s:
+                add_order(s, "dana@mail.example", "Dana Other", "K-900", [("FAN-01", "Pocket Fan", "12.00", 1)],
+                          placed=days_ago(10), delivered=days_ago(7), extra={"id": 5900})
+                add_mention(s, "d9", "My pocket fan stopped working on day two.", "defective",
+                            published=days_ago(1), author_email="dana@mail.example")
+            process(store, config, now=NOW)
         assert dispatch(store, config).dispatched == 1
         keys.append(key(store, 1, 0, "replacement"))
     rows = read_csv(out)
     assert [r["idempotency_key"] for r in rows] == keys and keys[0] != keys[1]
+    assert [r["order_number"] for r in rows] == ["K-100", "K-900"]
     assert all(k.startswith("rb-") and k.endswith("-case1-0-replacement") for k in keys)
     assert "(already there)" not in str(rows)
 

@@ -84,9 +84,24 @@ def test_a_language_the_model_does_not_read_is_not_scored_and_never_happy(scorer
              "fi": "Tuote hajosi kahden päivän jälkeen, erittäin huono laatu, en suosittele kenellekään.",
              "tr": "Ürün iki gün sonra bozuldu, çok kötü kalite, kimseye tavsiye etmiyorum.",
              "vi": "Sản phẩm bị lỗi sau hai ngày, chất lượng rất kém, không nên mua."}
-    a = scorer.assess(texts[unknown[0]], 1)
+    a = scorer.assess(texts[unknown[0]], 4)
     assert not a.scored and not a.unhappy and a.language == unknown[0]
     assert a.cues[0].startswith(f"not scored: language {unknown[0]}")
+    none = scorer.assess(texts[unknown[0]])
+    assert not none.scored and not none.unhappy
+
+
+def test_unread_words_with_one_or_two_stars_are_unhappy_by_the_stars_but_never_a_remedy(scorer: Scorer) -> None:
+    unknown = [lang for lang in ("hu", "fi", "tr") if lang not in learned.load().languages]
+    assert unknown, "the test needs a language the model does not read"
+    text = {"hu": "Nagyon rossz minőség, a termék két nap után tönkrement, nem ajánlom senkinek.",
+            "fi": "Tuote hajosi kahden päivän jälkeen, erittäin huono laatu, en suosittele kenellekään.",
+            "tr": "Ürün iki gün sonra bozuldu, çok kötü kalite, kimseye tavsiye etmiyorum."}[unknown[0]]
+    for stars in (1, 2):
+        a = scorer.assess(text, stars)
+        assert a.unhappy and not a.scored and not a.remedy and not a.sure
+        assert a.issue is Issue.OTHER and "unhappy by the stars alone" in a.cues
+    assert not scorer.assess(text, 3).unhappy
 
 
 def test_a_language_it_reads_is_scored(scorer: Scorer) -> None:

@@ -2,7 +2,7 @@
 cannot wait for the morning's digest.
 
 Each ``[[alerts]]`` entry names an environment variable holding an Apprise URL (``slack://...``,
-``msteams://...``, ``tgram://...``, ``mailtos://...``, ``json://...``) and what to send:
+``workflows://...`` (Teams), ``discord://...``, ``tgram://...``, ``mailtos://...``, ``json://...``) and what to send:
 
 =====================  ==========================================================================
 key                    the event (and its key in the ``alert_sent`` table)
@@ -87,7 +87,7 @@ def _what_to_do(config: Config, case_id: int, action: str) -> str:
 
 def _case_alert(config: Config, detail: dict[str, Any], at: datetime) -> Alert:
     from bot.report.casefile import proposal_text, total_text, who
-    from bot.report.view import clip, cues_in_words, plain, words
+    from bot.report.view import clip, cues_in_words, in_words, words
 
     case_id = detail["id"]
     total = total_text(detail)
@@ -100,14 +100,14 @@ def _case_alert(config: Config, detail: dict[str, Any], at: datetime) -> Alert:
         where = f" on {mention['source']}" if mention.get("source") else ""
         stars = f" ({float(mention['rating']):g} of 5 stars)" if mention.get("rating") is not None else ""
         lines.append(f"They wrote{where}{stars}: “{said}”")
-    heard = cues_in_words((mention.get("assessment") or {}).get("cues"), 3)
+    heard = cues_in_words((mention.get("assessment") or {}).get("cues"), 3, card=True)
     if heard:
         lines.append("The scorer noticed: " + "; ".join(heard))
     order = detail.get("order") or {}
     lines.append(f"Order: {order['number']}" if order.get("number") else "Order: none found")
     lines.append(f"Proposed: {proposal_text(detail, params=False)}")
     if detail.get("approval_reason"):
-        lines.append(f"Why it waits: {plain(detail['approval_reason'])}")
+        lines.append(f"Why it waits: {in_words(detail['approval_reason'])}")
     lines.append(_what_to_do(config, case_id, f"approve it (recoverybot approve {case_id}) or reject it "
                                                f"(recoverybot reject {case_id} --reason \"...\")"))
     return Alert(f"case_waiting:{case_id}", title, "\n".join(lines), at)

@@ -18,7 +18,7 @@ class AlertConfig(BaseModel):
     )
     url_env: str | None = Field(
         None, description="Name of the environment variable holding the Apprise URL (e.g. slack://..., "
-        "msteams://..., tgram://..., mailtos://...; see docs/alerts.md). Required: the URL holds the service's secret.",
+        "workflows://... for Teams, discord://..., tgram://..., mailtos://...; see docs/alerts.md). Required: the URL holds the service's secret.",
     )
     case_waiting_above: float | None = Field(
         None, ge=0, description="Alert when a case waits for approval and its remedies cost at least this much "

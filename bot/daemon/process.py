@@ -27,8 +27,9 @@ import re
 import signal
 import socket
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -408,6 +409,40 @@ class Heartbeat:
         payload = {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat_at": utcnow().isoformat(), **info}
         result: dict[str, Any] = json.loads(json.dumps(payload, default=str))
         return result
+
+
+class SteadyClock:
+    """The wall clock, but never ahead of the time this daemon actually ran.
+
+    Approvals expire after ``approval_days``; a system clock stepped forward (a bad NTP answer, a
+    VM restored with the host's date) would dismiss every waiting approval at once, for good. This
+    clock follows the wall clock while it agrees with the monotonic clock (within ``slack``); when
+    the wall clock runs ahead, it counts only the time that passed on the monotonic clock, which
+    also stands still while the machine is suspended: an approval waits ``approval_days`` of the
+    daemon actually running. A clock set back is followed at once (approvals then expire later,
+    never sooner).
+    """
+
+    def __init__(self, wall: Callable[[], datetime] = utcnow, mono: Callable[[], float] = time.monotonic,
+                 slack: timedelta = timedelta(minutes=5)) -> None:
+        self._wall, self._mono, self.slack = wall, mono, slack
+        self._anchor_wall, self._anchor_mono = wall(), mono()
+        self.ahead: timedelta | None = None  # how far the wall clock ran ahead, when it did
+
+    def now(self) -> datetime:
+        wall = self._wall()
+        steady = self._anchor_wall + timedelta(seconds=self._mono() - self._anchor_mono)
+        if wall - steady <= self.slack:
+            if self.ahead is not None:
+                log.info("the system clock agrees again with the time the daemon has run")
+            self.ahead = None
+            self._anchor_wall, self._anchor_mono = wall, self._mono()
+            return wall
+        if self.ahead is None or wall - steady > self.ahead + self.slack:
+            log.warning("the system clock is %s ahead of the time this daemon has run (a clock jump or a "
+                        "suspend); approvals expire by the time it ran, not by the clock", wall - steady)
+        self.ahead = wall - steady
+        return steady
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -59,6 +59,7 @@ from bot.daemon.process import (
     InstanceLock,
     RedactFilter,
     Signals,
+    SteadyClock,
     install_log_filters,
     job_context,
     prune_http_cache,
@@ -68,7 +69,10 @@ from bot.daemon.process import (
     summary_dict,
 )
 from bot.errors import ConfigError, RecoveryBotError
-from bot.store import SourceState, Store, mask_url, open_store, resolve_url, utcnow
+from bot.store import SourceState, Store, mask_url, open_store, resolve_url, sqlite_file, utcnow
+
+if TYPE_CHECKING:
+    from bot.web.server import WebServer
 
 log = logging.getLogger("recoverybot.schedule")
 
@@ -224,6 +228,7 @@ class Daemon:
         self.config_path = config_path or config.path
         self.redact = redact
         self.stopping = threading.Event()
+        self.clock = SteadyClock()  # approvals expire by the time the daemon ran, not a jumped clock
         self.specs: dict[str, JobSpec] = {}
         self._running: dict[str, datetime] = {}
         self._cond = threading.Condition()
@@ -467,7 +472,7 @@ class Daemon:
         from bot.decide import staff
 
         config = self.config
-        self._step(summary, "expire_approvals", lambda: staff.expire_approvals(self.store, config, now=utcnow()))
+        self._step(summary, "expire_approvals", lambda: staff.expire_approvals(self.store, config, now=self.clock.now()))
         if self.stopping.is_set():
             return
         self._step(summary, "dispatch", lambda: outbox.dispatch_due(self.store, config, now=utcnow()))
@@ -498,7 +503,7 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
     root = logging.getLogger()
     if root.level > logging.DEBUG:  # `-v` wins over the config's level
         root.setLevel(config.bot.log_level.upper())
-    store = open_store(config.bot.database, config.data_dir, upgrade=False)
+    store = open_store(config.bot.database, config.data_dir, upgrade=False, create=True)
     lock = InstanceLock(config.bot.database, config.data_dir, store.engine)
     try:
         lock.acquire()
@@ -508,10 +513,14 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
     signals = signals or Signals()
     daemon: Daemon | None = None
     heartbeat: Heartbeat | None = None
+    web: WebServer | None = None
     abandoned: list[str] = []
+    lost: str | None = None
     try:
         store.upgrade()
+        watch = DatabaseWatch(sqlite_file(config.bot.database, config.data_dir))
         signals.install()
+        web = _start_web(config, store)  # a public bind without its key stops the start here
         daemon = Daemon(config, store, config_path=config_path, redact=redact)
         heartbeat = Heartbeat(store)
         heartbeat.start({"config": str(config_path or config.path or ""), "jobs": {}})
@@ -522,13 +531,20 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
         last_beat = last_prune = time.monotonic()
         heartbeat.beat(_info(daemon, config_path))
         while not signals.stop.wait(1.0):
+            lost = watch.lost()
+            if lost is not None:
+                # Carrying on would write into a deleted file, and a restart would make a new empty
+                # database that pays every buyer again: stop, say so, exit non-zero.
+                log.error("%s; stopping now so that no remedy is sent twice: restore the database from a "
+                          "backup before starting again", lost)
+                break
             if signals.reload.is_set():
                 signals.reload.clear()
                 log.info("SIGHUP: reloading %s", daemon.config_path)
                 daemon.reload()
                 heartbeat.beat(_info(daemon, config_path))
             now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_SECONDS:
+            if now - last_beat >= min(HEARTBEAT_SECONDS, parse_duration(daemon.config.schedule.heartbeat_every)):
                 last_beat = now
                 _quietly(lambda: heartbeat.beat(_info(daemon, config_path)), "heartbeat")
             if now - last_prune >= PRUNE_EVERY:
@@ -536,11 +552,14 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
                 _quietly(lambda: prune_runs(store), "prune run log")
                 _quietly(lambda: prune_http_cache(store), "prune http cache")
         timeout = float(parse_duration(daemon.config.schedule.stop_timeout))
-        log.info("%s: stopping; waiting up to %.0fs for %s", signals.received or "stop", timeout,
+        log.info("%s: stopping; waiting up to %.0fs for %s",
+                 "database lost" if lost else signals.received or "stop", timeout,
                  ", ".join(daemon.running()) or "no running job")
         abandoned = daemon.stop(timeout)
     finally:
         signals.restore()
+        if web is not None:
+            web.stop()
         if daemon is not None and not daemon.stopping.is_set():
             daemon.stop(0)  # an error above: do not leave the scheduler's threads firing
     if abandoned:
@@ -548,13 +567,57 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
         # nothing half-written remains; the next start carries on from the store.
         log.warning("abandoning %s after the stop timeout; exiting now", ", ".join(abandoned))
         _flush_logs()
-        os._exit(0)
+        os._exit(1 if lost else 0)
+    if lost is not None:
+        lock.release()
+        store.dispose()
+        log.error("recoverybot daemon stopped: its database is gone")
+        return 1
     if heartbeat is not None:
         _quietly(lambda: heartbeat.finish(True, {"jobs": {}, "stopped": signals.received or "stop"}), "heartbeat")
     lock.release()
     store.dispose()
     log.info("recoverybot daemon stopped")
     return 0
+
+
+class DatabaseWatch:
+    """Notices the SQLite file of a running daemon being deleted or replaced (its device and inode
+    change, or it is gone): SQLite itself carries on writing into the deleted file without a word."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        if self.path is None:
+            return None
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def lost(self) -> str | None:
+        """None while the file is the one opened at start; else what happened to it."""
+        if self.path is None or self.identity is None:
+            return None
+        now = self._identity()
+        if now is None:
+            return f"the database file {self.path} vanished (deleted or moved) under the running daemon"
+        if now != self.identity:
+            return f"the database file {self.path} was replaced by another file under the running daemon"
+        return None
+
+
+def _start_web(config: Config, store: Store) -> WebServer | None:
+    """The staff inbox in a thread of this process when [web] enabled (a reload does not move it:
+    a changed [web] section needs a restart)."""
+    if not config.web.enabled:
+        return None
+    from bot.web.server import WebServer
+
+    return WebServer(config, store).start()
 
 
 def _info(daemon: Daemon, config_path: Path | None) -> dict[str, Any]:

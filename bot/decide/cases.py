@@ -131,7 +131,7 @@ def _pending_mentions(store: Store) -> list[int]:
         linked = select(CaseMention.mention_id)
         return list(session.scalars(
             select(Mention.id).join(Assessment, Assessment.mention_id == Mention.id)
-            .where(Assessment.unhappy.is_(True), Mention.id.not_in(linked))
+            .where(Assessment.unhappy.is_(True), Assessment.scored.is_(True), Mention.id.not_in(linked))
             .order_by(Mention.published_at, Mention.id)
         ))
 

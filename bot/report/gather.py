@@ -30,14 +30,15 @@ from bot.report.view import (
     SourceProblem,
     clean,
     cues_in_words,
+    card_params,
     clip,
+    in_words,
     local_time,
     mask,
     money,
     not_scored_text,
     note_text,
-    params_text,
-    plain,
+    plural_fix,
     reasons_of,
     safe_link,
     stars,
@@ -116,8 +117,8 @@ def _order_text(case_row: Any, zone: ZoneInfo) -> tuple[str, list[str], str]:
 def _match_text(case_row: Any) -> str:
     if case_row.match_confidence is None:
         return ""
-    reasons = ", ".join(clean(str(r)) for r in (case_row.match_reasons or [])[:4])
-    return f"{round(100 * case_row.match_confidence)}% sure" + (f": {reasons}" if reasons else "")
+    reasons = ", ".join(plural_fix(clean(str(r))) for r in (case_row.match_reasons or [])[:4])
+    return f"{round(100 * case_row.match_confidence)}% sure" + (f": {clip(reasons, 200)}" if reasons else "")
 
 
 def gather(session: Session, config: Config, period: Period, now: datetime) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     per_source: dict[str, SourceCount] = {}
     for source in config.sources:
         per_source[source.name] = SourceCount(source.name)
-    unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    unhappy_sum = func.sum(case((and_(Assessment.unhappy.is_(True), Assessment.scored.is_(True)), 1), else_=0))
     # The one "unhappy share" of the digest: unhappy mentions out of those the scorer read
     # (mentions not scored yet, or in a language it does not read, are not counted as happy).
     scored_sum = func.sum(case((and_(Assessment.mention_id.is_not(None), Assessment.scored.is_(True)), 1), else_=0))
@@ -198,24 +199,36 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
         expires = row.approval_expires_at.astimezone(zone).date() if row.approval_expires_at else date.max
         return (expires, -case_cost(row), row.id)
 
+    # The most urgent as full cards, the next ones a line each, the rest counted ("and N more").
     needs: list[Item] = []
+    brief: list[Item] = []
     for row in sorted(waiting_cases, key=urgency):
         proposed = proposals(row)
         total = case_cost(row)
         counts.waiting_cost += total
-        if len(needs) >= limit:
+        if len(needs) + len(brief) >= limit:
             continue
         lines_of = [RemedyLine(
-            name=REMEDY_WORDS.get(r.kind, words(r.kind)), details=params_text(r.params),
+            name=REMEDY_WORDS.get(r.kind, words(r.kind)), details=card_params(r.params),
             cost=money(r.amount, r.currency) if r.amount else "no cost",
         ) for r in proposed]
+        if len(needs) >= dc.cards:
+            brief.append(Item(
+                case_id=row.id, issue=words(row.issue), customer=_order_text(row, zone)[2],
+                remedy=" + ".join(line.name for line in lines_of) or "no remedy proposed",
+                cost=(money(total, cur) if total else "no cost") if proposed else "",
+                expires=local_time(row.approval_expires_at, zone),
+                why=clip(in_words(row.approval_reason), 120) or "the policy asks a person to decide",
+                quote=_quote(row.mention, zone, 100),
+            ))
+            continue
         order, lines, who = _order_text(row, zone)
         assessment = row.mention.assessment
         needs.append(Item(
             case_id=row.id,
             quote=_quote(row.mention, zone, dc.quote_chars),
             issue=words(row.issue),
-            cues=cues_in_words(assessment.cues if assessment else [], 8),
+            cues=cues_in_words(assessment.cues if assessment else [], 5, card=True),
             sentiment=assessment.sentiment if assessment else None,
             order=order, order_lines=lines, customer=who, match=_match_text(row),
             remedy=" + ".join(line.name for line in lines_of) or "no remedy proposed",
@@ -224,7 +237,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             cost=(money(total, cur) if total else "no cost") if proposed else "",
             note=next((note_text(r.note, 500) for r in proposed if r.note), ""),
             rule=clean(row.rule), reasons=reasons_of(row),
-            why=clip(plain(row.approval_reason), 300) or "the policy asks a person to decide",
+            why=clip(in_words(row.approval_reason), 300) or "the policy asks a person to decide",
             expires=local_time(row.approval_expires_at, zone),
             approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
             more_mentions=max(0, len(row.links) - 1), also=_also(row),
@@ -258,18 +271,22 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     def on_day(moment: datetime | None) -> str:
         return f"{moment.astimezone(zone).day} {moment.astimezone(zone):%b}" if moment else "an unknown day"
 
+    from bot.replies import replied_of
+
+    replied = replied_of(session, sorted({r.case_id for r in done_rows}), on_day)
+
     for remedy in done_rows:
         row = remedy.case
         order, lines, who = _order_text(row, zone)
         done.append(Item(
             case_id=row.id, quote=_quote(row.mention, zone, min(dc.quote_chars, 240)), issue=words(row.issue),
             order=order, customer=who,
-            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)), remedy_details=params_text(remedy.params),
+            remedy=REMEDY_WORDS.get(remedy.kind, words(remedy.kind)), remedy_details=card_params(remedy.params),
             cost=money(remedy.amount, remedy.currency) if remedy.amount else "no cost",
             note=note_text(remedy.note, 500), rule=clean(row.rule),
             why="approved by staff" if row.approval_reason else "automatic",
             when=local_time(remedy.dispatched_at or remedy.created_at, zone, "%H:%M"),
-            told=told_text(remedy, told, config, on_day),
+            told="; ".join(p for p in (told_text(remedy, told, config, on_day), replied.get(row.id, "")) if p),
             over_budget=_over_budget(row, cur),
             more_mentions=max(0, len(row.links) - 1), also=_also(row),
         ))
@@ -326,9 +343,9 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     for mention, assessment, row in watch_rows:
         unread = assessment.scored is False
         watch.append(Item(
-            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 300)),
+            case_id=row.id if row is not None else None, quote=_quote(mention, zone, min(dc.quote_chars, 200)),
             issue="a person should read it" if unread else words(assessment.issue),
-            cues=[] if unread else cues_in_words(assessment.cues, 5),
+            cues=[] if unread else cues_in_words(assessment.cues, 5, card=True),
             sentiment=None if unread else assessment.sentiment,
             why=not_scored_text(assessment.language, assessment.cues) if unread else _why_no_remedy(row),
         ))
@@ -383,7 +400,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
 
     chart = _chart(session, config, period, [s.name for s in counts.sources])
     return {
-        "counts": counts, "needs": Section(needs, counts.waiting),
+        "counts": counts, "needs": Section(needs, counts.waiting, brief),
         "done": Section(done, int(done_total)), "failed": Section(failed, counts.failed),
         "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(source_names),
         "orders_problem": orders_problem,
@@ -416,7 +433,7 @@ def _why_no_remedy(row: Any) -> str:
         return f"no order matched ({n} possible, none sure enough)" if n else "no order matched"
     if status == "dismissed":
         return "dismissed"
-    reason = clip(plain(re.sub(r"^rule '[^']*': ", "", str((row.reasons or [""])[0]))), 160)
+    reason = clip(in_words(re.sub(r"^rule '[^']*': ", "", str((row.reasons or [""])[0]))), 160)
     if status == "decided":
         return f"no remedy: {reason}" if reason else "the policy offered no remedy"
     return f"{words(status)}" + (f": {reason}" if reason else "")
@@ -432,7 +449,7 @@ def _chart(session: Session, config: Config, period: Period, names: list[str]) -
     bounds.append(period.until)
     posted = func.coalesce(Mention.published_at, Mention.collected_at)
     bucket = case(*[(posted < bounds[i + 1], i) for i in range(n)], else_=n)
-    unhappy_sum = func.sum(case((Assessment.unhappy.is_(True), 1), else_=0))
+    unhappy_sum = func.sum(case((and_(Assessment.unhappy.is_(True), Assessment.scored.is_(True)), 1), else_=0))
     data: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([0] * n, [0] * n))
     for name in names:
         data[name]

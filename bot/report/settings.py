@@ -30,6 +30,10 @@ class DigestConfig(BaseModel):
     quiet_days: Literal["send", "skip"] = Field(
         "send", description="On a day with nothing unhappy, failing or waiting: 'send' an all-quiet digest or 'skip' it."
     )
+    cards: int = Field(
+        5, ge=1, le=500, description="Most 'Needs you' cases shown as full cards (those to decide first); the "
+        "next ones, up to max_items, get one line each with how to see them in full.",
+    )
     max_items: int = Field(20, ge=1, le=500, description="Most entries shown per section; the rest are counted ('and N more').")
     quote_chars: int = Field(600, ge=80, le=5000, description="Longest review quote shown; longer ones are cut at a word.")
     chart_days: int = Field(14, ge=2, le=60, description="Days shown in the volume chart.")

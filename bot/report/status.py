@@ -65,6 +65,7 @@ class SourceStatus:
     last_error: str | None = None
     mentions_total: int = 0
     more_next_run: int = 0  # the last run stopped at max_new_per_run with this many more read
+    page_errors: list[str] = field(default_factory=list)  # URLs that failed in a run that still counted as ok
 
 
 @dataclass
@@ -149,6 +150,10 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
         latest = select(func.max(RunLog.id)).where(RunLog.job != DAEMON_JOB).group_by(RunLog.job)
         jobs = [JobRun(r.job, r.started_at, r.finished_at, r.ok)
                 for r in session.scalars(select(RunLog).where(RunLog.id.in_(latest)).order_by(RunLog.job))]
+        finished = (select(func.max(RunLog.id)).where(RunLog.job.like("collect:%"), RunLog.finished_at.is_not(None))
+                    .group_by(RunLog.job))
+        collect_runs = {str(job): summary for job, summary in session.execute(
+            select(RunLog.job, RunLog.summary).where(RunLog.id.in_(finished))).all()}
         awaiting = int(session.scalar(select(func.count()).select_from(Case).where(
             Case.status == CaseStatus.AWAITING_APPROVAL.value)) or 0)
         counts: dict[str, int] = {str(k): int(v) for k, v in session.execute(
@@ -207,6 +212,7 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
             if state.last_error_message and item.consecutive_failures:
                 item.last_error = f"{state.last_error_kind or 'error'}: {state.last_error_message}" + (
                     f" ({state.last_error_url})" if state.last_error_url else "")
+        item.page_errors = _page_errors(source.name, collect_runs.get(f"collect:{source.name}"), state)
         if not source.enabled or spec is None:
             item.health = "disabled"
             status.sources.append(item)
@@ -219,7 +225,7 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
             item.health = "failing"
             status.problems.append(f"source {source.name} failed {item.consecutive_failures} times in a row"
                                    + (f": {item.last_error}" if item.last_error else ""))
-        elif item.consecutive_failures:
+        elif item.consecutive_failures or item.page_errors:
             item.health = "warning"
         elif item.last_run_at is None:
             item.health = "never run"
@@ -259,6 +265,25 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
     if last_digest is not None and last_digest["status"] == "failed":
         status.problems.append(f"the digest for {last_digest['period']} failed to send: {last_digest['last_error']}")
     return status
+
+
+PAGE_ERRORS_SHOWN = 5  # per source; the digest and the log have them all
+
+
+def _page_errors(name: str, summary: Any, state: SourceState | None) -> list[str]:
+    """The URLs of a source that failed in its last run although others worked (the run counted as
+    ok, so they are not in ``last_error``): from the daemon's record of that run, else from the
+    source's own state (a `cycle` from cron leaves no job record)."""
+    found: list[str] = []
+    if isinstance(summary, dict):
+        for result in summary.get("results") or []:
+            if isinstance(result, dict) and result.get("name") == name and result.get("ok", True):
+                found.extend(str(e) for e in result.get("errors") or [])
+    elif (state is not None and not state.consecutive_failures and state.last_error_message
+            and state.last_error_at is not None and state.last_error_at == state.last_run_at):
+        found.append(f"{state.last_error_kind or 'error'}: {state.last_error_message}"
+                     + (f" ({state.last_error_url})" if state.last_error_url else ""))
+    return found[:PAGE_ERRORS_SHOWN]
 
 
 def _daemon(beat: RunLog | None, now: datetime) -> DaemonStatus:
@@ -351,6 +376,8 @@ def render(status: Status) -> str:
             if s.more_next_run:
                 lines.append(f"  {s.name}: the last run stopped at its max_new_per_run; "
                              f"{more_words(s.more_next_run, exact=False)}")
+            for error in s.page_errors:
+                lines.append(f"  {s.name}: one page failed: {error}")
 
     o = status.outbox
     out = f"outbox: {o.queued} queued ({o.due} due), {o.awaiting_approval} awaiting approval, {o.failed} failed"

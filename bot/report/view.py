@@ -191,12 +191,15 @@ class Item:
 
 @dataclass
 class Section:
+    """Entries shown in full (``items``), then some in one line each (``brief``), then "and N more"."""
+
     items: list[Item]
     total: int
+    brief: list[Item] = field(default_factory=list)
 
     @property
     def more(self) -> int:
-        return max(0, self.total - len(self.items))
+        return max(0, self.total - len(self.items) - len(self.brief))
 
 
 @dataclass
@@ -281,7 +284,12 @@ class DigestReport:
 
 # --- formatting helpers -------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Controls, and the invisible characters that change how text reads or hide in it: zero-width
+# spaces and joiners, bidi marks, overrides and isolates ("Trojan Source"), the Arabic letter mark,
+# the Mongolian vowel separator, word joiner and invisible operators, and the BOM (U+FEFF, which
+# pages and feeds often start with).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                      "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 _SYMBOLS = {"EUR": "€", "GBP": "£", "USD": "$"}
 REMEDY_WORDS = {
     "replacement": "replacement", "refund": "refund", "store_credit": "store credit",
@@ -358,16 +366,18 @@ def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %H:
 
 def reasons_of(row: Any) -> list[str]:
     """The decision's reasons in words, each once: without the rule's own name before each, and
-    without the "waits for approval" ones (the card says why it is not automatic on its own line)."""
+    without the "waits for approval" ones (the card says why it is not automatic on its own line),
+    nor "within the automatic limit" (on a card that waits for a person it only confuses)."""
     prefix = f"rule '{row.rule}': " if row.rule else ""
-    why = plain(row.approval_reason) if getattr(row, "approval_reason", None) else ""
+    why = in_words(row.approval_reason) if getattr(row, "approval_reason", None) else ""
     out: list[str] = []
     for reason in row.reasons or []:
         text = clean(str(reason)).removeprefix(prefix)
         text = re.sub(r"^rule '[^']*': ", "", text)
-        if text.startswith("waits for approval: "):
+        if text.startswith("waits for approval: ") or re.match(r"cost .* within (?:the rule's )?auto_up_to", text):
             continue
-        said = clip(plain(text), 160)
+        text = re.sub(r"^issue is [a-z_ ]+?(?:, |$)", "", text)  # the card's Issue line says it
+        said = clip(in_words(text), 160)
         if said and said not in out and said != why:
             out.append(said)
     return out[:5]
@@ -391,6 +401,50 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+
+
+# What a card says of a remedy's parameters (the order line above it names the order, item and sku).
+_CARD_HIDDEN = {"order_number", "sku", "product_name", "items_amount", "window_days", "grace_days", "cap",
+                "item_value", "return_cost", "wrong_item", "currency", "amount", "note", "gift_sku", "percent",
+                "shipping_credit", "reason"}
+_SHIPPING = {"standard": "standard delivery", "expedited": "express delivery", "express": "express delivery",
+             "next_day": "next-day delivery"}
+
+
+def card_params(params: dict[str, Any]) -> str:
+    """A remedy's parameters as a card shows them: "standard delivery", "full", "as a gift card",
+    "return window waived"; what the order line already says (order, sku, product) and the policy's
+    workings (grace days, caps, values) stay on the case page (``recoverybot cases ID``)."""
+    parts: list[str] = []
+    percent = params.get("percent")
+    if params.get("full"):
+        parts.append("full")
+    elif isinstance(percent, (int, float)) and not isinstance(percent, bool) and percent != 100:
+        parts.append(f"{percent:g} % of the price")
+    if params.get("shipping_credit"):
+        parts.append("shipping included")
+    quantity = params.get("quantity")
+    if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 1:
+        parts.append(f"{quantity} items")
+    rest = {k: v for k, v in params.items() if k not in _CARD_HIDDEN and k not in {"full", "quantity"}}
+    for key, value in rest.items():
+        if value is None or value == "" or value is False or isinstance(value, (dict, list)):
+            continue
+        if key == "shipping":
+            parts.append(_SHIPPING.get(str(value), f"{words(str(value))} delivery"))
+        elif key == "form":
+            parts.append(f"as a {words(str(value))}" if value != "refund" else "to the original payment method")
+        elif key == "courier_pickup":
+            parts.append("a courier collects it")
+        elif key == "window_waived":
+            parts.append("return window waived")
+        elif key == "message":
+            parts.append(f"message “{clip(str(value), 80)}”")
+        elif key == "bonus_sku":
+            parts.append(f"with a bonus item ({clean(str(value))})")
+        else:
+            parts.append(params_text({key: value}))
+    return ", ".join(p for p in parts if p)
 
 
 LANGUAGES = {
@@ -448,6 +502,37 @@ def plain(text: str | None) -> str:
     return plural_fix(value)
 
 
+_IN_WORDS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bunsure: "), ""),
+    (re.compile(r"(?:the )?scorer confidence \d(?:\.\d+)? is below \d(?:\.\d+)?"),
+     "the scorer is not confident it read this right"),
+    (re.compile(r"(?:the )?order match confidence \d(?:\.\d+)? is below \d(?:\.\d+)?"),
+     "the order match is not certain"),
+    (re.compile(r"(?:the )?match confidence \d(?:\.\d+)? is (?:below|under) \d(?:\.\d+)?"),
+     "the order match is not certain"),
+    # the scorer's raw probabilities after a reason: "(remedy 0.40)", "(remedy 0.84, wrong item 0.59)"
+    (re.compile(r" \((?:[a-z ]+ \d\.\d+)(?:, [a-z ]+ \d\.\d+)*\)"), ""),
+    (re.compile(r" is >= (-?[\d.]+) and <= (-?[\d.]+)"), r" is between \1 and \2"),
+    (re.compile(r" is <= (-?[\d.]+)"), r" is at most \1"),
+    (re.compile(r" is >= (-?[\d.]+)"), r" is at least \1"),
+    (re.compile(r"\bdelivery is ([a-z ]+)"), r"tracking says \1"),
+    (re.compile(r"\bmatch confidence \d(?:\.\d+)? is at least \d(?:\.\d+)?"), "the order match is sure"),
+    (re.compile(r"\bconfidence \d(?:\.\d+)? is at least \d(?:\.\d+)?"), "the scorer is confident"),
+    (re.compile(r"\bsentiment -?\d(?:\.\d+)? is at most -?\d(?:\.\d+)?"), "the words are negative enough"),
+]
+
+
+def in_words(text: str | None) -> str:
+    """A policy text as a card says it to marketing and care staff: :func:`plain`, and no raw
+    scores or comparison signs ("scorer confidence 0.35 is below 0.5" -> "the scorer is not
+    confident it read this right", "is >= 30 and <= 44" -> "is between 30 and 44"). The case page
+    (``recoverybot cases ID``) keeps the figures."""
+    value = plain(text)
+    for pattern, replacement in _IN_WORDS:
+        value = pattern.sub(replacement, value)
+    return re.sub(r"\s{2,}", " ", value).strip()
+
+
 def _percent(value: str) -> str:
     return f"{round(100 * float(value))} %"
 
@@ -477,10 +562,19 @@ def cue_words(cue: Any) -> str | None:
     return plural_fix(words(text))
 
 
-def cues_in_words(cues: Sequence[Any] | None, limit: int) -> list[str]:
+def cues_in_words(cues: Sequence[Any] | None, limit: int, *, card: bool = False) -> list[str]:
+    """The cues in words, each once: two cues that quote the same words of the buyer are one (the
+    first says it). ``card``: also without the model's list of weighty words (the case page has it)."""
     out: list[str] = []
+    quoted: set[str] = set()
     for cue in cues or []:
         said = cue_words(cue)
-        if said and said not in out:
-            out.append(clip(said, 90))
+        if not said or said in out or (card and said.startswith("words that weighed most")):
+            continue
+        phrase = re.search(r"\"([^\"]+)\"", said)
+        if phrase and phrase.group(1).strip().lower() in quoted:
+            continue
+        if phrase:
+            quoted.add(phrase.group(1).strip().lower())
+        out.append(clip(said, 90))
     return out[:limit]

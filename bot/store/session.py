@@ -8,17 +8,19 @@ SQLite is the default (WAL mode, a file next to the config); the same code runs 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import ConfigError, StoreError
+from bot.errors import ConfigError, StoreError, UsageError
 
 
 def resolve_url(url: str, base_dir: Path | None) -> str:
@@ -31,15 +33,21 @@ def resolve_url(url: str, base_dir: Path | None) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
 
+    ``must_exist``: a SQLite file is opened read-write but never created (SQLite's ``mode=rw``),
+    so a connection made after the file was deleted fails instead of starting an empty database.
     ``hide_parameters``: an error's text never carries the statement's bound values (customer
-    emails and names); :func:`describe_db_error` also leaves out the server's DETAIL line."""
+    emails and names); :func:`describe_db_error` also leaves out the server's DETAIL line.
+    """
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _check_sqlite_folder(Path(url[len("sqlite:///") :]))
     try:
         if url.startswith("sqlite"):
+            file = sqlite_file(url)
+            if must_exist and file is not None and "?" not in url:
+                url = f"sqlite:///file:{quote(str(file), safe='/')}?mode=rw&uri=true"
             engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
             @event.listens_for(engine, "connect")
@@ -139,9 +147,75 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, base_dir: Path | None = None, *, upgrade: bool = True) -> Store:
-    """Open (and by default migrate) the database at `url`."""
-    store = Store(make_engine(resolve_url(url, base_dir)))
+class NoDatabase(UsageError):
+    """The configured database does not exist (or has no recoverybot tables) and this command may
+    not create one: a lost database must never be replaced silently by an empty one (a new install
+    id, new idempotency keys, every remedy paid again)."""
+
+
+def sqlite_file(url: str, base_dir: Path | None = None) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    resolved = resolve_url(url, base_dir)
+    prefix = "sqlite:///"
+    if not resolved.startswith(prefix):
+        return None
+    name = resolved[len(prefix):].split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
+def traces(path: Path) -> list[Path]:
+    """Files a SQLite database leaves next to itself: its daemon lock (also made when the database
+    is created) and SQLite's write-ahead log. Any of them without the database: it was lost."""
+    return [p for p in (Path(f"{path}.lock"), Path(f"{path}-wal")) if p.exists()]
+
+
+def check_database(url: str, base_dir: Path | None, *, create: bool | str) -> Path | None:
+    """Refuse to open a SQLite database that is not there unless this command may create it.
+
+    ``create``: False (read and staff commands: never create), True (a first `run`/`cycle`: only
+    where no trace says a database lived here before), ``"fresh"`` (`init`: the operator asks for
+    a new one). Returns the file when it is about to be created, else None.
+    """
+    path = sqlite_file(url, base_dir)
+    if path is None or path.exists():
+        return None
+    _check_sqlite_folder(path)  # a wrong folder is the likelier mistake, and says more
+    if not create:
+        raise NoDatabase(f"no database at {path}; run `recoverybot init`",
+                         hint="check [bot] database in the config; `recoverybot init` creates an empty database")
+    left = traces(path)
+    if left and create != "fresh":
+        raise NoDatabase(
+            f"no database at {path}, but one lived there before ({left[0].name} is still there): "
+            "it was lost or moved; nothing was created",
+            hint="restore it from a backup; to start again with an empty database run `recoverybot init` "
+                 "(its remedies already sent are then only known to the warehouse file and receivers)",
+        )
+    return path
+
+
+def open_store(url: str, base_dir: Path | None = None, *, upgrade: bool = True,
+               create: bool | str = True) -> Store:
+    """Open (and by default migrate) the database at `url`.
+
+    ``create`` as in :func:`check_database`; a new SQLite file gets its lock file at once, so a
+    later loss of the database is noticed even if no daemon ever ran on it.
+    """
+    new_file = check_database(url, base_dir, create=create)
+    if new_file is not None and new_file.parent.is_dir():
+        sqlite3.connect(new_file).close()  # the (empty) file; from here on no connection creates one
+        Path(f"{new_file}.lock").touch()
+    store = Store(make_engine(resolve_url(url, base_dir), must_exist=True))
+    if not create and new_file is None and sqlite_file(url, base_dir) is None:
+        try:
+            present = "alembic_version" in store.tables()
+        except SQLAlchemyError as exc:
+            store.dispose()
+            raise StoreError(f"cannot open database {mask_url(url)}: {describe_db_error(exc)}") from exc
+        if not present:
+            store.dispose()
+            raise NoDatabase(f"no recoverybot tables in the database {mask_url(url)}; run `recoverybot init`",
+                             hint="check [bot] database in the config")
     if upgrade:
         try:
             store.upgrade()

@@ -89,8 +89,8 @@ class CsvAdapter:
                                     extrasaction="ignore")
             if not content:
                 writer.writeheader()
-            elif _key_in_csv(content, job.idempotency_key):
-                return f"{self.path.name} (already there)"
+            elif (earlier := _already_in_csv(content, job)) is not None:
+                return f"{self.path.name} ({earlier})"
             writer.writerow(row)
             _write_all(fd, buffer.getvalue().encode("utf-8"), len(raw), self.path.name)
             if created:
@@ -195,9 +195,32 @@ def _complete_length(raw: bytes) -> int:
             return end + 1
 
 
-def _key_in_csv(content: str, key: str) -> bool:
-    if key not in content:
-        return False
-    return any(r.get("idempotency_key") == key for r in csv.DictReader(io.StringIO(content)))
+# rb-<install id>-case<id>-<index>-<kind> (bot.outbox.idempotency_key); older files hold rb-case<id>-...
+_KEY_INSTALL = re.compile(r"rb-([0-9a-f]+)-case")
+
+
+def _install_of(key: str) -> str:
+    found = _KEY_INSTALL.match(key)
+    return found.group(1) if found else ""
+
+
+def _already_in_csv(content: str, job: Job) -> str | None:
+    """Whether the file already holds this remedy: its key, or the same order and kind written by
+    another database (a lost database re-decides old cases under a new install id, new keys)."""
+    order = safe_cell(job.order_number or "")
+    if job.idempotency_key not in content and (not order or order not in content):
+        return None  # the common case: neither appears anywhere, no need to parse the file
+    install = _install_of(job.idempotency_key)
+    kind = safe_cell(job.kind)
+    for row in csv.DictReader(io.StringIO(content)):
+        key = row.get("idempotency_key") or ""
+        if key == job.idempotency_key:
+            return "already there"
+        if (order and kind != "contact" and row.get("order_number") == order and row.get("kind") == kind
+                and _install_of(key) != install):
+            log.warning("warehouse csv: order %s already has a %s row from another database (%s); "
+                        "not written again", job.order_number, job.kind, key)
+            return f"already there for order {job.order_number}: {key}"
+    return None
 
 

@@ -79,5 +79,9 @@ class WebhookAdapter:
             response = self.client.post(self.options.url, content=body, headers=headers, timeout=self.options.timeout)
         except httpx.HTTPError as exc:
             raise http_error(exc, f"webhook {self.name}") from exc
+        if response.status_code == 409:
+            # The receiver has this remedy already (its own record of the key, or of this order and
+            # kind): done, not a failure to retry (a lost database re-sends under new keys).
+            return "HTTP 409 (already done)"
         check_status(response, f"webhook {self.name}")
         return f"HTTP {response.status_code}"

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select
 
 from bot.collect import collect, list_mentions, source_health
 from bot.config import Config
-from bot.errors import ConfigError
+from bot.errors import ConfigError, MailboxError
 from bot.store import Mention, SourceState, Store
 from connectors.mail.imap import ImapConnector, cut_quoted
+from tests.httpserver import LocalServer, Request, Route
 from tests.imapserver import Dovecot, missing
 
 needs_dovecot = pytest.mark.skipif(missing() is not None, reason=missing() or "")
@@ -219,6 +222,41 @@ def test_starttls_switches_to_tls_before_the_password_is_sent(tmp_path: Path, st
         assert collect(started, store).new_total == 1
         logins = [line for line in server.log().splitlines() if "Login: user=<care@shop.example>" in line]
         assert ", TLS," in logins[-1], logins[-1]  # the connector's own login went over TLS
+
+
+@needs_dovecot
+def test_xoauth2_login_with_a_token_from_the_environment(tmp_path: Path, store: Store,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gmail / Microsoft 365 style: dovecot's oauth2 passdb asks a local token-introspection
+    endpoint (RFC 7662) whether the bearer token is active and whose it is."""
+    seen: list[str] = []
+
+    def introspect(request: Request) -> Route:
+        token = (parse_qs(request.body.decode()).get("token") or [""])[0]
+        seen.append(token)
+        active = token == "ya29.good-token"
+        return Route(body=json.dumps({"active": active, "email": Dovecot.user} if active else {"active": False}),
+                     content_type="application/json")
+
+    monkeypatch.setenv(PASSWORD_ENV, "not-used-with-a-token")
+    source = {"oauth2_token_env": "RECOVERYBOT_TEST_IMAP_TOKEN", "timeout": 60}
+    with LocalServer({"/introspect": introspect}) as idp, \
+            Dovecot(tmp_path / "oauth2", oauth2_introspection=idp.url("/introspect")) as server:
+        server.append(mail("Maria <maria@mail.example>", "Broken", BROKEN))
+        # the good token first: dovecot slows the logins that follow a refused one
+        monkeypatch.setenv("RECOVERYBOT_TEST_IMAP_TOKEN", "ya29.good-token")
+        accepted = collect(config(server, **source), store)
+        assert accepted.ok and accepted.new_total == 1, (accepted.lines(), server.log())
+        monkeypatch.setenv("RECOVERYBOT_TEST_IMAP_TOKEN", "ya29.expired-token")
+        refused = collect(config(server, **source), store)
+        with pytest.raises(MailboxError) as caught:
+            ImapConnector("care", config(server, **source).sources[0].options).connect()
+    error = refused.results[0].errors[0]
+    assert not refused.ok and "refused the login of care@shop.example" in error and f"127.0.0.1:{server.port}" in error
+    assert "expired-token" not in error and "RECOVERYBOT_TEST_IMAP_TOKEN" in caught.value.hint
+    assert seen == ["ya29.good-token", "ya29.expired-token", "ya29.expired-token"]  # the token went to the check
+    (mention,) = stored(store).values()
+    assert mention.author_email == "maria@mail.example" and mention.raw["order_number"] == "10234"
 
 
 def test_plain_imap_to_another_host_is_refused_and_a_bad_pattern_named() -> None:
