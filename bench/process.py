@@ -23,7 +23,7 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,14 @@ from bot.store import (  # noqa: E402
 )
 from connectors.orders.base import ParsedLine, ParsedOrder  # noqa: E402
 
+try:  # the lookup tables of migration 0010 (absent on older code: the bench measures both)
+    from bot.match import mention_keys
+    from bot.store import CustomerNameKey, MentionKey
+    from bot.store.keys import customer_name_keys
+    KEYS: tuple[Any, ...] = (CustomerNameKey, MentionKey)
+except ImportError:
+    KEYS = ()
+
 FIRST = ["Ada", "Ben", "Cara", "Dev", "Elif", "Finn", "Gita", "Hugo", "Ines", "Jon", "Kai", "Lena", "Milo", "Nora",
          "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xavi", "Yara", "Zeno", "Anja", "Bram",
          "Cleo", "Dario", "Emma", "Felix", "Greta", "Hamid", "Ilse", "Jasper", "Kira", "Luca", "Maren", "Nico"]
@@ -81,6 +89,20 @@ def person(i: int) -> str:
     return f"{first} {last}" if rest == 0 else f"{first} {chr(65 + rest % 26)}{rest // 26 or ''} {last}"
 
 
+SYLLABLES = ["ka", "ro", "lin", "te", "mu", "sa", "vo", "ri", "dan", "be", "quo", "zel", "fi", "no", "tra",
+             "gu", "pe", "lo", "ha", "wi", "mar", "ne", "sto", "ul", "ji", "bra", "ce", "dor", "ya", "hel"]
+
+
+def stranger(i: int) -> str:
+    """A name nobody in the shop has (syllables picked by i: distinct names, no near misses by number)."""
+    digits = []
+    n = (i * 2654435761 + 97) % 24_300_000  # 30 ** 5 names, neighbours far apart
+    for _ in range(5):
+        n, d = divmod(n, len(SYLLABLES))
+        digits.append(SYLLABLES[d])
+    return f"{(digits[0] + digits[1]).capitalize()} {(digits[2] + digits[3] + digits[4]).capitalize()}"
+
+
 def handle_of(i: int) -> str:
     return f"mastodon:buyer{i}@shop.social"
 
@@ -100,6 +122,10 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                 for i in range(customers)]
         for chunk in _chunks(rows):
             s.execute(insert(Customer), chunk)
+        if KEYS:  # Core inserts skip the mapper events that keep the name keys
+            keys = [{"key": k, "customer_id": row["id"]} for row in rows for k in customer_name_keys(row["name"])]
+            for chunk in _chunks(keys):
+                s.execute(insert(KEYS[0]), chunk)
         handles = [{"handle": handle_of(i), "customer_id": i + 1, "origin": "order", "created_at": old}
                    for i in range(0, customers, 5)]
         for chunk in _chunks(handles):
@@ -119,7 +145,7 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
             s.execute(insert(Order), chunk)
         for chunk in _chunks(lines):
             s.execute(insert(OrderLine), chunk)
-        mentions, assessments, cases, links, remedies = [], [], [], [], []
+        mentions, assessments, cases, links, remedies, probes = [], [], [], [], [], []
         for m in range(1, stored + 1):
             source, kind = SOURCES[m % len(SOURCES)]
             sku, pname, _ = PRODUCTS[m % len(PRODUCTS)]
@@ -127,7 +153,10 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
             published = now - timedelta(days=rnd.randrange(3, 100), seconds=rnd.randrange(86400))
             body = (COMPLAINTS if unhappy else HAPPY)[m % 3 if not unhappy else m % 6].format(p=pname, d=m)
             who = rnd.randrange(customers * 2)  # half the authors are customers, half strangers
-            name = person(who) if who < customers else f"Visitor {who}"
+            matched = unhappy and who < customers and m % 3 != 0
+            if unhappy and not matched:
+                who = customers * 2 + m  # a case that waits unmatched: nobody the shop knows (yet)
+            name = person(who) if who < customers else stranger(who)
             mentions.append({"id": m, "source": source, "source_kind": kind, "external_id": f"old-{m}",
                              "url": f"https://{source}.example/{m}", "author_name": name,
                              "author_handle": f"buyer{who}@shop.social" if kind == "mastodon" else None,
@@ -141,7 +170,6 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                                 "scored_at": published, "scored": True})
             if not unhappy:
                 continue
-            matched = who < customers and m % 3 != 0
             status = "dispatched" if matched else ("unmatched" if m % 2 else "awaiting_approval")
             cases.append({"id": m, "subject_key": f"{ISSUES[m % 6]}:m{m}", "issue": ISSUES[m % 6], "status": status,
                           "mention_id": m, "customer_id": who + 1 if matched else None,
@@ -150,16 +178,20 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                           "rule": "bench", "reasons": [], "approval_reason": None, "approval_expires_at": None,
                           "created_at": published, "updated_at": old})
             links.append({"case_id": m, "mention_id": m})
+            if KEYS:
+                mention = mentions[-1]
+                probes.extend({"key": k, "mention_id": m} for k in mention_keys(
+                    mention["author_email"], mention["author_handle"], mention["author_name"], kind, {}))
             if status != "unmatched":
                 remedies.append({"case_id": m, "kind": "replacement" if matched else "contact", "params": {},
                                  "amount": Decimal("12.00") if matched else Decimal(0), "currency": "EUR",
                                  "note": "Hello.", "idempotency_key": f"bench-{m}",
                                  "status": "dispatched" if matched else "proposed", "attempts": 1,
                                  "created_at": published})
-            if not matched and who >= customers and len(state["unmatched_authors"]) < 400:
-                state["unmatched_authors"].append((m, name, pname))
+            if not matched and len(state["unmatched_authors"]) < 400:
+                state["unmatched_authors"].append((m, name, pname, published))
         for table, data in ((Mention, mentions), (Assessment, assessments), (Case, cases), (CaseMention, links),
-                            (Remedy, remedies)):
+                            (Remedy, remedies), *([(KEYS[1], probes)] if KEYS else [])):
             for chunk in _chunks(data):
                 s.execute(insert(table), chunk)
     state["next_mention"] = stored + 1
@@ -175,9 +207,9 @@ def add_batch(store: Store, state: dict[str, Any], batch: int, now: datetime, rn
             m = state["next_mention"]
             state["next_mention"] += 1
             source, kind = SOURCES[k % len(SOURCES)]
-            sku, pname, _ = PRODUCTS[m % len(PRODUCTS)]
+            _sku, pname, _ = PRODUCTS[m % len(PRODUCTS)]
             who = rnd.randrange(customers * 2)
-            name = person(who) if who < customers else f"Visitor {who}"
+            name = person(who) if who < customers else stranger(who)
             body = COMPLAINTS[m % 6].format(p=pname, d=m) + f" ({tag} {m})"
             mention = Mention(source=source, source_kind=kind, external_id=f"{tag}-{m}", url=f"https://x.example/{m}",
                               author_name=name,
@@ -197,9 +229,9 @@ def sync_orders(store: Store, state: dict[str, Any], now: datetime, rnd: random.
     arrived late), tracking changes on other orders."""
     waiting = state["unmatched_authors"][: count // 2]
     with store.session() as s:
-        for m, name, pname in waiting:
+        for m, name, pname, published in waiting:
             sku = next(p for p in PRODUCTS if p[1] == pname)
-            placed = now - timedelta(days=20)
+            placed = published - timedelta(days=10)  # bought before the complaint, exported late
             upsert_order(s, "csv", ParsedOrder(
                 number=f"L{m:07d}", placed_at=placed, email=f"late{m}@mail.example", name=name,
                 fulfillment_status="fulfilled", tracking_status="delivered", delivered_at=placed + timedelta(days=3),

@@ -28,9 +28,6 @@ Emails never leave the store unmasked: results and candidates carry :func:`mask_
 from __future__ import annotations
 
 import difflib
-import functools
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +38,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import UsageError
-from bot.store import Customer, CustomerHandle, Mention, Order, OrderLine, utcnow
+from bot.store import Customer, CustomerHandle, CustomerNameKey, Mention, Order, OrderLine, utcnow
+from bot.store.keys import ANY, fold, name_keys
 
 
 class MatchConfig(BaseModel):
@@ -185,13 +183,7 @@ def find_customer(session: Session, email: str, *, scan: bool = True) -> Custome
     return customer
 
 
-@functools.lru_cache(maxsize=65536)
-def _fold(text: str) -> str:
-    """Lower-case, accents removed, punctuation to spaces, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-    plain = plain.replace("ß", "ss").replace("ø", "o").replace("æ", "ae").replace("ł", "l")
-    return " ".join(re.sub(r"[^\w]+", " ", plain).replace("_", " ").split())
+_fold = fold  # lower-case, accents removed, punctuation to spaces (bot.store.keys)
 
 
 def name_similarity(reviewer: str | None, customer: str | None) -> tuple[float, str]:
@@ -360,14 +352,21 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
         # Identity from the quote alone is none: the weight goes to the quoted order (_score_order).
         add(quoted.customer, 0.0, f"the message quotes order {quoted.number}, this customer's")
     if mention.author_name and _fold(mention.author_name):
-        # Only customers with a recent enough order: keeps the fuzzy pass small on a big shop.
-        # Only (id, name) pairs are read; the few that fit are loaded as customers.
-        stmt = (
-            select(Customer.id, Customer.name)
-            .join(Order, Order.customer_id == Customer.id)
-            .where(Order.placed_at >= since, Customer.name.is_not(None))
-            .distinct()
-        )
+        # Only customers with a recent enough order; only (id, name) pairs are read, the few that
+        # fit are loaded as customers. Candidates by their name keys (bot.store.keys) instead of every recent customer; a
+        # reviewer's name of initials only has no key and is compared with them all, as before.
+        wanted = name_keys(mention.author_name)
+        recent = select(Order.id).where(Order.customer_id == Customer.id, Order.placed_at >= since).exists()
+        if wanted is None:
+            stmt = select(Customer.id, Customer.name).where(recent, Customer.name.is_not(None))
+        else:
+            stmt = (
+                select(Customer.id, Customer.name)
+                .join(CustomerNameKey, CustomerNameKey.customer_id == Customer.id)
+                .where(CustomerNameKey.key.in_([*wanted, ANY]), recent, Customer.name.is_not(None))
+                .distinct()
+            )
+        stmt = stmt.order_by(Customer.id)
         fits: dict[int, tuple[float, str]] = {}
         for customer_id, name in session.execute(stmt):
             similarity, how = name_similarity(mention.author_name, name)
@@ -581,6 +580,52 @@ def _score_order(
         reasons.append(f"the message quotes order number {order.number}")
     score = identity + config.weight_product * product + timing + quote
     return _Candidate(customer, order, line, identity, score, reasons, before)
+
+
+def order_key(number: str) -> str:
+    """An order number as a lookup key: without '#' and spaces ('#10234' and '10234' are one)."""
+    return "order:" + number.strip().lstrip("#").strip()[:100]
+
+
+def mention_keys(email: str | None, handle: str | None, name: str | None, source_kind: str | None,
+                 raw: Any) -> list[str]:
+    """Who a mention may be, as lookup keys (``MentionKey``): every way :func:`match_mention` finds
+    a customer (email, handle forms, the quoted order, the name's keys) as the key a customer
+    has for it (:func:`customer_keys`)."""
+    keys: set[str] = set()
+    if email and email.strip():
+        keys.add("email:" + email.strip().lower())
+    if handle:
+        keys.update("handle:" + form for form in handle_keys(handle[:300], source_kind))
+    number = raw.get("order_number") if isinstance(raw, dict) else None
+    if isinstance(number, str) and number.strip():
+        keys.add(order_key(number))
+    names = name_keys(name)
+    keys.update(["name:" + ANY] if names is None else ["name:" + k for k in names])
+    return sorted(k[:400] for k in keys)
+
+
+def customer_keys(session: Session, customer_ids: list[int]) -> tuple[dict[str, set[str]], bool]:
+    """The lookup keys of these customers (email, handles, order numbers, name keys) that a
+    mention's :func:`mention_keys` meet when it may be them, each with the names of the customers
+    who have it (for name keys); and whether one of them has a name of initials only (no key
+    narrows who may be them)."""
+    keys: dict[str, set[str]] = {"name:" + ANY: set()}
+    initials_only = False
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start:start + 500]
+        for email, name in session.execute(select(Customer.email, Customer.name).where(Customer.id.in_(chunk))):
+            keys.setdefault("email:" + email.strip().lower(), set())
+            names = name_keys(name)
+            if names is None:
+                initials_only = True
+            for key in names or []:
+                keys.setdefault("name:" + key, set()).add(name or "")
+        for handle in session.scalars(select(CustomerHandle.handle).where(CustomerHandle.customer_id.in_(chunk))):
+            keys.setdefault("handle:" + handle, set())
+        for number in session.scalars(select(Order.number).where(Order.customer_id.in_(chunk))):
+            keys.setdefault(order_key(number), set())
+    return keys, initials_only
 
 
 def link_handle(session: Session, handle: str, email: str) -> Customer:

@@ -17,9 +17,11 @@ from bot.store.models import (
     CaseStatus,
     Customer,
     CustomerHandle,
+    CustomerNameKey,
     Digest,
     HttpCache,
     Mention,
+    MentionKey,
     Meta,
     Notice,
     NoticeStatus,
@@ -38,7 +40,7 @@ from bot.store.session import Store, make_engine, mask_url, open_store, resolve_
 
 __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
+    "CustomerHandle", "CustomerNameKey", "Digest", "HttpCache", "Mention", "MentionKey", "Meta", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
     "RemedyStatus",
     "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
     "resolve_url", "utcnow",
