@@ -352,32 +352,41 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
         # Identity from the quote alone is none: the weight goes to the quoted order (_score_order).
         add(quoted.customer, 0.0, f"the message quotes order {quoted.number}, this customer's")
     if mention.author_name and _fold(mention.author_name):
-        # Only customers with a recent enough order; only (id, name) pairs are read, the few that
-        # fit are loaded as customers. Candidates by their name keys (bot.store.keys) instead of every recent customer; a
-        # reviewer's name of initials only has no key and is compared with them all, as before.
-        wanted = name_keys(mention.author_name)
-        recent = select(Order.id).where(Order.customer_id == Customer.id, Order.placed_at >= since).exists()
-        if wanted is None:
-            stmt = select(Customer.id, Customer.name).where(recent, Customer.name.is_not(None))
-        else:
-            stmt = (
-                select(Customer.id, Customer.name)
-                .join(CustomerNameKey, CustomerNameKey.customer_id == Customer.id)
-                .where(CustomerNameKey.key.in_([*wanted, ANY]), recent, Customer.name.is_not(None))
-                .distinct()
-            )
-        stmt = stmt.order_by(Customer.id)
-        fits: dict[int, tuple[float, str]] = {}
-        for customer_id, name in session.execute(stmt):
-            similarity, how = name_similarity(mention.author_name, name)
-            if similarity >= config.name_min:
-                fits[customer_id] = (similarity, how)
+        fits = name_candidates(session, mention.author_name, since, config.name_min)
         for customer_id, (similarity, how) in fits.items():
             customer = session.get(Customer, customer_id)
             if customer is not None:
                 add(customer, config.weight_name * similarity,
                     f"{how}: {mention.author_name!r} ~ {customer.name!r}")
     return found
+
+
+def name_candidates(session: Session, author_name: str, since: datetime,
+                    name_min: float) -> dict[int, tuple[float, str]]:
+    """Customers with an order since ``since`` whose name fits ``author_name`` (similarity >=
+    ``name_min``), by id, with the similarity and how it fits, in words.
+
+    Candidates are looked up by their name keys (bot.store.keys) instead of comparing every
+    recent customer; a reviewer's name of initials only has no key and is compared with them all.
+    Only (id, name) pairs are read; the caller loads the few that fit.
+    """
+    wanted = name_keys(author_name)
+    recent = select(Order.id).where(Order.customer_id == Customer.id, Order.placed_at >= since).exists()
+    if wanted is None:
+        stmt = select(Customer.id, Customer.name).where(recent, Customer.name.is_not(None))
+    else:
+        stmt = (
+            select(Customer.id, Customer.name)
+            .join(CustomerNameKey, CustomerNameKey.customer_id == Customer.id)
+            .where(CustomerNameKey.key.in_([*wanted, ANY]), recent, Customer.name.is_not(None))
+            .distinct()
+        )
+    fits: dict[int, tuple[float, str]] = {}
+    for customer_id, name in session.execute(stmt.order_by(Customer.id)):
+        similarity, how = name_similarity(author_name, name)
+        if similarity >= name_min:
+            fits[customer_id] = (similarity, how)
+    return fits
 
 
 def _reference(order: Order, issue: str | None, config: MatchConfig) -> tuple[datetime | None, str]:
