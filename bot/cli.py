@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -91,6 +91,17 @@ def _open(config: Any) -> Any:
 def _print_json(rows: Any, out: TextIO) -> None:
     json.dump(rows, out, indent=2, default=str, ensure_ascii=False)
     out.write("\n")
+
+
+def _stream_json(rows: Iterable[Any], out: TextIO) -> None:
+    """A JSON array written item by item (the text _print_json writes for a list), so a listing of
+    a million rows never sits in memory."""
+    first = True
+    for row in rows:
+        item = json.dumps(row, indent=2, default=str, ensure_ascii=False).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + item)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
 
 
 def _table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO) -> None:
@@ -235,19 +246,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_mentions(args: argparse.Namespace) -> int:
-    from bot.collect import list_mentions
+    from bot.collect import iter_mentions, list_mentions
 
     config = _load(args)
     if args.source:
         config.source(args.source)
     store = _open(config)
     try:
+        if args.json:
+            _stream_json(iter_mentions(store, source=args.source, since=args.since, limit=args.limit), sys.stdout)
+            return EXIT_OK
         rows = list_mentions(store, source=args.source, since=args.since, limit=args.limit)
     finally:
         store.dispose()
-    if args.json:
-        _print_json(rows, sys.stdout)
-        return EXIT_OK
     table = [
         (r.get("id"), r.get("source"), r.get("published_at") or "", r.get("rating") or "", r.get("issue") or "",
          (r.get("text") or "").replace("\n", " ")[:70])
@@ -296,17 +307,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from bot.decide.staff import list_cases
+    from bot.decide.staff import iter_cases, list_cases
 
     config = _load(args)
     store = _open(config)
     try:
+        if args.json:
+            _stream_json(iter_cases(store, status=args.status), sys.stdout)
+            return EXIT_OK
         rows = list_cases(store, status=args.status)
     finally:
         store.dispose()
-    if args.json:
-        _print_json(rows, sys.stdout)
-        return EXIT_OK
     _table([_case_row(r) for r in rows], ["id", "status", "issue", "who", "order", "remedies", "why"], sys.stdout)
     return EXIT_OK
 

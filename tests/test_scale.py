@@ -125,3 +125,27 @@ def test_an_orders_sync_matches_the_waiting_case_whose_order_arrived_and_no_othe
             cases["waits"].id]
     # Nothing changed since: nobody is matched again.
     assert process(store, config, now=NOW).rematched == 0
+
+
+def test_listings_stream_in_batches_with_the_same_rows(store: Store) -> None:
+    import io
+
+    from bot.cli import _print_json, _stream_json
+    from bot.collect import iter_mentions, list_mentions
+    from bot.decide.staff import iter_cases, list_cases
+
+    config = _config()
+    with store.session() as s:
+        for i in range(23):
+            add_mention(s, f"m{i}", f"Complaint number {i}: the lamp flickers and then dies, every single evening.",
+                        "defective", published=days_ago(1 + i / 10), author_name=f"Person {i}",
+                        author_email=f"p{i}@mail.example")
+    assert process(store, config, now=NOW).opened == 23
+    whole = list_cases(store)
+    assert [c["id"] for c in whole] == sorted((c["id"] for c in whole), reverse=True) and len(whole) == 23
+    assert list(iter_cases(store, batch=5)) == whole  # batches of 5: keyset paging loses and repeats nothing
+    assert list(iter_mentions(store, batch=4)) == list_mentions(store) and len(list_mentions(store)) == 23
+    streamed, printed = io.StringIO(), io.StringIO()
+    _stream_json(iter_cases(store, batch=4), streamed)
+    _print_json(whole, printed)
+    assert streamed.getvalue() == printed.getvalue()
