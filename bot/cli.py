@@ -19,6 +19,9 @@ from typing import Any, TextIO
 from bot.errors import ConfigError, RecoveryBotError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# bot.store.CaseStatus's values, spelled out so `--help` needs no SQLAlchemy (a test keeps them equal).
+CASE_STATUSES = ("new", "matched", "unmatched", "decided", "awaiting_approval", "queued", "dispatched", "failed",
+                 "dismissed")
 
 log = logging.getLogger("recoverybot")
 
@@ -478,8 +481,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.store import CaseStatus
-
     parser = argparse.ArgumentParser(
         prog="recoverybot",
         description="Notice unhappy buyers in reviews and posts, and make it right before they ask.",
@@ -518,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true")
     p = add("cases", cmd_cases, "list cases")
-    p.add_argument("--status", choices=[s.value for s in CaseStatus], help="only cases in this state")
+    p.add_argument("--status", choices=CASE_STATUSES, help="only cases in this state")
     p.add_argument("--json", action="store_true")
     p = add("approve", cmd_approve, "approve a case waiting for approval")
     p.add_argument("id", type=int)

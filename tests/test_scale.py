@@ -149,3 +149,21 @@ def test_listings_stream_in_batches_with_the_same_rows(store: Store) -> None:
     _stream_json(iter_cases(store, batch=4), streamed)
     _print_json(whole, printed)
     assert streamed.getvalue() == printed.getvalue()
+
+
+def test_help_needs_no_database_library_and_check_no_scorer() -> None:
+    """`--help` lists the case states without importing SQLAlchemy; reading a config loads no scorer."""
+    import subprocess
+    import sys
+
+    from bot.cli import CASE_STATUSES
+    from bot.store import CaseStatus
+
+    assert tuple(s.value for s in CaseStatus) == CASE_STATUSES
+    probe = ("import sys; from bot.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print('sqlalchemy' in sys.modules)\n"
+             "import bot.config\n"
+             "print(any(m in sys.modules for m in ('bot.scoring.scorer', 'numpy', 'textblob', 'nltk')))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout[-500:]
