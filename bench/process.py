@@ -178,7 +178,7 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                           "rule": "bench", "reasons": [], "approval_reason": None, "approval_expires_at": None,
                           "created_at": published, "updated_at": old})
             links.append({"case_id": m, "mention_id": m})
-            if KEYS:
+            if KEYS and not matched:  # keys are kept for the mentions of waiting cases
                 mention = mentions[-1]
                 probes.extend({"key": k, "mention_id": m} for k in mention_keys(
                     mention["author_email"], mention["author_handle"], mention["author_name"], kind, {}))

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.errors import RecoveryBotError
@@ -196,13 +196,17 @@ def _find_case(session: Session, mention: Mention, issue: str, result: MatchResu
     return None, ""
 
 
+NO_KEY = "-"  # the key of a mention that says nothing of who wrote it (so it is not taken for unkeyed)
+
+
 def _store_keys(session: Session, mention: Mention) -> None:
-    """Who the mention may be, as lookup keys (bot.match.mention_keys), for the incremental rematch."""
+    """Who the mention may be, as lookup keys (bot.match.mention_keys), for the incremental rematch;
+    kept only while its case waits without an order (see _link_one and _rematch_one)."""
     from bot.match import mention_keys
 
     done = set(session.scalars(select(MentionKey.key).where(MentionKey.mention_id == mention.id)))
     for key in mention_keys(mention.author_email, mention.author_handle, mention.author_name, mention.source_kind,
-                            mention.raw):
+                            mention.raw) or [NO_KEY]:
         if key not in done:
             session.add(MentionKey(key=key, mention_id=mention.id))
 
@@ -219,7 +223,8 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
         issue = _issue(mention.assessment)
         result = match_mention(session, mention, config.matching, issue=issue, now=now)
         case, why = _find_case(session, mention, issue, result, config, now)
-        _store_keys(session, mention)
+        if (case.order_id if case is not None else result.order_id if result.matched else None) is None:
+            _store_keys(session, mention)  # it waits for its order: an orders sync looks it up by these
         if case is not None:
             session.add(CaseMention(case_id=case.id, mention_id=mention.id))
             session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
@@ -283,6 +288,9 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
             if remedy.status == RemedyStatus.QUEUED.value:
                 release(session, remedy)
             remedy.status = RemedyStatus.CANCELLED.value
+        # Found: its mentions no longer wait, so an orders sync need not look them up.
+        session.execute(delete(MentionKey).where(MentionKey.mention_id.in_([link.mention_id for link in case.links]))
+                        .execution_options(synchronize_session=False))
         since = now - timedelta(days=config.policy.merge_days)
         target = session.scalars(
             select(Case).where(Case.customer_id == result.customer_id, Case.issue == case.issue, Case.id != case.id,
@@ -379,21 +387,26 @@ def _touched(store: Store, stale: list[int], since: datetime | None, name_min: f
         keys, initials_only = customer_keys(session, sorted(changed))
         if initials_only:
             return wanted  # a customer named by initials only may be anyone: match all, as before
+        # The waiting cases' mentions, then the keys' rows by index (driven from the keys: a join
+        # from the cases' side would probe every key for every waiting case).
+        mine: dict[int, tuple[int, str | None]] = {}
+        for start in range(0, len(stale), 500):
+            for case_id, mention_id, author in session.execute(
+                select(CaseMention.case_id, Mention.id, Mention.author_name)
+                .join(Mention, Mention.id == CaseMention.mention_id)
+                .where(CaseMention.case_id.in_(stale[start:start + 500]))
+            ):
+                mine[mention_id] = (case_id, author)
         ordered = sorted(keys)
         for start in range(0, len(ordered), 500):
-            for case_id, key, author in session.execute(
-                select(CaseMention.case_id, MentionKey.key, Mention.author_name)
-                .join(MentionKey, MentionKey.mention_id == CaseMention.mention_id)
-                .join(Mention, Mention.id == CaseMention.mention_id)
-                .join(Case, Case.id == CaseMention.case_id)
-                .where(MentionKey.key.in_(ordered[start:start + 500]), Case.order_id.is_(None),
-                       Case.status.in_(REMATCHABLE))
+            for mention_id, key in session.execute(
+                select(MentionKey.mention_id, MentionKey.key).where(MentionKey.key.in_(ordered[start:start + 500]))
             ):
-                if case_id in hit or case_id not in wanted:
+                case_id, author = mine.get(mention_id, (0, None))
+                if not case_id or case_id in hit:
                     continue
-                names = keys.get(key, set())
                 if (not key.startswith("name:") or key == "name:*"
-                        or any(name_similarity(author, name)[0] >= name_min for name in names)):
+                        or any(name_similarity(author, name)[0] >= name_min for name in keys.get(key, ()))):
                     hit.add(case_id)
     return hit
 

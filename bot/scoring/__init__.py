@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-import types
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,12 +43,12 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-class _Package(types.ModuleType):
+class _Package(ModuleType):
     """The package keeps ``evaluate`` the function when its submodule of that name is loaded (the
     import system sets the submodule on its package; the eager imports used to rebind it)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "evaluate" and isinstance(value, types.ModuleType):
+        if name == "evaluate" and isinstance(value, ModuleType):
             value = value.evaluate
         super().__setattr__(name, value)
 

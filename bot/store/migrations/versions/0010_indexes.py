@@ -55,7 +55,8 @@ def upgrade() -> None:
 
 
 def _fill() -> None:
-    """Keys for the rows already stored, with the code's key functions (batched, bounded memory)."""
+    """Keys for the rows already stored, with the code's key functions (batched, bounded memory):
+    every customer's name; the mentions of cases that wait without an order."""
     from bot.match import mention_keys
     from bot.store.keys import customer_name_keys
 
@@ -74,20 +75,22 @@ def _fill() -> None:
         last = rows[-1][0]
     mention = sa.table('mention', sa.column('id'), sa.column('author_email'), sa.column('author_handle'),
                        sa.column('author_name'), sa.column('source_kind'), sa.column('raw', sa.JSON()))
-    link = sa.table('case_mention', sa.column('mention_id'))
+    link = sa.table('case_mention', sa.column('mention_id'), sa.column('case_id'))
+    case = sa.table('recovery_case', sa.column('id'), sa.column('order_id'))
+    waiting = sa.select(link.c.mention_id).join(case, case.c.id == link.c.case_id).where(case.c.order_id.is_(None))
     mention_key = sa.table('mention_key', sa.column('key'), sa.column('mention_id'))
     last = 0
     while True:
         found = bind.execute(
             sa.select(mention.c.id, mention.c.author_email, mention.c.author_handle, mention.c.author_name,
                       mention.c.source_kind, mention.c.raw)
-            .where(mention.c.id > last, mention.c.id.in_(sa.select(link.c.mention_id)))
+            .where(mention.c.id > last, mention.c.id.in_(waiting))
             .order_by(mention.c.id).limit(BATCH)
         ).all()
         if not found:
             break
         keys = [{"key": k, "mention_id": row[0]} for row in found
-                for k in mention_keys(row[1], row[2], row[3], row[4], row[5])]
+                for k in mention_keys(row[1], row[2], row[3], row[4], row[5]) or ["-"]]
         if keys:
             bind.execute(sa.insert(mention_key), keys)
         last = found[-1][0]
