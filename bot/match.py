@@ -659,5 +659,6 @@ def link_handle(session: Session, handle: str, email: str) -> Customer:
     else:
         row.customer_id = customer.id
         row.origin = "manual"
+        row.created_at = utcnow()  # linked anew: waiting cases are matched against it (bot.decide.cases)
     session.flush()
     return customer

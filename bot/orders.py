@@ -114,6 +114,7 @@ def _link_from_order(session: Session, handle: str, customer: Customer) -> None:
         session.flush()
     elif row.origin == "order" and row.customer_id != customer.id:
         row.customer_id = customer.id  # the newest export wins; staff links (manual) are kept
+        row.created_at = utcnow()  # linked anew: waiting cases are matched against it
 
 
 # --- summaries ------------------------------------------------------------------------------

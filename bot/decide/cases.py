@@ -340,8 +340,10 @@ def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummar
     stale = [case_id for case_id, updated in rows if updated is None or _aware(updated) < newest]  # type: ignore[operator]
     if not stale:
         return 0
-    stamps = [stamp for _id, updated in rows if (stamp := _aware(updated)) is not None]
-    oldest = min(stamps, default=None)
+    # Changes since the oldest of their last matches are what they have not seen.
+    waiting = set(stale)
+    stamps = [_aware(updated) for case_id, updated in rows if case_id in waiting]
+    oldest = None if any(s is None for s in stamps) else min(s for s in stamps if s is not None)
     hit = _touched(store, stale, oldest, config.matching.name_min)
     done = 0
     for case_id in stale:
