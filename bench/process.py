@@ -194,6 +194,10 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                             (Remedy, remedies), *([(KEYS[1], probes)] if KEYS else [])):
             for chunk in _chunks(data):
                 s.execute(insert(table), chunk)
+        if s.get_bind().dialect.name == "postgresql":  # explicit ids leave the sequences behind
+            for table in ("customer", "shop_order", "mention", "recovery_case"):
+                s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"(SELECT max(id) FROM {table}))"))
     state["next_mention"] = stored + 1
     state["next_customer"] = customers
     return state
