@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
@@ -19,6 +19,9 @@ from typing import Any, TextIO
 from bot.errors import ConfigError, RecoveryBotError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# bot.store.CaseStatus's values, spelled out so `--help` needs no SQLAlchemy (a test keeps them equal).
+CASE_STATUSES = ("new", "matched", "unmatched", "decided", "awaiting_approval", "queued", "dispatched", "failed",
+                 "dismissed")
 
 log = logging.getLogger("recoverybot")
 
@@ -116,6 +119,17 @@ def _init_database(config_path: Path) -> str | None:
 def _print_json(rows: Any, out: TextIO) -> None:
     json.dump(rows, out, indent=2, default=str, ensure_ascii=False)
     out.write("\n")
+
+
+def _stream_json(rows: Iterable[Any], out: TextIO) -> None:
+    """A JSON array written item by item (the text _print_json writes for a list), so a listing of
+    a million rows never sits in memory."""
+    first = True
+    for row in rows:
+        item = json.dumps(row, indent=2, default=str, ensure_ascii=False).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + item)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
 
 
 def _table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO) -> None:
@@ -277,19 +291,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_mentions(args: argparse.Namespace) -> int:
-    from bot.collect import list_mentions
+    from bot.collect import iter_mentions, list_mentions
 
     config = _load(args)
     if args.source:
         config.source(args.source)
     store = _open(config)
     try:
+        if args.json:
+            _stream_json(iter_mentions(store, source=args.source, since=args.since, limit=args.limit), sys.stdout)
+            return EXIT_OK
         rows = list_mentions(store, source=args.source, since=args.since, limit=args.limit)
     finally:
         store.dispose()
-    if args.json:
-        _print_json(rows, sys.stdout)
-        return EXIT_OK
     table = [
         (r.get("id"), r.get("source"), r.get("published_at") or "", r.get("rating") or "", r.get("issue") or "",
          (r.get("text") or "").replace("\n", " ")[:70])
@@ -338,7 +352,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    from bot.decide.staff import CaseNotFound, case_detail, list_cases
+    from bot.decide.staff import CaseNotFound, case_detail, iter_cases, list_cases
 
     config = _load(args)
     store = _open(config)
@@ -348,6 +362,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
                 detail = case_detail(store, args.id)
             except CaseNotFound as exc:
                 raise UsageError(exc.message, hint="`recoverybot cases` lists every case") from exc
+        elif args.json:
+            _stream_json(iter_cases(store, status=args.status), sys.stdout)
+            return EXIT_OK
         else:
             rows = list_cases(store, status=args.status)
     finally:
@@ -359,9 +376,6 @@ def cmd_cases(args: argparse.Namespace) -> int:
             _print_json(detail, sys.stdout)
         else:
             print(render_case(detail, config.zone))
-        return EXIT_OK
-    if args.json:
-        _print_json(rows, sys.stdout)
         return EXIT_OK
     _table([_case_row(r) for r in rows], ["id", "status", "issue", "who", "order", "remedies", "why"], sys.stdout)
     if rows:
@@ -592,8 +606,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.store import CaseStatus
-
     parser = argparse.ArgumentParser(
         prog="recoverybot",
         description="Notice unhappy buyers in reviews and posts, and make it right before they ask.",
@@ -633,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("cases", cmd_cases, "list cases, or show one case in full (cases ID)")
     p.add_argument("id", type=int, nargs="?", help="show this case in full: mentions, order, remedies, note, history")
-    p.add_argument("--status", choices=[s.value for s in CaseStatus], help="only cases in this state")
+    p.add_argument("--status", choices=CASE_STATUSES, help="only cases in this state")
     p.add_argument("--json", action="store_true")
     p = add("approve", cmd_approve, "approve cases waiting for approval (approve 5 7 9)")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")

@@ -599,8 +599,22 @@ def list_mentions(
     `since` keeps mentions published (or, without a date, collected) at or after it. Emails are
     masked; the scorer's verdict is included when there is one.
     """
+    return list(iter_mentions(store, source=source, since=since, limit=limit))
+
+
+def iter_mentions(
+    store: Store, source: str | None = None, since: datetime | None = None, limit: int | None = None,
+    *, batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """What :func:`list_mentions` gives, one at a time: columns only, read from the database
+    cursor in batches, so `mentions --json` of a million mentions needs the memory of one batch."""
     when = func.coalesce(Mention.published_at, Mention.collected_at)
-    query = select(Mention, Assessment).outerjoin(Assessment, Assessment.mention_id == Mention.id)
+    query = select(
+        Mention.id, Mention.source, Mention.source_kind, Mention.external_id, Mention.url, Mention.author_name,
+        Mention.author_handle, Mention.author_email, Mention.product_sku, Mention.product_name, Mention.product_url,
+        Mention.rating, Mention.title, Mention.text, Mention.language, Mention.published_at, Mention.collected_at,
+        Assessment.sentiment, Assessment.unhappy, Assessment.issue,
+    ).outerjoin(Assessment, Assessment.mention_id == Mention.id)
     if source is not None:
         query = query.where(Mention.source == source)
     if since is not None:
@@ -609,32 +623,30 @@ def list_mentions(
     query = query.order_by(when.desc(), Mention.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    out: list[dict[str, Any]] = []
     with store.sessions() as session:
-        for mention, assessment in session.execute(query):
-            out.append({
-                "id": mention.id,
-                "source": mention.source,
-                "source_kind": mention.source_kind,
-                "external_id": mention.external_id,
-                "url": mention.url,
-                "author_name": mention.author_name,
-                "author_handle": mention.author_handle,
-                "author_email": mask_email(mention.author_email) or None,
-                "product_sku": mention.product_sku,
-                "product_name": mention.product_name,
-                "product_url": mention.product_url,
-                "rating": mention.rating,
-                "title": mention.title,
-                "text": mention.text,
-                "language": mention.language,
-                "published_at": mention.published_at.isoformat() if mention.published_at else None,
-                "collected_at": mention.collected_at.isoformat() if mention.collected_at else None,
-                "sentiment": assessment.sentiment if assessment else None,
-                "unhappy": assessment.unhappy if assessment else None,
-                "issue": assessment.issue if assessment else None,
-            })
-    return out
+        for row in session.execute(query.execution_options(yield_per=batch)):
+            yield {
+                "id": row.id,
+                "source": row.source,
+                "source_kind": row.source_kind,
+                "external_id": row.external_id,
+                "url": row.url,
+                "author_name": row.author_name,
+                "author_handle": row.author_handle,
+                "author_email": mask_email(row.author_email) or None,
+                "product_sku": row.product_sku,
+                "product_name": row.product_name,
+                "product_url": row.product_url,
+                "rating": row.rating,
+                "title": row.title,
+                "text": row.text,
+                "language": row.language,
+                "published_at": row.published_at.isoformat() if row.published_at else None,
+                "collected_at": row.collected_at.isoformat() if row.collected_at else None,
+                "sentiment": row.sentiment,
+                "unhappy": row.unhappy,
+                "issue": row.issue,
+            }
 
 
 def iter_sources(config: Config, only: str | None = None) -> Iterator[SourceConfig]:

@@ -28,9 +28,6 @@ Emails never leave the store unmasked: results and candidates carry :func:`mask_
 from __future__ import annotations
 
 import difflib
-import functools
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +38,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import UsageError
-from bot.store import Customer, CustomerHandle, Mention, Order, OrderLine, utcnow
+from bot.store import Customer, CustomerHandle, CustomerNameKey, Mention, Order, OrderLine, utcnow
+from bot.store.keys import ANY, fold, name_keys
 
 
 class MatchConfig(BaseModel):
@@ -185,13 +183,7 @@ def find_customer(session: Session, email: str, *, scan: bool = True) -> Custome
     return customer
 
 
-@functools.lru_cache(maxsize=65536)
-def _fold(text: str) -> str:
-    """Lower-case, accents removed, punctuation to spaces, spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-    plain = plain.replace("ß", "ss").replace("ø", "o").replace("æ", "ae").replace("ł", "l")
-    return " ".join(re.sub(r"[^\w]+", " ", plain).replace("_", " ").split())
+_fold = fold  # lower-case, accents removed, punctuation to spaces (bot.store.keys)
 
 
 def name_similarity(reviewer: str | None, customer: str | None) -> tuple[float, str]:
@@ -360,25 +352,41 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
         # Identity from the quote alone is none: the weight goes to the quoted order (_score_order).
         add(quoted.customer, 0.0, f"the message quotes order {quoted.number}, this customer's")
     if mention.author_name and _fold(mention.author_name):
-        # Only customers with a recent enough order: keeps the fuzzy pass small on a big shop.
-        # Only (id, name) pairs are read; the few that fit are loaded as customers.
-        stmt = (
-            select(Customer.id, Customer.name)
-            .join(Order, Order.customer_id == Customer.id)
-            .where(Order.placed_at >= since, Customer.name.is_not(None))
-            .distinct()
-        )
-        fits: dict[int, tuple[float, str]] = {}
-        for customer_id, name in session.execute(stmt):
-            similarity, how = name_similarity(mention.author_name, name)
-            if similarity >= config.name_min:
-                fits[customer_id] = (similarity, how)
+        fits = name_candidates(session, mention.author_name, since, config.name_min)
         for customer_id, (similarity, how) in fits.items():
             customer = session.get(Customer, customer_id)
             if customer is not None:
                 add(customer, config.weight_name * similarity,
                     f"{how}: {mention.author_name!r} ~ {customer.name!r}")
     return found
+
+
+def name_candidates(session: Session, author_name: str, since: datetime,
+                    name_min: float) -> dict[int, tuple[float, str]]:
+    """Customers with an order since ``since`` whose name fits ``author_name`` (similarity >=
+    ``name_min``), by id, with the similarity and how it fits, in words.
+
+    Candidates are looked up by their name keys (bot.store.keys) instead of comparing every
+    recent customer; a reviewer's name of initials only has no key and is compared with them all.
+    Only (id, name) pairs are read; the caller loads the few that fit.
+    """
+    wanted = name_keys(author_name)
+    recent = select(Order.id).where(Order.customer_id == Customer.id, Order.placed_at >= since).exists()
+    if wanted is None:
+        stmt = select(Customer.id, Customer.name).where(recent, Customer.name.is_not(None))
+    else:
+        stmt = (
+            select(Customer.id, Customer.name)
+            .join(CustomerNameKey, CustomerNameKey.customer_id == Customer.id)
+            .where(CustomerNameKey.key.in_([*wanted, ANY]), recent, Customer.name.is_not(None))
+            .distinct()
+        )
+    fits: dict[int, tuple[float, str]] = {}
+    for customer_id, name in session.execute(stmt.order_by(Customer.id)):
+        similarity, how = name_similarity(author_name, name)
+        if similarity >= name_min:
+            fits[customer_id] = (similarity, how)
+    return fits
 
 
 def _reference(order: Order, issue: str | None, config: MatchConfig) -> tuple[datetime | None, str]:
@@ -583,6 +591,52 @@ def _score_order(
     return _Candidate(customer, order, line, identity, score, reasons, before)
 
 
+def order_key(number: str) -> str:
+    """An order number as a lookup key: without '#' and spaces ('#10234' and '10234' are one)."""
+    return "order:" + number.strip().lstrip("#").strip()[:100]
+
+
+def mention_keys(email: str | None, handle: str | None, name: str | None, source_kind: str | None,
+                 raw: Any) -> list[str]:
+    """Who a mention may be, as lookup keys (``MentionKey``): every way :func:`match_mention` finds
+    a customer (email, handle forms, the quoted order, the name's keys) as the key a customer
+    has for it (:func:`customer_keys`)."""
+    keys: set[str] = set()
+    if email and email.strip():
+        keys.add("email:" + email.strip().lower())
+    if handle:
+        keys.update("handle:" + form for form in handle_keys(handle[:300], source_kind))
+    number = raw.get("order_number") if isinstance(raw, dict) else None
+    if isinstance(number, str) and number.strip():
+        keys.add(order_key(number))
+    names = name_keys(name)
+    keys.update(["name:" + ANY] if names is None else ["name:" + k for k in names])
+    return sorted(k[:400] for k in keys)
+
+
+def customer_keys(session: Session, customer_ids: list[int]) -> tuple[dict[str, set[str]], bool]:
+    """The lookup keys of these customers (email, handles, order numbers, name keys) that a
+    mention's :func:`mention_keys` meet when it may be them, each with the names of the customers
+    who have it (for name keys); and whether one of them has a name of initials only (no key
+    narrows who may be them)."""
+    keys: dict[str, set[str]] = {"name:" + ANY: set()}
+    initials_only = False
+    for start in range(0, len(customer_ids), 500):
+        chunk = customer_ids[start:start + 500]
+        for email, name in session.execute(select(Customer.email, Customer.name).where(Customer.id.in_(chunk))):
+            keys.setdefault("email:" + email.strip().lower(), set())
+            names = name_keys(name)
+            if names is None:
+                initials_only = True
+            for key in names or []:
+                keys.setdefault("name:" + key, set()).add(name or "")
+        for handle in session.scalars(select(CustomerHandle.handle).where(CustomerHandle.customer_id.in_(chunk))):
+            keys.setdefault("handle:" + handle, set())
+        for number in session.scalars(select(Order.number).where(Order.customer_id.in_(chunk))):
+            keys.setdefault(order_key(number), set())
+    return keys, initials_only
+
+
 def link_handle(session: Session, handle: str, email: str) -> Customer:
     """Link a social handle to the customer with this email (``recoverybot customers link``).
 
@@ -605,5 +659,6 @@ def link_handle(session: Session, handle: str, email: str) -> Customer:
     else:
         row.customer_id = customer.id
         row.origin = "manual"
+        row.created_at = utcnow()  # linked anew: waiting cases are matched against it (bot.decide.cases)
     session.flush()
     return customer

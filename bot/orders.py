@@ -28,10 +28,12 @@ from bot.match import find_customer, normalise_handle
 from bot.store import (
     Customer,
     CustomerHandle,
+    CustomerNameKey,
     Order,
     OrderLine,
     SourceState,
     Store,
+    dialect_insert,
     get_or_insert,
     insert_missing,
     utcnow,
@@ -115,11 +117,24 @@ def _upsert_customer(session: Session, email: str, name: str | None) -> Customer
     if customer is None:
         # Two workers importing the same buyer: the unique email decides, both use the one row.
         if insert_missing(session, Customer, {"email": wanted, "name": name or None}, ["email"]):
-            return _customer(session, wanted)
+            customer = _customer(session, wanted)
+            _add_name_keys(session, customer)
+            return customer
         customer = _customer(session, wanted)
     if name and customer.name != name:
         customer.name = name
     return customer
+
+
+def _add_name_keys(session: Session, customer: Customer) -> None:
+    """The name lookup keys of a customer inserted with INSERT ... ON CONFLICT: a Core insert runs
+    no mapper events, so the keys the ORM's insert event writes (bot.store.models) are written here;
+    matching finds customers by these keys only."""
+    from bot.store.keys import customer_name_keys
+
+    rows = [{"key": key, "customer_id": customer.id} for key in customer_name_keys(customer.name)]
+    if rows:
+        session.execute(dialect_insert(session, CustomerNameKey).values(rows).on_conflict_do_nothing())
 
 
 def _customer(session: Session, email: str) -> Customer:
@@ -141,6 +156,7 @@ def _link_from_order(session: Session, handle: str, customer: Customer) -> None:
         row = session.get(CustomerHandle, key, populate_existing=True)  # another worker linked it first
     if row is not None and row.origin == "order" and row.customer_id != customer.id:
         row.customer_id = customer.id  # the newest export wins; staff links (manual) are kept
+        row.created_at = utcnow()  # linked anew: waiting cases are matched against it
 
 
 # --- summaries ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from sqlalchemy import select
@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.errors import RecoveryBotError
-from bot.scoring import Scorer
-from bot.scoring.retrain import shop_model
 from bot.store import Assessment, Mention, Store, dialect_insert, utcnow
 
+if TYPE_CHECKING:
+    from bot.scoring import Scorer
 log = logging.getLogger("recoverybot.pipeline")
 
 
@@ -79,6 +79,9 @@ class CycleReport:
 def scorer_for(config: Config) -> Scorer:
     """The scorer the pipeline runs: the shop's refitted weights when [scoring] learn_from_shop is on
     and `recoverybot train` installed some, else the bundled model."""
+    from bot.scoring import Scorer
+    from bot.scoring.retrain import shop_model
+
     return Scorer(config.scoring, model=shop_model(config.scoring, config.data_dir))
 
 
@@ -169,6 +172,15 @@ def _assessment(mention_id: int, *, sentiment: float, unhappy: bool, issue: str,
             "scored_at": utcnow()}
 
 
+def _unscored(store: Store) -> bool:
+    """Whether a mention waits for the scorer (one indexed look, no scorer built)."""
+    with store.session() as session:
+        return session.scalar(
+            select(Mention.id).outerjoin(Assessment, Assessment.mention_id == Mention.id)
+            .where(Assessment.mention_id.is_(None)).limit(1)
+        ) is not None
+
+
 def run_cycle(
     config: Config,
     store: Store,
@@ -202,7 +214,8 @@ def run_cycle(
         stage("collect", lambda: collect_stage.collect(config, store, client=client, only=only, progress=progress))
     if sync_orders and config.orders.kind != "none":
         stage("orders", lambda: orders.sync(config, store, client=client, now=clock()))
-    stage("score", lambda: score_pending(store, scorer_for(config)))
+    # The scorer (its rules and model) is built only when something waits to be scored.
+    stage("score", lambda: score_pending(store, scorer_for(config)) if _unscored(store) else ScoreSummary())
     stage("approvals", lambda: ExpirySummary(staff.expire_approvals(store, config, now=clock())))
     stage("cases", lambda: cases.process(store, config, now=clock()))
     if dispatch:

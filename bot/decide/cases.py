@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.errors import RecoveryBotError
@@ -41,6 +41,7 @@ from bot.store import (
     CaseStatus,
     CustomerHandle,
     Mention,
+    MentionKey,
     Order,
     Remedy,
     RemedyStatus,
@@ -195,6 +196,21 @@ def _find_case(session: Session, mention: Mention, issue: str, result: MatchResu
     return None, ""
 
 
+NO_KEY = "-"  # the key of a mention that says nothing of who wrote it (so it is not taken for unkeyed)
+
+
+def _store_keys(session: Session, mention: Mention) -> None:
+    """Who the mention may be, as lookup keys (bot.match.mention_keys), for the incremental rematch;
+    kept only while its case waits without an order (see _link_one and _rematch_one)."""
+    from bot.match import mention_keys
+
+    done = set(session.scalars(select(MentionKey.key).where(MentionKey.mention_id == mention.id)))
+    for key in mention_keys(mention.author_email, mention.author_handle, mention.author_name, mention.source_kind,
+                            mention.raw) or [NO_KEY]:
+        if key not in done:
+            session.add(MentionKey(key=key, mention_id=mention.id))
+
+
 def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:
     from bot.match import match_mention
 
@@ -207,6 +223,8 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
         issue = _issue(mention.assessment)
         result = match_mention(session, mention, config.matching, issue=issue, now=now)
         case, why = _find_case(session, mention, issue, result, config, now)
+        if (case.order_id if case is not None else result.order_id if result.matched else None) is None:
+            _store_keys(session, mention)  # it waits for its order: an orders sync looks it up by these
         if case is not None:
             session.add(CaseMention(case_id=case.id, mention_id=mention.id))
             session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
@@ -270,6 +288,9 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
             if remedy.status == RemedyStatus.QUEUED.value:
                 release(session, remedy)
             remedy.status = RemedyStatus.CANCELLED.value
+        # Found: its mentions no longer wait, so an orders sync need not look them up.
+        session.execute(delete(MentionKey).where(MentionKey.mention_id.in_([link.mention_id for link in case.links]))
+                        .execution_options(synchronize_session=False))
         since = now - timedelta(days=config.policy.merge_days)
         target = session.scalars(
             select(Case).where(Case.customer_id == result.customer_id, Case.issue == case.issue, Case.id != case.id,
@@ -317,15 +338,95 @@ def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummar
         ).all()
     # The cheap check: only cases last matched before the newest order / handle change.
     stale = [case_id for case_id, updated in rows if updated is None or _aware(updated) < newest]  # type: ignore[operator]
+    if not stale:
+        return 0
+    # Changes since the oldest of their last matches are what they have not seen.
+    waiting = set(stale)
+    stamps = [_aware(updated) for case_id, updated in rows if case_id in waiting]
+    oldest = None if any(s is None for s in stamps) else min(s for s in stamps if s is not None)
+    hit = _touched(store, stale, oldest, config.matching.name_min)
     done = 0
     for case_id in stale:
+        if case_id not in hit:
+            continue
         try:
             done += _rematch_one(store, case_id, config, now, newest, summary)
         except RecoveryBotError as exc:
             summary.errors.append(f"case #{case_id}: {exc.message}")
             log.warning("cannot match case #%s again: %s", case_id, exc.message)
+    _seen(store, [case_id for case_id in stale if case_id not in hit], max(now, newest))
     summary.rematched += done
     return done
+
+
+def _touched(store: Store, stale: list[int], since: datetime | None, name_min: float) -> set[int]:
+    """The stale cases a change since ``since`` can match differently: those with a mention whose
+    identity keys (MentionKey) meet the keys of a customer whose orders or handles changed (by a
+    name key: only when the names are alike enough to count). The others would find what they
+    found last time, so they are not matched again (issue 18)."""
+    from bot.match import customer_keys, name_similarity
+
+    hit: set[int] = set()
+    wanted = set(stale)
+    with store.session() as session:
+        # Mentions linked before their keys were kept get them now (and count as touched).
+        for start in range(0, len(stale), 500):
+            chunk = stale[start:start + 500]
+            bare = session.execute(
+                select(CaseMention.case_id, Mention).join(Mention, Mention.id == CaseMention.mention_id)
+                .where(CaseMention.case_id.in_(chunk),
+                       ~select(MentionKey.mention_id).where(MentionKey.mention_id == Mention.id).exists())
+            ).all()
+            for case_id, mention in bare:
+                _store_keys(session, mention)
+                hit.add(case_id)
+        if since is None:
+            return wanted
+        changed = set(session.scalars(select(Order.customer_id).where(Order.updated_at > since).distinct()))
+        changed |= set(session.scalars(select(CustomerHandle.customer_id).where(CustomerHandle.created_at > since)))
+        if not changed:
+            return hit
+        keys, initials_only = customer_keys(session, sorted(changed))
+        if initials_only:
+            return wanted  # a customer named by initials only may be anyone: match all, as before
+        # The waiting cases' mentions, then the keys' rows by index (driven from the keys: a join
+        # from the cases' side would probe every key for every waiting case).
+        mine: dict[int, tuple[int, str | None]] = {}
+        for start in range(0, len(stale), 500):
+            for case_id, mention_id, author in session.execute(
+                select(CaseMention.case_id, Mention.id, Mention.author_name)
+                .join(Mention, Mention.id == CaseMention.mention_id)
+                .where(CaseMention.case_id.in_(stale[start:start + 500]))
+            ):
+                mine[mention_id] = (case_id, author)
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            for mention_id, key in session.execute(
+                select(MentionKey.mention_id, MentionKey.key).where(MentionKey.key.in_(ordered[start:start + 500]))
+            ):
+                case_id, author = mine.get(mention_id, (0, None))
+                if not case_id or case_id in hit:
+                    continue
+                if (not key.startswith("name:") or key == "name:*"
+                        or any(name_similarity(author, name)[0] >= name_min for name in keys.get(key, ()))):
+                    hit.add(case_id)
+    return hit
+
+
+def _seen(store: Store, case_ids: list[int], when: datetime) -> None:
+    """Mark cases as matched against the orders and links of now (what _rematch_one does for a
+    case it tried in vain), in one statement per chunk; cases staff are asked about for a real
+    remedy are left as they are, as _rematch_one leaves them."""
+    real = select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY), Remedy.kind != "contact")
+    for start in range(0, len(case_ids), 500):
+        with store.session() as session:
+            _lock(session)
+            session.execute(
+                update(Case).where(Case.id.in_(case_ids[start:start + 500]), Case.order_id.is_(None),
+                                   Case.status.in_(REMATCHABLE), Case.id.not_in(real),
+                                   or_(Case.updated_at.is_(None), Case.updated_at < when))
+                .values(updated_at=when).execution_options(synchronize_session=False)
+            )
 
 
 def rematch(store: Store, config: Config, *, now: datetime | None = None) -> int:

@@ -7,17 +7,18 @@ who did it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import PolicyError
 from bot.outbox import APPROVED_IN_DRY_RUN, BudgetExceeded, queue_proposed, release
 from bot.decide.cases import ACTIVE_REMEDY, _lock
-from bot.store import AuditLog, Case, CaseStatus, Mention, RemedyStatus, StaffLabel, Store, utcnow
+from bot.store import AuditLog, Case, CaseMention, CaseStatus, Mention, RemedyStatus, StaffLabel, Store, utcnow
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -275,18 +276,41 @@ def case_detail(store: Store, case_id: int) -> dict[str, Any]:
 
 def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
     """Every case (or those in `status`), newest first, JSON-ready with emails masked."""
+    return list(iter_cases(store, status=status))
+
+
+def iter_cases(store: Store, status: str | None = None, *, batch: int = 500) -> Iterator[dict[str, Any]]:
+    """What :func:`list_cases` gives, one at a time: a batch of cases per short transaction (by id,
+    newest first) with their customer, order, mentions and remedies loaded in a few queries, so
+    `cases --json` needs the memory of one batch and never one query per case."""
     if status is not None and status not in {s.value for s in CaseStatus}:
         raise PolicyError(f"unknown case status {status!r}",
                           hint="one of: " + ", ".join(s.value for s in CaseStatus))
-    with store.session() as session:
-        query = select(Case).order_by(Case.id.desc())
-        if status is not None:
-            query = query.where(Case.status == status)
-        return [_case_dict(case) for case in session.scalars(query)]
+    return _case_batches(store, status, batch)
 
 
-__all__ = ["CaseNotFound", "CaseStateError", "ProposalChanged", "approve", "case_detail", "change_amount", "decisions", "expire_approvals", "export_labels",
-           "list_cases", "proposal_fingerprint", "reject", "with_staff_note"]
+def _case_batches(store: Store, status: str | None, batch: int) -> Iterator[dict[str, Any]]:
+    below: int | None = None
+    while True:
+        with store.session() as session:
+            query = select(Case).order_by(Case.id.desc()).limit(batch).options(
+                selectinload(Case.customer), selectinload(Case.order), selectinload(Case.remedies),
+                selectinload(Case.links).selectinload(CaseMention.mention),
+            )
+            if status is not None:
+                query = query.where(Case.status == status)
+            if below is not None:
+                query = query.where(Case.id < below)
+            rows = [_case_dict(case) for case in session.scalars(query)]
+        yield from rows
+        if len(rows) < batch:
+            return
+        below = rows[-1]["id"]
+
+
+__all__ = ["CaseNotFound", "CaseStateError", "ProposalChanged", "approve", "case_detail", "change_amount", "decisions",
+           "expire_approvals", "export_labels", "iter_cases", "list_cases", "proposal_fingerprint", "reject",
+           "with_staff_note"]
 
 
 def export_labels(store: Store, out: Any) -> int:

@@ -17,9 +17,11 @@ from bot.store.models import (
     CaseStatus,
     Customer,
     CustomerHandle,
+    CustomerNameKey,
     Digest,
     HttpCache,
     Mention,
+    MentionKey,
     Meta,
     Notice,
     NoticeStatus,
@@ -51,8 +53,8 @@ from bot.store.upsert import dialect_insert, get_or_insert, insert_missing
 
 __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine",
-    "PublicReply", "PublicReplyStatus", "Remedy", "RemedyStatus",
+    "CustomerHandle", "CustomerNameKey", "Digest", "HttpCache", "Mention", "MentionKey", "Meta", "NoDatabase", "Notice",
+    "NoticeStatus", "Order", "OrderLine", "PublicReply", "PublicReplyStatus", "Remedy", "RemedyStatus",
     "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "WebLinkUse", "describe_db_error", "dialect_insert",
     "fingerprint", "get_or_insert", "insert_missing", "make_engine", "mask_url", "open_store",
     "resolve_url", "sqlite_file", "utcnow",

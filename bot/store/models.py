@@ -23,9 +23,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
     true,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -504,3 +509,65 @@ class WebLinkUse(Base):
     case_id: Mapped[int | None]
     recipient: Mapped[str] = mapped_column(String(200))
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- lookups by index (issue 18: a cycle costs what is new, not what is stored) -------------------
+
+
+class CustomerNameKey(Base):
+    """A customer under each lookup key of their name (``bot.store.keys``): matching finds the
+    customers a reviewer's name may be by index instead of comparing every customer's name.
+    Kept in step with ``customer.name`` by the mapper events below (and filled by migration 0010)."""
+
+    __tablename__ = "customer_name_key"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True,
+                                             index=True)
+
+
+class MentionKey(Base):
+    """Who a mention in a case may be, as lookup keys (``email:``, ``handle:``, ``order:`` and the
+    name's keys), written when the mention joins a case: after an orders sync only the cases whose
+    keys meet the changed customers' are matched again (``bot.decide.cases``)."""
+
+    __tablename__ = "mention_key"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mention.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)
+
+
+Index("ix_remedy_case", Remedy.case_id)
+Index("ix_order_placed", Order.placed_at)
+Index("ix_order_updated", Order.updated_at)
+Index("ix_order_customer", Order.customer_id)
+Index("ix_order_line_order", OrderLine.order_id)
+Index("ix_handle_customer", CustomerHandle.customer_id)
+Index("ix_mention_handle_lower", func.lower(Mention.author_handle))
+Index("ix_mention_email_lower", func.lower(Mention.author_email))
+Index("ix_case_customer_issue_created", Case.customer_id, Case.issue, Case.created_at)
+Index("ix_case_order", Case.order_id)
+
+
+def _name_key_rows(customer: Customer) -> list[dict[str, Any]]:
+    from bot.store.keys import customer_name_keys
+
+    return [{"key": key, "customer_id": customer.id} for key in customer_name_keys(customer.name)]
+
+
+@event.listens_for(Customer, "after_insert")
+def _customer_keys_added(_mapper: Any, connection: Connection, customer: Customer) -> None:
+    rows = _name_key_rows(customer)
+    if rows:
+        connection.execute(insert(CustomerNameKey), rows)
+
+
+@event.listens_for(Customer, "after_update")
+def _customer_keys_changed(_mapper: Any, connection: Connection, customer: Customer) -> None:
+    if not inspect(customer).attrs.name.history.has_changes():
+        return
+    connection.execute(delete(CustomerNameKey).where(CustomerNameKey.customer_id == customer.id))
+    rows = _name_key_rows(customer)
+    if rows:
+        connection.execute(insert(CustomerNameKey), rows)
