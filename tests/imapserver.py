@@ -229,14 +229,16 @@ class Dovecot:
         """Deliver one message like an MTA does: write it in ``tmp/``, then rename it into ``new/``
         (atomic: dovecot never sees half a file). The name orders it after every earlier one (dovecot
         gives new files their UIDs sorted by the time and microseconds in the name), and carries
-        ``S=`` (the size on disk) as a real delivery agent writes it."""
+        ``S=`` (the size on disk) and ``W=`` (the size with CRLF line ends) as dovecot's own delivery
+        agent writes them, so sizes are known without opening the file."""
         where = self.folder_dir(folder)
         if folder != "INBOX" and not where.exists():
             self._maildir_dirs(where)
             (where / "maildirfolder").touch()
             self._own(where / "maildirfolder")
         seq = next(self._seq)
-        name = f"{int(time.time())}.M{seq:06d}P{os.getpid()}.recoverybot-test,S={len(message)}"
+        virtual = len(message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))  # RFC822.SIZE, CRLF lines
+        name = f"{int(time.time())}.M{seq:06d}P{os.getpid()}.recoverybot-test,S={len(message)},W={virtual}"
         tmp = where / "tmp" / name
         with open(tmp, "xb") as handle:
             handle.write(message)
