@@ -29,7 +29,6 @@ from types import TracebackType
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
 START_SECONDS = 60.0  # a loaded CI machine (two CPU hogs beside the suite) needs far more than idle
-START_ATTEMPTS = 3  # a new port when another process took the free one before dovecot bound it
 
 
 def missing() -> str | None:
