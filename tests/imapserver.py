@@ -2,7 +2,10 @@
 
 Each :class:`Dovecot` is its own instance: a config file, a passwd-file passdb, a Maildir, a log,
 and a free port, all under one temporary folder; it is stopped (and waited for) on exit. Mail is
-put in with IMAP APPEND, so what the connector reads went through the server like real mail.
+delivered the way an MTA delivers it: written to the Maildir's ``tmp/`` and renamed into ``new/``,
+so the only IMAP sessions are the connector's own (and ``flags``/``recreate``). Seeding with
+IMAP APPEND, one login per message, was the fragile part on a loaded machine: each append is a
+login, a fork of an ``imap`` process and an index write racing the previous session's close.
 ``tls=True`` serves IMAPS, ``starttls=True`` plain IMAP that must switch to TLS before logging
 in, both with a self-signed certificate made by ``openssl`` (its file is ``cert_path``, for the
 connector's ``ca_file``).
@@ -20,11 +23,12 @@ import shutil
 import socket
 import subprocess
 import time
+from itertools import count
 from pathlib import Path
 from types import TracebackType
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
-START_SECONDS = 20.0
+START_SECONDS = 60.0  # a loaded CI machine (two CPU hogs beside the suite) needs far more than idle
 
 
 def missing() -> str | None:
@@ -57,6 +61,8 @@ class Dovecot:
         self.port = _free_port()
         self.cert_path = root / "cert.pem"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._mail_ids: tuple[int, int] | None = None  # (uid, gid) to chown delivered mail to, as root
+        self._seq = count(1)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -124,20 +130,42 @@ class Dovecot:
             "login_trusted_networks = 127.0.0.1/32\n"
         )
         (self.root / "dovecot.conf").write_text(conf, encoding="utf-8")
+        self._mail_ids = (mail_uid, mail_gid) if uid == 0 else None
+        # The Maildir exists before the first session: no login races another to create the home
+        # and INBOX, and mail can be delivered into it at once.
+        self._maildir_dirs(self.maildir)
         self._proc = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.root / "dovecot.conf")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_SECONDS
+        last: BaseException | None = None
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode("utf-8", "replace") if self._proc.stderr else ""
+                self._proc.stderr.close() if self._proc.stderr else None
                 raise RuntimeError(f"dovecot did not start: {err}{self.log()}")
-            try:  # ready = a login works (the auth process starts after the listener)
-                self.client().logout()
+            try:
+                self._ready()
                 return self
-            except (OSError, imaplib.IMAP4.error):
-                time.sleep(0.05)
+            except (OSError, imaplib.IMAP4.error) as exc:
+                last = exc
+                time.sleep(0.1)
         self.__exit__(None, None, None)
-        raise RuntimeError(f"dovecot did not listen on 127.0.0.1:{self.port} within {START_SECONDS:.0f}s: {self.log()}")
+        raise RuntimeError(f"dovecot on 127.0.0.1:{self.port} was not ready within {START_SECONDS:.0f}s "
+                           f"({last!r}): {self.log()}")
+
+    def _ready(self) -> None:
+        """Ready = one whole round a test needs works: LOGIN (the auth process is up and answers),
+        SELECT INBOX (the imap process opened the Maildir and wrote its index), LOGOUT."""
+        conn = self.client()
+        try:
+            typ, data = conn.select("INBOX", readonly=True)
+            if typ != "OK":
+                raise imaplib.IMAP4.error(f"SELECT INBOX: {data!r}")
+        finally:
+            try:
+                conn.logout()
+            except (OSError, imaplib.IMAP4.error):
+                pass
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -175,14 +203,51 @@ class Dovecot:
             raise
         return conn
 
-    def append(self, message: bytes, folder: str = "INBOX", flags: str = "") -> None:
-        conn = self.client()
-        try:
-            conn.create(folder) if folder != "INBOX" else None
-            typ, data = conn.append(folder, flags or None, None, message)
-            assert typ == "OK", data
-        finally:
-            conn.logout()
+    @property
+    def maildir(self) -> Path:
+        """The user's Maildir (``mail_location = maildir:~/Maildir``, home ``home/%n``)."""
+        return self.root / "home" / self.user.split("@", 1)[0] / "Maildir"
+
+    def folder_dir(self, folder: str = "INBOX") -> Path:
+        """A folder's directory in the Maildir++ layout: INBOX is the root, ``INBOX/Support`` is
+        ``.INBOX.Support`` (the namespace separator ``/`` becomes ``.``)."""
+        if folder == "INBOX":
+            return self.maildir
+        return self.maildir / ("." + folder.replace("/", "."))
+
+    def _own(self, path: Path) -> None:
+        if self._mail_ids is not None:
+            os.chown(path, *self._mail_ids)
+
+    def _maildir_dirs(self, where: Path) -> None:
+        for path in (where.parent, where, where / "cur", where / "new", where / "tmp"):
+            path.mkdir(mode=0o700, exist_ok=True)
+            self._own(path)
+
+    def append(self, message: bytes, folder: str = "INBOX") -> Path:
+        """Deliver one message like an MTA does: write it in ``tmp/``, then rename it into ``new/``
+        (atomic: dovecot never sees half a file). The name orders it after every earlier one (dovecot
+        gives new files their UIDs sorted by the time and microseconds in the name), and carries
+        ``S=`` (the size on disk) and ``W=`` (the size with CRLF line ends) as dovecot's own delivery
+        agent writes them, so sizes are known without opening the file."""
+        where = self.folder_dir(folder)
+        if folder != "INBOX" and not where.exists():
+            self._maildir_dirs(where)
+            (where / "maildirfolder").touch()
+            self._own(where / "maildirfolder")
+        seq = next(self._seq)
+        virtual = len(message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))  # RFC822.SIZE, CRLF lines
+        name = f"{int(time.time())}.M{seq:06d}P{os.getpid()}.recoverybot-test,S={len(message)},W={virtual}"
+        tmp = where / "tmp" / name
+        with open(tmp, "xb") as handle:
+            handle.write(message)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        self._own(tmp)
+        final = where / "new" / name
+        os.rename(tmp, final)
+        return final
 
     def recreate(self, folder: str = "INBOX/Support") -> None:
         """Delete and create the folder again: a new UIDVALIDITY, as after a server migration."""

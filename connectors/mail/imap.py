@@ -46,6 +46,9 @@ DEFAULT_ORDER_PATTERN = r"(?i)\border\b(?:\s*(?:no\.?|number|nr\.?|id))?\s*[:#]?
 MAX_PARTS = 200  # MIME parts looked at in one message
 UID_CHUNK = 200  # UIDs per FETCH of sizes
 MAX_TEXT = 20_000  # characters of body text kept after cutting quotes
+# A server that fails on a message (dovecot's "Internal error", Gmail's "Some messages could not be
+# FETCHed") fails the run: its cursor is not saved, so the message is read again next run.
+AGAIN_HINT = "a problem on the mail server's side; the message is read again next run"
 
 _WROTE = re.compile(r"^\s*(On\b.{0,300}\bwrote:|Am\b.{0,300}\bschrieb.{0,80}:|Le\b.{0,300}\ba écrit\s?:)\s*$",
                     re.IGNORECASE)
@@ -281,8 +284,9 @@ class ImapConnector:
         for start in range(0, len(uids), UID_CHUNK):
             chunk = uids[start : start + UID_CHUNK]
             typ, data = conn.uid("FETCH", ",".join(map(str, chunk)), "(RFC822.SIZE)")
-            if typ != "OK":
-                continue
+            if typ != "OK":  # a message without a size would be skipped as vanished: lost
+                raise self._error("the mail server could not give the sizes of new messages",
+                                  imaplib.IMAP4.error(_text(data[0]) if data else typ), hint=AGAIN_HINT)
             for item in data:
                 line = _text(item[0] if isinstance(item, tuple) else item)
                 uid = re.search(r"\bUID (\d+)", line)
@@ -292,9 +296,13 @@ class ImapConnector:
         return sizes
 
     def _fetch(self, conn: imaplib.IMAP4, uid: int) -> EmailMessage | None:
-        typ, data = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        if typ != "OK":
-            return None
+        try:
+            typ, data = conn.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        except imaplib.IMAP4.abort as exc:  # dovecot says BYE when it cannot read a message file
+            raise self._error(f"the mail server failed while giving message UID {uid}", exc, hint=AGAIN_HINT) from exc
+        if typ != "OK":  # not a vanished message (that is OK with no data): never skip it for good
+            raise self._error(f"the mail server refused to give message UID {uid}",
+                              imaplib.IMAP4.error(_text(data[0]) if data else typ), hint=AGAIN_HINT)
         for item in data:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 body = item[1][: self.options.max_message_bytes]

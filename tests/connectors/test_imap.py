@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -193,6 +194,32 @@ def test_size_cap_and_per_run_cap(dovecot: Dovecot, store: Store) -> None:
     second = collect(config(dovecot, max_message_bytes=20_000, max_messages=2), store)
     assert second.new_total == 2 and cursor(store)["waiting"] == 0
     assert {m.author_email for m in stored(store).values()} == {"p0@mail.example", "p1@mail.example", "p2@mail.example"}
+
+
+@needs_dovecot
+def test_a_message_the_server_fails_to_give_is_a_recorded_error_and_read_next_run(
+        dovecot: Dovecot, store: Store) -> None:
+    """dovecot cannot read a message file (it answers "Internal error" and hangs up): the run fails
+    naming the server, folder and UID, keeps no cursor, and the next run reads it; nothing is lost."""
+    dovecot.append(mail("Maria <maria@mail.example>", "Broken", BROKEN, message_id="<t1@mail.example>"))
+    unreadable = dovecot.append(mail("Ben <ben@mail.example>", "Parcel", "My order 10240 never came.",
+                                     message_id="<t2@mail.example>"))
+    dovecot.append(mail("Chris <chris@mail.example>", "Size", "The boots are too small.", message_id="<t3@mail.example>"))
+    os.chmod(unreadable, 0)  # the imap process (not root) may not open it
+    failed = collect(config(dovecot), store)
+    assert not failed.ok, failed.lines()
+    (health,) = source_health(store)
+    message = health.last_error_message or ""
+    assert health.last_error_kind == "mailbox" and health.consecutive_failures == 1
+    assert "message UID 2" in message and f"127.0.0.1:{dovecot.port}" in message and "folder INBOX" in message
+    assert "Internal error" in message, message
+    assert "t3@mail.example" not in "".join(stored(store))  # not read past the failure
+    os.chmod(unreadable, 0o600)
+    again = collect(config(dovecot), store)
+    assert again.ok, again.lines()
+    assert sorted(stored(store)) == ["mid:t1@mail.example", "mid:t2@mail.example", "mid:t3@mail.example"]
+    (health,) = source_health(store)
+    assert health.consecutive_failures == 0
 
 
 @needs_dovecot
