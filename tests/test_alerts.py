@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.alerts.send import run_alerts
+from bot.alerts.send import case_link, run_alerts
 from bot.config import Config, loads
 from bot.decide.cases import process
 from bot.decide.staff import approve, list_cases
@@ -132,6 +132,25 @@ def test_a_waiting_case_alerts_within_one_cycle_once_even_after_a_restart(
             ("care-chat", f"case_waiting:{case['id']}", "sent")]
     finally:
         store.dispose()
+
+
+def test_with_the_web_inbox_on_an_alert_links_the_case_page(tmp_path: Path, receiver: LocalServer,
+                                                             env: None) -> None:
+    config = make_config(tmp_path, receiver, "case_waiting_above = 0",
+                         '[web]\nenabled = true\npublic_url = "https://care.shop.example/"')
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        seed_missing_parts(store, ["25.00"])
+        one_cycle(store, config)
+        [case] = list_cases(store, status="awaiting_approval")
+        [alert] = alerts_received(receiver)
+        assert f"Open the case in the inbox: https://care.shop.example/case/{case['id']}" in alert["message"]
+        assert "/link/" not in alert["message"]  # a page to decide on, never a signed one-click action
+    finally:
+        store.dispose()
+    # the inbox off (its address has a default): no link, the commands instead
+    (tmp_path / "off").mkdir()
+    assert case_link(make_config(tmp_path / "off", receiver, "case_waiting_above = 0"), 7) is None
 
 
 def test_only_cases_waiting_at_or_above_the_amount_alert(tmp_path: Path, receiver: LocalServer, env: None) -> None:

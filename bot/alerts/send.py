@@ -69,20 +69,19 @@ class Alert:
 
 
 def case_link(config: Config, case_id: int) -> str | None:
-    """The web page of a case, when the daemon serves a web inbox with a public address.
-
-    Hook for the web inbox: once ``[web] public_url`` exists this returns ``{public_url}/cases/{id}``;
-    until then there is no such setting and alerts name the command instead.
-    """
-    web = getattr(config, "web", None)
-    base = getattr(web, "public_url", None)
-    return f"{str(base).rstrip('/')}/cases/{case_id}" if base else None
+    """The case's page in the web inbox (``{[web] public_url}/case/{id}``) when the daemon serves
+    one; None without it, and the alert names the commands instead. A page, not a signed action
+    link: a chat channel is read by many and its previews open links, so the approval itself
+    happens on the page, after sign-in, with its confirmation."""
+    web = config.web
+    return f"{web.public_url.rstrip('/')}/case/{case_id}" if web.enabled else None
 
 
 def _what_to_do(config: Config, case_id: int, action: str) -> str:
     link = case_link(config, case_id)
-    text = f"What to do: {action}. See the whole case with: recoverybot cases {case_id}"
-    return text + (f"\nOpen it: {link}" if link else "")
+    if link:
+        return f"What to do: {action}. Open the case in the inbox: {link}"
+    return f"What to do: {action}. See the whole case with: recoverybot cases {case_id}"
 
 
 def _case_alert(config: Config, detail: dict[str, Any], at: datetime) -> Alert:
