@@ -525,6 +525,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(config, config_path=Path(args.config) if args.config else config.path)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.engine.celery_app import run_worker
+
+    config = _load(args)
+    return run_worker(config, config_path=Path(args.config) if args.config else config.path,
+                      concurrency=args.concurrency, hostname=args.hostname)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from bot.engine.celery_app import run_scheduler
+
+    config = _load(args)
+    return run_scheduler(config, config_path=Path(args.config) if args.config else config.path)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo.run import run_demo
 
@@ -609,6 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
     p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
     p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
+    p = add("worker", cmd_worker, 'run a Celery worker ([engine] kind = "celery"): collect, score, cases, dispatch, digest tasks')
+    p.add_argument("--concurrency", type=int, default=max(1, os.cpu_count() or 1), help="worker processes (default: CPUs)")
+    p.add_argument("--hostname", help="this worker's name (default recoverybot-PID@HOST)")
+    add("scheduler", cmd_scheduler, 'enqueue the jobs for Celery workers on their schedules ([engine] kind = "celery"); one per database')
     p = add("customers", cmd_customers, "manage customers")
     csub = p.add_subparsers(dest="customers_command", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")

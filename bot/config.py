@@ -202,6 +202,30 @@ class ScheduleConfig(Section):
         return value
 
 
+class EngineConfig(Section):
+    """[engine]: where the jobs run. The embedded daemon (`recoverybot run`) is the default; Celery
+    workers (`recoverybot worker` on any number of machines, one `recoverybot scheduler`) are for
+    when one machine is not enough. See docs/workers.md."""
+
+    kind: Literal["embedded", "celery"] = Field(
+        "embedded", description="'embedded': one `recoverybot run` process does everything; 'celery': "
+        "`recoverybot worker` processes run the jobs that one `recoverybot scheduler` enqueues (needs a PostgreSQL database).")
+    broker_url_env: str = Field(
+        "RECOVERYBOT_BROKER_URL", description="Environment variable holding the Celery broker URL, e.g. "
+        "redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672// (it may carry a password).")
+    queue: str = Field("recoverybot", description="Name of the broker queue the scheduler fills and the workers read.")
+    score_batch: int = Field(500, ge=1, le=100_000, description="Mentions one score task assesses at most.")
+    redeliver_after: str = Field(
+        "2h", description="A task whose worker vanished without a word (its machine gone) is delivered again after "
+        "this; longer than the longest source `deadline`. A killed worker process on a living machine is redelivered at once.")
+
+    @field_validator("redeliver_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Config(Section):
     """The whole file. `path` is where it was read from (relative paths are taken from there)."""
 
@@ -220,6 +244,8 @@ class Config(Section):
     alerts: tuple[AlertConfig, ...] = Field(
         (), description="Instant alerts through Apprise (Slack, Teams, Telegram, email, ...): see docs/alerts.md."
     )
+
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="Where the jobs run: one daemon, or Celery workers.")
 
     path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
 
@@ -249,6 +275,17 @@ class Config(Section):
             if source.name in seen:
                 raise ValueError(f"two sources are named {source.name!r}; names must be unique")
             seen.add(source.name)
+        return self
+
+    @model_validator(mode="after")
+    def _engine_store(self) -> Config:
+        # Several worker processes on several machines share the store: SQLite's one writer (and a
+        # file on one machine) cannot serve them, and its locks are not the advisory locks they need.
+        if self.engine.kind == "celery" and not self.bot.database.startswith("postgresql"):
+            raise ValueError(
+                f"[engine] kind = \"celery\" needs a PostgreSQL database, but [bot] database is "
+                f"{_mask_db(self.bot.database)}; set [bot] database = \"postgresql+psycopg://...\" "
+                "or keep [engine] kind = \"embedded\"")
         return self
 
     @property
@@ -556,6 +593,8 @@ def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) ->
             continue
         if key == "digest.smtp_password_env" and not config.digest.smtp_user:
             continue  # a relay without login never reads the password
+        if key == "engine.broker_url_env" and config.engine.kind != "celery":
+            continue  # the embedded daemon has no broker
         if not env.get(name):
             out.append((key, name))
     return out

@@ -81,6 +81,51 @@ def scorer_for(config: Config) -> Scorer:
     return Scorer(config.scoring, model=shop_model(config.scoring, config.data_dir))
 
 
+def _assessment(scorer: Scorer, mention: Mention, summary: ScoreSummary) -> Assessment:
+    """The Assessment row of one mention; a text the scorer raises on is stored neutral with the
+    error as a cue (one odd text must not block every later one)."""
+    try:
+        result = scorer.assess(mention.text, rating=mention.rating, title=mention.title)
+        row = Assessment(
+            mention_id=mention.id,
+            sentiment=result.sentiment,
+            unhappy=result.unhappy,
+            issue=result.issue.value,
+            confidence=result.confidence,
+            cues=list(result.cues),
+            p_remedy=result.p_remedy,
+            p_issue=result.p_issue,
+            remedy_worthy=result.remedy if result.p_remedy is not None else None,
+            # rules alone ([scoring] model = false) are never sure: people decide
+            sure=result.sure,
+            scored=result.scored,
+            language=result.language,
+        )
+    except Exception as exc:
+        log.exception("mention #%s (%s) could not be scored", mention.id, mention.source)
+        row = Assessment(mention_id=mention.id, sentiment=0.0, unhappy=False, issue="none",
+                         confidence=0.0, cues=[f"could not be scored: {type(exc).__name__}: {exc}"])
+        summary.failed += 1
+    summary.scored += 1
+    summary.unhappy += int(row.unhappy)
+    return row
+
+
+def score_batch(store: Store, scorer: Scorer, *, limit: int = 500) -> ScoreSummary:
+    """Assess at most ``limit`` unassessed mentions in one transaction. On PostgreSQL the rows are
+    taken with ``FOR UPDATE SKIP LOCKED``, so workers scoring at once each take other mentions
+    (and a second run of the same task finds nothing left to do)."""
+    summary = ScoreSummary()
+    with store.session() as session:
+        query = (select(Mention).outerjoin(Assessment, Assessment.mention_id == Mention.id)
+                 .where(Assessment.mention_id.is_(None)).order_by(Mention.id).limit(limit))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(of=Mention, skip_locked=True)
+        for mention in session.scalars(query).all():
+            session.add(_assessment(scorer, mention, summary))
+    return summary
+
+
 def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSummary:
     """Assess every mention that has no assessment yet, a batch per transaction."""
     summary = ScoreSummary()
@@ -94,31 +139,7 @@ def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSum
                 .limit(batch)
             ).all()
             for mention in pending:
-                try:
-                    result = scorer.assess(mention.text, rating=mention.rating, title=mention.title)
-                    row = Assessment(
-                        mention_id=mention.id,
-                        sentiment=result.sentiment,
-                        unhappy=result.unhappy,
-                        issue=result.issue.value,
-                        confidence=result.confidence,
-                        cues=list(result.cues),
-                        p_remedy=result.p_remedy,
-                        p_issue=result.p_issue,
-                        remedy_worthy=result.remedy if result.p_remedy is not None else None,
-                        # rules alone ([scoring] model = false) are never sure: people decide
-                        sure=result.sure,
-                        scored=result.scored,
-                        language=result.language,
-                    )
-                except Exception as exc:  # one odd text must not block every later one
-                    log.exception("mention #%s (%s) could not be scored", mention.id, mention.source)
-                    row = Assessment(mention_id=mention.id, sentiment=0.0, unhappy=False, issue="none",
-                                     confidence=0.0, cues=[f"could not be scored: {type(exc).__name__}: {exc}"])
-                    summary.failed += 1
-                session.add(row)
-                summary.scored += 1
-                summary.unhappy += int(row.unhappy)
+                session.add(_assessment(scorer, mention, summary))
         if len(pending) < batch:
             return summary
 
