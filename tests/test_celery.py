@@ -1,10 +1,10 @@
 """Workers on Celery (issue 18 item 4), for real: Redis as broker, PostgreSQL as the store.
 
-One ``recoverybot scheduler`` and three ``recoverybot worker`` processes run against 30 Judge.me
-sources on a loopback server; every source has one angry buyer (matched by email to an order)
+One ``recoverybot scheduler`` and three ``recoverybot worker`` processes (a redis-server of the
+test's own as broker, a fresh PostgreSQL database) run against 50 Judge.me sources on a loopback server; every source has one angry buyer (matched by email to an order)
 and one happy one, and remedies go to a webhook receiver on loopback. Mid-run, the worker process
 collecting the slow source is SIGKILLed (its task is delivered again), and a collect, a process
-and a dispatch task are each sent twice by hand. At the end every mention is stored once, every
+and a dispatch task are each sent twice by hand, then the broker restarts. At the end every mention is stored once, every
 given remedy was delivered under one idempotency key, and the budget is exact.
 """
 
@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -35,9 +37,8 @@ from tests.decide_world import add_order
 from tests.httpserver import LocalServer, Route
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = 30
+SOURCES = 50
 REDIS_DB = 13
-REDIS_URL = os.environ.get("RECOVERYBOT_TEST_REDIS", f"redis://127.0.0.1:6379/{REDIS_DB}")
 TOKEN = "jm-celery-test"
 SLOW = "s0"  # its first answer takes long enough to be killed in the middle
 UNIT = Decimal("12.00")
@@ -45,28 +46,58 @@ UNIT = Decimal("12.00")
 pytestmark = pytest.mark.postgres
 
 
-def _redis() -> Any:
-    try:
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, with an append-only file so a
+    restart keeps the queued messages (as a production broker must be set up)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/{REDIS_DB}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
         import redis
-    except ImportError:
-        pytest.skip("the redis client is not installed (pip install -e '.[celery]')")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Redis server answers at {REDIS_URL}: {exc}")
-    return client
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise AssertionError(f"redis-server did not start on port {self.port}") from None
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: redis-server flushes its append-only file and exits
+            self.proc.wait(timeout=15)
+        self.proc = None
 
 
 @pytest.fixture
-def broker() -> Iterator[str]:
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
     pytest.importorskip("celery", reason="Celery is not installed (pip install -e '.[celery]')")
-    client = _redis()
+    pytest.importorskip("redis", reason="the redis client is not installed (pip install -e '.[celery]')")
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server on this machine (apt-get install redis-server)")
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder)
+    server.start()
     try:
-        yield REDIS_URL
+        yield server
     finally:
-        client.flushdb()
-        client.close()
+        server.stop()
 
 
 def _review(i: int, n: int, *, angry: bool) -> dict[str, Any]:
@@ -168,7 +199,7 @@ def test_a_second_scheduler_stands_by(pg_url: str) -> None:
         other.dispose()
 
 
-def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: str, broker: str) -> None:
+def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: str, broker: RedisServer) -> None:
     started = time.monotonic()
     deadline = started + 90
     queue = f"rbtest-{uuid.uuid4().hex[:8]}"
@@ -189,7 +220,7 @@ def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: s
                 add_order(session, f"buyer{i}@mail.example", f"Buyer Number{i}", f"F{i:04d}",
                           [("FAN-01", "Pocket Fan", str(UNIT), 1)], placed=now - timedelta(days=20),
                           delivered=now - timedelta(days=15))
-        env = {**os.environ, "RB_CELERY_BROKER": broker, "RB_CELERY_JM": TOKEN, "RB_CELERY_HOOK": "hook-secret",
+        env = {**os.environ, "RB_CELERY_BROKER": broker.url, "RB_CELERY_JM": TOKEN, "RB_CELERY_HOOK": "hook-secret",
                "PYTHONPATH": str(ROOT)}
         env.pop("RECOVERYBOT_CONFIG", None)
         procs: list[subprocess.Popen[bytes]] = []
@@ -228,7 +259,7 @@ def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: s
             # The same tasks twice, as a broker may deliver them.
             from bot.engine.celery_app import configure
 
-            os.environ["RB_CELERY_BROKER"] = broker
+            os.environ["RB_CELERY_BROKER"] = broker.url
             try:
                 app = configure(load(config_path))
                 for name, args in (("recoverybot.collect_source", ("s1",)), ("recoverybot.process_cases", ()),
@@ -237,6 +268,12 @@ def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: s
                         app.send_task(name, args=args, queue=queue)
             finally:
                 os.environ.pop("RB_CELERY_BROKER", None)
+            app.close()
+
+            # The broker restarts under the running fleet: workers and scheduler reconnect, and the
+            # queued messages survive in its append-only file.
+            broker.stop()
+            broker.start()
 
             def settled() -> bool:
                 if count(Mention) < 2 * SOURCES or count(Assessment) < 2 * SOURCES:
