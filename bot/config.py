@@ -548,6 +548,9 @@ def enabled_parts(config: Config) -> Iterator[Part]:
             (f"remedies stuck {entry.outbox_stuck} minutes", entry.outbox_stuck is not None)) if on]
         yield Part(f"alerts {entry.target}", True, f"{', '.join(wants)}; at most {entry.max_per_hour} an hour, "
                    f"Apprise URL from ${entry.url_env}")
+    if config.engine.kind == "celery":  # the embedded default says nothing: `run` is what it always was
+        yield Part("engine", True, f"celery workers on queue {config.engine.queue!r}, broker URL from "
+                   f"${config.engine.broker_url_env}: run `recoverybot scheduler` and `recoverybot worker`")
 
 
 def effective_rules(config: Config) -> list[str]:

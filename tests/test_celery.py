@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -32,7 +33,7 @@ from sqlalchemy import func, select, text
 
 from bot.config import load, loads
 from bot.errors import ConfigError
-from bot.store import Assessment, BudgetPeriod, Case, Mention, Remedy, open_store, utcnow
+from bot.store import Assessment, BudgetPeriod, Case, Mention, Remedy, RunLog, open_store, utcnow
 from tests.decide_world import add_order
 from tests.httpserver import LocalServer, Route
 
@@ -199,6 +200,46 @@ def test_a_second_scheduler_stands_by(pg_url: str) -> None:
         other.dispose()
 
 
+def test_process_passes_coalesce_without_losing_a_request(pg_url: str) -> None:
+    from bot.engine.celery_app import process_turn
+
+    store = open_store(pg_url)
+    running, release = threading.Event(), threading.Event()
+    turns: list[str] = []
+
+    def first() -> None:
+        with process_turn(store) as turn:
+            turns.append(f"first {turn}")
+            running.set()
+            release.wait(30)
+
+    def waiter() -> None:
+        with process_turn(store) as turn:
+            turns.append(f"waiter {turn}")
+
+    try:
+        threads = [threading.Thread(target=first)]
+        threads[0].start()
+        assert running.wait(30)
+        threads.append(threading.Thread(target=waiter))
+        threads[1].start()
+        deadline = time.monotonic() + 30
+        with store.engine.connect() as conn:  # the waiter holds the waiting slot, blocked on the pass
+            while conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")).scalar() < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        with process_turn(store) as turn:  # a third request: one already waits, so it does nothing
+            assert turn is False
+        assert turns == ["first True"]
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        assert turns == ["first True", "waiter True"]  # the waiter ran after the pass it waited for
+    finally:
+        release.set()
+        store.dispose()
+
+
 def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: str, broker: RedisServer) -> None:
     started = time.monotonic()
     deadline = started + 90
@@ -321,6 +362,10 @@ def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: s
                 assert len(waiting) == SOURCES - len(given)
                 assert all("daily budget" in (c.approval_reason or "") for c in waiting)
                 keys = {r.idempotency_key for r in given}
+                beat = session.scalars(select(RunLog).where(RunLog.job == "daemon")).one()
+                assert beat.ok and beat.finished_at is not None  # the scheduler's heartbeat, cleanly stopped
+                assert session.scalar(select(func.count()).select_from(RunLog)
+                                      .where(RunLog.job.like("collect:%"), RunLog.ok.is_(True))) >= SOURCES
                 # Nothing the workers wrote is left half-done: no unscored mention, no held lock.
                 assert session.scalar(select(func.count()).select_from(Mention).outerjoin(Assessment)
                                       .where(Assessment.mention_id.is_(None))) == 0

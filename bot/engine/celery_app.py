@@ -46,9 +46,17 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from bot.config import Config, enabled_parts, load, parse_duration
-from bot.daemon.process import Signals, install_log_filters, job_context, record_run, summary_dict
+from bot.daemon.process import (
+    HEARTBEAT_SECONDS,
+    Heartbeat,
+    Signals,
+    install_log_filters,
+    job_context,
+    record_run,
+    summary_dict,
+)
 from bot.env import secret
-from bot.errors import ConfigError
+from bot.errors import ConfigError, RecoveryBotError
 from bot.scoring import Scorer
 from bot.store import SourceState, Store, mask_url, open_store, utcnow
 
@@ -58,6 +66,9 @@ app = Celery("recoverybot", set_as_current=False)
 
 # Advisory lock keys: the scheduler's ("rcvbschd"), and a per-source one in its own key space.
 SCHEDULER_KEY = int.from_bytes(b"rcvbschd", "big") - 2**63
+MIGRATE_KEY = int.from_bytes(b"rcvbmigr", "big") - 2**63
+PROCESS_KEY = int.from_bytes(b"rcvbproc", "big") - 2**63
+PROCESS_WAIT_KEY = int.from_bytes(b"rcvbwait", "big") - 2**63
 SOURCE_KEY_SPACE = 0x72637673  # "rcvs": pg_try_advisory_lock(int, int) with the name's crc32
 TIME_MARGIN = 60  # seconds a task may run past its stage's own deadline before Celery kills it
 PROCESS_LIMIT = 3600  # seconds: process, dispatch, orders and digest tasks
@@ -155,6 +166,19 @@ def source_lock(store: Store, name: str) -> Iterator[bool]:
                 conn.commit()
 
 
+def upgrade_once(store: Store) -> None:
+    """Bring the schema to this version, one process at a time: workers and the scheduler start
+    together on a fresh database, and two migrations at once would collide."""
+    with store.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_KEY})
+        conn.commit()
+        try:
+            store.upgrade()
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_KEY})
+            conn.commit()
+
+
 class SchedulerLock:
     """One scheduler per database: a session-level advisory lock on a connection kept open while
     the scheduler lives (released by the server when the process dies)."""
@@ -243,12 +267,44 @@ def process_cases() -> dict[str, Any]:
     from bot.decide import cases, staff
 
     rt = runtime()
-    with job_context("process"), record_run(rt.store, "process") as summary:
-        staff.expire_approvals(rt.store, rt.config, now=utcnow())
-        result = cases.process(rt.store, rt.config, now=utcnow())
-        _record(summary, result)
-        summary["ok"] = not result.errors
+    with job_context("process"), process_turn(rt.store) as turn:
+        if not turn:
+            return {"coalesced": True}
+        with record_run(rt.store, "process") as summary:
+            staff.expire_approvals(rt.store, rt.config, now=utcnow())
+            result = cases.process(rt.store, rt.config, now=utcnow())
+            _record(summary, result)
+            summary["ok"] = not result.errors
     return {"decided": result.decided, "queued": result.queued}
+
+
+@contextmanager
+def process_turn(store: Store) -> Iterator[bool]:
+    """One process pass at a time, and at most one waiting for the next (the daemon's
+    ``request_process`` coalescing, across machines). Case work runs under one lock anyway
+    (bot.decide.cases), so a second pass at the same time would only wait and re-match everything.
+
+    Free: this task runs now. Taken: it becomes the one waiter (blocking until the running pass
+    ends, then running: mentions scored after that pass looked are still processed); if a waiter
+    exists already, this task does nothing (the waiter's pass starts later and sees the same
+    mentions). Yields False in that last case. Both locks go with the connection if the worker dies.
+    """
+    with store.engine.connect() as conn:
+        def call(function: str, key: int) -> Any:
+            value = conn.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
+            conn.commit()  # session-level locks: they outlive this transaction
+            return value
+
+        if call("pg_try_advisory_lock", PROCESS_KEY) is not True:
+            if call("pg_try_advisory_lock", PROCESS_WAIT_KEY) is not True:
+                yield False
+                return
+            call("pg_advisory_lock", PROCESS_KEY)  # wait for the running pass to end
+            call("pg_advisory_unlock", PROCESS_WAIT_KEY)  # the next request may wait now
+        try:
+            yield True
+        finally:
+            call("pg_advisory_unlock", PROCESS_KEY)
 
 
 @app.task(name="recoverybot.orders_sync", **TASK_OPTIONS)
@@ -316,7 +372,7 @@ def run_worker(config: Config, config_path: Path | None = None, *, concurrency: 
     _prepare(config, config_path)
     store = open_store(config.bot.database, config.data_dir, upgrade=False, create=True)
     try:
-        store.upgrade()  # the first worker up brings the schema to this version
+        upgrade_once(store)  # the first worker up brings the schema to this version
     finally:
         store.dispose()
     name = hostname or f"recoverybot-{os.getpid()}@{socket.gethostname()}"
@@ -362,7 +418,7 @@ def run_scheduler(config: Config, config_path: Path | None = None, *, signals: S
     lock = SchedulerLock(store)
     scheduler = None
     try:
-        store.upgrade()
+        upgrade_once(store)
         waiting_said = False
         while not lock.try_acquire():
             if not waiting_said:
@@ -386,8 +442,21 @@ def run_scheduler(config: Config, config_path: Path | None = None, *, signals: S
                  mask_url(config.bot.database), config.engine.queue)
         for part in enabled_parts(config):
             log.info("  [%s] %s: %s", "on " if part.enabled else "off", part.name, part.detail)
-        signals.stop.wait()
+        # The scheduler keeps the daemon's heartbeat row: `recoverybot status` sees it as the daemon.
+        heartbeat = Heartbeat(store)
+        info = {"config": str(config_path or config.path or ""), "engine": "celery", "queue": config.engine.queue}
+        heartbeat.start({**info, "jobs": {}})
+        every = min(HEARTBEAT_SECONDS, parse_duration(config.schedule.heartbeat_every))
+        while not signals.stop.wait(every):
+            try:
+                heartbeat.beat({**info, "jobs": _next_runs(scheduler)})
+            except RecoveryBotError as exc:
+                log.warning("heartbeat failed: %s", exc)
         log.info("%s: scheduler stopping", signals.received or "stop")
+        try:
+            heartbeat.finish(True, {**info, "jobs": {}, "stopped": signals.received or "stop"})
+        except RecoveryBotError as exc:
+            log.warning("heartbeat failed: %s", exc)
         return 0
     finally:
         if scheduler is not None:
@@ -395,6 +464,14 @@ def run_scheduler(config: Config, config_path: Path | None = None, *, signals: S
         signals.restore()
         lock.release()
         store.dispose()
+
+
+def _next_runs(scheduler: Any) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for job in scheduler.get_jobs():
+        when = getattr(job, "next_run_time", None)
+        out[job.id] = when.isoformat() if when else None
+    return out
 
 
 def _enqueue_quietly(config: Config, kind: str, source: str | None) -> None:
