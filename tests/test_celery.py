@@ -1,10 +1,11 @@
 """Workers on Celery (issue 18 item 4), for real: Redis as broker, PostgreSQL as the store.
 
 One ``recoverybot scheduler`` and three ``recoverybot worker`` processes (a redis-server of the
-test's own as broker, a fresh PostgreSQL database) run against 50 Judge.me sources on a loopback server; every source has one angry buyer (matched by email to an order)
-and one happy one, and remedies go to a webhook receiver on loopback. Mid-run, the worker process
-collecting the slow source is SIGKILLed (its task is delivered again), and a collect, a process
-and a dispatch task are each sent twice by hand, then the broker restarts. At the end every mention is stored once, every
+test's own as broker, a fresh PostgreSQL database) run against 50 Judge.me sources on a loopback
+server; every source has one angry buyer (matched by email to an order) and one happy one, and
+remedies go to a webhook receiver on loopback. Mid-run, the worker process collecting the slow
+source is SIGKILLed (its task is delivered again), a collect, a process and a dispatch task are
+each sent twice by hand, and the broker restarts. At the end every mention is stored once, every
 given remedy was delivered under one idempotency key, and the budget is exact.
 """
 
@@ -225,7 +226,8 @@ def test_process_passes_coalesce_without_losing_a_request(pg_url: str) -> None:
         threads[1].start()
         deadline = time.monotonic() + 30
         with store.engine.connect() as conn:  # the waiter holds the waiting slot, blocked on the pass
-            while conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")).scalar() < 2:
+            while conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+                                    "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() < 2:
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
         with process_turn(store) as turn:  # a third request: one already waits, so it does nothing
@@ -369,7 +371,9 @@ def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: s
                 # Nothing the workers wrote is left half-done: no unscored mention, no held lock.
                 assert session.scalar(select(func.count()).select_from(Mention).outerjoin(Assessment)
                                       .where(Assessment.mention_id.is_(None))) == 0
-                assert session.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar() == 0
+                assert session.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() == 0
         finally:
             store.dispose()
         seen = Counter(r.headers["idempotency-key"] for r in receiver.requests)
