@@ -64,7 +64,8 @@ log = logging.getLogger("recoverybot.engine")
 
 app = Celery("recoverybot", set_as_current=False)
 
-# Advisory lock keys: the scheduler's ("rcvbschd"), and a per-source one in its own key space.
+# Advisory lock keys (eight ASCII letters each, apart from the daemon's and bot.decide.cases' own):
+# one scheduler, one migration, one process pass and one waiter; per source, a key space of its own.
 SCHEDULER_KEY = int.from_bytes(b"rcvbschd", "big") - 2**63
 MIGRATE_KEY = int.from_bytes(b"rcvbmigr", "big") - 2**63
 PROCESS_KEY = int.from_bytes(b"rcvbproc", "big") - 2**63
