@@ -1,27 +1,31 @@
-"""Crawl benchmark: our collect stage against Scrapy on 1,000 generated product pages.
+"""Crawl benchmark: our collect stage against Scrapy on the same loopback product pages.
 
-What it does, in one run:
+What it does, in one run, for each page count (``--pages 1000 5000``):
 
-1. builds 1,000 product pages (10 reviews each, JSON-LD in the shape of our schema_org
-   fixtures: Shopify-like Product + review list) and a sitemap with <lastmod>;
-2. serves them from a separate process on 127.0.0.1 (a small asyncio HTTP/1.1 server with
+1. builds the product pages (10 reviews each, JSON-LD in the shape of our schema_org fixtures)
+   and serves them from a separate process on 127.0.0.1 (a small asyncio HTTP/1.1 server with
    keep-alive, ETags and 304s, so the server is not the bottleneck and shares no GIL with us);
-3. first crawl: ``bot.collect.collect`` with a ``schema_org`` source listing the 1,000 URLs, into
-   a fresh SQLite store, at a fixed concurrency; prints pages/s;
-4. second crawl, nothing changed: the same source again (every page a conditional GET, 304), and
-   the sitemap-driven source (sitemap 304 + <lastmod> => no page requested); prints time,
-   requests and pages parsed;
-5. the same first crawl with Scrapy (a minimal spider extracting the same JSON-LD reviews) at the
-   same concurrency, run in its own virtualenv, and prints the ratio.
+2. crawls them, each crawl a whole process timed from outside (start-up included; wall and CPU):
+
+   - ours with the default [http] settings (adaptive pace, 1,200 requests a minute per host);
+   - Scrapy with its defaults (16 requests at once, 8 per domain, no delay);
+   - Scrapy with AutoThrottle on (its defaults: target concurrency 1, start delay 5 s);
+   - ours in AutoThrottle's own terms (adaptive pace aiming at 1 in flight, 8 per host at most,
+     no per-minute ceiling), against Scrapy with AutoThrottle;
+   - ours at our fastest safe setting (adaptive pace aiming at 8 in flight, no per-minute ceiling)
+     against Scrapy's defaults, which are the same concurrency (8 per domain);
+
+3. for the largest page count, our default settings twice more on the first store: a second cycle
+   straight after (nothing is due, nothing asked) and one two hours later (every page due, every
+   one a 304 booked as a light request).
 
 Run it (Scrapy is never a project dependency; it lives in its own venv, created on first use):
 
-    .venv/bin/python bench/crawl.py                 # venv in ~/.cache/recoverybot/bench-scrapy
-    SCRAPY_PYTHON=/path/to/venv/bin/python .venv/bin/python bench/crawl.py   # use an existing one
-    .venv/bin/python bench/crawl.py --pages 1000 --concurrency 16 --rounds 3 --no-scrapy
+    .venv/bin/python bench/crawl.py                       # 1,000 and 5,000 pages
+    .venv/bin/python bench/crawl.py --pages 1000 --no-scrapy
+    SCRAPY_PYTHON=/path/to/venv/bin/python .venv/bin/python bench/crawl.py
 
-Each crawl is repeated ``--rounds`` times (alternating ours and Scrapy's) and the best is kept,
-as the machine is shared.
+One round each (the default-paced crawls are bounded by the ceiling, not by the machine).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import asyncio
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -158,7 +163,7 @@ SPIDER = textwrap.dedent('''
     from scrapy.crawler import CrawlerProcess
 
     urls = [line.strip() for line in open(sys.argv[1]) if line.strip()]
-    concurrency = int(sys.argv[2])
+    mode = sys.argv[2]  # "defaults" or "autothrottle"
     result = {}
 
     class Reviews(scrapy.Spider):
@@ -179,17 +184,13 @@ SPIDER = textwrap.dedent('''
             stats = self.crawler.stats
             result["items"] = stats.get_value("item_scraped_count", 0)
             result["responses"] = stats.get_value("response_received_count", 0)
+            result["requests"] = stats.get_value("downloader/request_count", 0)
 
-    process = CrawlerProcess(settings={
-        "CONCURRENT_REQUESTS": concurrency,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
-        "DOWNLOAD_DELAY": 0,
-        "ROBOTSTXT_OBEY": True,
-        "LOG_LEVEL": "ERROR",
-        "TELEMETRY_ENABLED": False,
-        "COOKIES_ENABLED": False,
-        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
-    })
+    settings = {"ROBOTSTXT_OBEY": True, "LOG_LEVEL": "ERROR", "TELEMETRY_ENABLED": False,
+                "COOKIES_ENABLED": False}
+    if mode == "autothrottle":
+        settings["AUTOTHROTTLE_ENABLED"] = True
+    process = CrawlerProcess(settings=settings)
     started = time.perf_counter()
     process.crawl(Reviews)
     process.start()
@@ -211,114 +212,151 @@ def scrapy_python() -> str:
     return str(python)
 
 
-def run_scrapy(python: str, urls: list[str], concurrency: int, workdir: Path) -> dict[str, float]:
+def timed(command: list[str], cwd: Path | None = None) -> dict[str, float]:
+    """Run `command` as a whole process; its JSON last line plus wall and CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, cwd=cwd, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise SystemExit(f"{command[1]} failed:\n{out.stderr[-2000:]}")
+    result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result["wall"] = wall
+    result["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+def run_scrapy(python: str, urls: list[str], mode: str, workdir: Path) -> dict[str, float]:
     url_file = workdir / "urls.txt"
     url_file.write_text("\n".join(urls))
     spider = workdir / "spider.py"
     spider.write_text(SPIDER)
-    out = subprocess.run([python, str(spider), str(url_file), str(concurrency)], capture_output=True, text=True,
-                         check=True, cwd=workdir)
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return timed([python, str(spider), str(url_file), mode], cwd=workdir)
 
 
 # --- ours -------------------------------------------------------------------------------------
 
+FASTEST_SAFE = {"per_host_concurrency": 8, "concurrency": 16, "target_concurrency": 8, "max_requests_per_minute": 0}
+# AutoThrottle's own terms: one request in flight on average, at most 8 per host, no ceiling
+LIKE_AUTOTHROTTLE = {"per_host_concurrency": 8, "concurrency": 16, "target_concurrency": 1,
+                     "max_requests_per_minute": 0}
 
-def run_ours(base: str, urls: list[str], concurrency: int, db: Path, *, sitemap: bool = False) -> dict[str, float]:
+
+def crawl_ours(base: str, pages: int, db: str, mode: str, later_hours: float) -> int:
+    """One collect of the pages into `db` (run in its own process); prints its figures as JSON."""
     sys.path.insert(0, str(ROOT))
     from bot.collect import collect
     from bot.config import Config
-    from bot.store import open_store
+    from bot.store import open_store, utcnow
 
-    source: dict[str, object] = {"name": "bench", "kind": "schema_org"}
-    if sitemap:
-        source |= {"sitemap": f"{base}/sitemap.xml", "max_pages": len(urls) + 10}
-    else:
-        source |= {"urls": urls, "max_pages": len(urls)}
+    urls = [f"{base}/products/p{n}" for n in range(pages)]
+    http: dict[str, object] = {"allow_private": ["127.0.0.1"]}
+    if mode == "fast":
+        http |= FASTEST_SAFE
+    elif mode == "auto":
+        http |= LIKE_AUTOTHROTTLE
     config = Config.model_validate({
-        "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "concurrency": concurrency, "per_host_concurrency": concurrency, "retries": 0},
-        "sources": [source],
+        "http": http, "sources": [{"name": "bench", "kind": "schema_org", "urls": urls, "max_pages": pages,
+                                   "deadline": "2h"}],
     })
     store = open_store(f"sqlite:///{db}")
+    at = utcnow() + timedelta(hours=later_hours)
     try:
         started = time.perf_counter()
-        summary = collect(config, store)
+        summary = collect(config, store, now=lambda: at)
         seconds = time.perf_counter() - started
     finally:
         store.dispose()
     result = summary.results[0]
     if not result.ok:
         raise SystemExit(f"our crawl failed: {result.errors[:3]}")
-    return {"seconds": seconds, "new": result.new, "pages": result.pages, "not_modified": result.not_modified,
-            "requests": result.requests}
+    print(json.dumps({"seconds": seconds, "new": result.new, "pages": result.pages,
+                      "not_modified": result.not_modified, "requests": result.requests,
+                      "visits": result.visits.words() if result.visits else ""}))
+    return 0
+
+
+def run_ours(base: str, pages: int, db: Path, mode: str, later_hours: float = 0) -> dict[str, float]:
+    return timed([sys.executable, __file__, "--ours", base, "--pages", str(pages), "--db", str(db),
+                  "--mode", mode, "--later", str(later_hours)])
 
 
 # --- main -------------------------------------------------------------------------------------
 
 
+def line(name: str, pages: int, r: dict[str, float]) -> str:
+    items = r.get("new", r.get("items", 0))
+    inside = f" (collect {r['seconds']:.2f}s)" if "seconds" in r and "items" not in r else ""
+    return (f"  {name:<34} wall {r['wall']:7.2f}s{inside}  cpu {r['cpu']:6.2f}s  {pages / r['wall']:6.0f} pages/s  "
+            f"{int(r['requests']):>6} requests  {int(items):>6} reviews")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pages", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--no-scrapy", action="store_true")
     parser.add_argument("--serve", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--ours", metavar="BASE", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="defaults", help=argparse.SUPPRESS)
+    parser.add_argument("--later", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.pages, args.serve)
+        serve(args.pages[0], args.serve)
         return 0
+    if args.ours:
+        return crawl_ours(args.ours, args.pages[0], args.db, args.mode, args.later)
 
+    python = None if args.no_scrapy else scrapy_python()
+    print(f"whole processes timed from outside, one loopback host, 10 reviews a page; "
+          f"ours: [http] defaults unless said; fastest safe = {FASTEST_SAFE}")
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         work = Path(tmp)
-        port_file = work / "port"
-        server = subprocess.Popen([sys.executable, __file__, "--pages", str(args.pages), "--serve", str(port_file)])
-        try:
-            for _ in range(200):
-                if port_file.exists() and port_file.read_text():
-                    break
-                time.sleep(0.05)
-            base = f"http://127.0.0.1:{port_file.read_text()}"
-            urls = [f"{base}/products/p{n}" for n in range(args.pages)]
-            python = None if args.no_scrapy else scrapy_python()
-            ours: list[dict[str, float]] = []
-            theirs: list[dict[str, float]] = []
-            for round_ in range(args.rounds):
-                db = work / f"first-{round_}.db"
-                ours.append(run_ours(base, urls, args.concurrency, db))
+        for pages in args.pages:
+            port_file = work / f"port-{pages}"
+            server = subprocess.Popen([sys.executable, __file__, "--pages", str(pages), "--serve", str(port_file)])
+            try:
+                deadline = time.monotonic() + 60
+                while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                base = f"http://127.0.0.1:{port_file.read_text()}"
+                urls = [f"{base}/products/p{n}" for n in range(pages)]
+                print(f"{pages} product pages:")
+                ours = run_ours(base, pages, work / f"defaults-{pages}.db", "defaults")
+                print(line("ours, defaults", pages, ours), flush=True)
+                fast = run_ours(base, pages, work / f"fast-{pages}.db", "fast")
+                print(line("ours, fastest safe (8 per host)", pages, fast), flush=True)
+                like = run_ours(base, pages, work / f"auto-{pages}.db", "auto")
+                print(line("ours, adaptive only (target 1)", pages, like), flush=True)
                 if python:
-                    theirs.append(run_scrapy(python, urls, args.concurrency, work))
-            best = min(ours, key=lambda r: r["seconds"])
-            # unchanged re-crawl: the last first-crawl store, crawled again (every page a 304)
-            again = min((run_ours(base, urls, args.concurrency, work / f"first-{args.rounds - 1}.db")
-                         for _ in range(args.rounds)), key=lambda r: r["seconds"])
-            # the sitemap way: a first crawl, then the unchanged re-crawl
-            sitemap_db = work / "sitemap.db"
-            sitemap_first = run_ours(base, urls, args.concurrency, sitemap_db, sitemap=True)
-            sitemap_again = min((run_ours(base, urls, args.concurrency, sitemap_db, sitemap=True)
-                                 for _ in range(args.rounds)), key=lambda r: r["seconds"])
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-
-    rate = args.pages / best["seconds"]
-    print(f"pages: {args.pages} x 10 reviews, concurrency {args.concurrency}, best of {args.rounds} rounds")
-    print(f"ours   first crawl : {best['seconds']:.2f}s  {rate:,.0f} pages/s  "
-          f"({int(best['new'])} reviews stored, {int(best['requests'])} requests)")
-    if theirs:
-        scrapy_best = min(theirs, key=lambda r: r["seconds"])
-        scrapy_rate = args.pages / scrapy_best["seconds"]
-        print(f"scrapy first crawl : {scrapy_best['seconds']:.2f}s  {scrapy_rate:,.0f} pages/s  "
-              f"({int(scrapy_best['items'])} reviews extracted, not stored)")
-        print(f"ratio ours/scrapy  : {rate / scrapy_rate:.2f}x (target >= 1.0x)")
-    share = again["seconds"] / best["seconds"]
-    print(f"re-crawl, urls list: {again['seconds']:.2f}s = {share:.0%} of the first crawl, "
-          f"{int(again['requests'])} requests, {int(again['not_modified'])} x 304, "
-          f"{int(again['pages'])} pages parsed, {int(again['new'])} new")
-    sm_share = sitemap_again["seconds"] / best["seconds"]
-    print(f"re-crawl, sitemap  : {sitemap_again['seconds']:.3f}s = {sm_share:.1%} of the first crawl, "
-          f"{int(sitemap_again['requests'])} requests, {int(sitemap_again['pages'])} pages parsed, "
-          f"{int(sitemap_again['new'])} new (first sitemap crawl {sitemap_first['seconds']:.2f}s) "
-          f"(target < 10%, 0 parsed)")
+                    plain = run_scrapy(python, urls, "defaults", work)
+                    print(line("scrapy, defaults (8 per domain)", pages, plain), flush=True)
+                    auto = run_scrapy(python, urls, "autothrottle", work)
+                    print(line("scrapy, autothrottle", pages, auto), flush=True)
+                    print("  ratios (time of theirs / ours: above 1 = we are faster; requests ours / theirs):")
+                    print(f"    ours defaults vs scrapy autothrottle : {auto['wall'] / ours['wall']:.2f}x time, "
+                          f"{ours['requests'] / auto['requests']:.2f}x requests")
+                    print(f"    ours defaults vs scrapy defaults     : {plain['wall'] / ours['wall']:.2f}x time, "
+                          f"{ours['requests'] / plain['requests']:.2f}x requests")
+                    print(f"    ours fastest safe vs scrapy defaults : {plain['wall'] / fast['wall']:.2f}x time "
+                          f"(cpu {plain['cpu'] / fast['cpu']:.2f}x), {fast['requests'] / plain['requests']:.2f}x requests")
+                    print(f"    ours fastest safe vs autothrottle    : {auto['wall'] / fast['wall']:.2f}x time, "
+                          f"{fast['requests'] / auto['requests']:.2f}x requests")
+                    print(f"    ours adaptive only vs autothrottle   : {auto['wall'] / like['wall']:.2f}x time, "
+                          f"{like['requests'] / auto['requests']:.2f}x requests (same target, no ceiling)")
+                if pages == max(args.pages):
+                    db = work / f"defaults-{pages}.db"
+                    again = run_ours(base, pages, db, "defaults")
+                    print(line("ours, defaults, second cycle now", pages, again)
+                          + f"  = {again['wall'] / ours['wall']:.1%} of the first ({again['visits']})", flush=True)
+                    later = run_ours(base, pages, db, "defaults", later_hours=2)
+                    print(line("ours, defaults, 2 h later (all due)", pages, later)
+                          + f"  = {later['wall'] / ours['wall']:.1%} of the first ({later['visits']}; "
+                          f"{int(later['not_modified'])} x 304)", flush=True)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
     return 0
 
 

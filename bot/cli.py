@@ -204,6 +204,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for key, name in missing_secrets(config):
         # A warning, not an error: the daemon's environment may hold it while this shell does not.
         print(f"  warning: {key} names the environment variable {name}, which is not set here")
+    from bot.revisit import pacing_problems
+
+    for problem in pacing_problems(config):
+        print(f"  warning: source {problem.source}: {problem.message}")
     return EXIT_OK
 
 
@@ -436,6 +440,40 @@ def cmd_reject(args: argparse.Namespace) -> int:
     return _each_case(args, "rejected", one)
 
 
+def cmd_reply(args: argparse.Namespace) -> int:
+    """A public reply under the case's review, asked for by the staff member at the keyboard."""
+    import httpx
+
+    from bot.decide.reply import ask
+    from bot.decide.staff import CaseNotFound
+    from bot.replies import ReplyRefused, deliver_due
+
+    config = _load(args)
+    store = _open(config)
+    try:
+        try:
+            queued = ask(store, config, args.id, actor=os.environ.get("USER") or "staff", text=args.text)
+        except (CaseNotFound, ReplyRefused) as exc:
+            raise UsageError(exc.message, hint=exc.hint or None) from exc
+        print(f"public reply for case {args.id} queued, under the review on {queued['source']}:")
+        for line in queued["text"].splitlines():
+            print(f"  {line}")
+        if config.bot.dry_run:
+            print("dry run: it is posted when the dry run ends")
+            return EXIT_OK
+        with httpx.Client(follow_redirects=False) as client:
+            done = deliver_due(store, config, client, only=queued["id"])
+    finally:
+        store.dispose()
+    if done.posted:
+        print(f"posted: {done.references.get(queued['id']) or 'done'}")
+        return EXIT_OK
+    for line in done.errors:
+        print(f"  {line}", file=sys.stderr)
+    print("not posted yet: the next dispatch tries again (`recoverybot cases` shows it)", file=sys.stderr)
+    return EXIT_FAIL if done.failed else EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.report.status import gather, render
 
@@ -538,6 +576,22 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     config = _load(args)
     return run_scheduler(config, config_path=Path(args.config) if args.config else config.path)
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.store import open_store
+    from bot.web.server import WebServer
+
+    config = _load(args)
+    if not config.web.enabled:
+        print("note: [web] enabled is false, so the daemon does not serve the inbox and the digest has no buttons; "
+              "serving it here anyway", file=sys.stderr)
+    store = open_store(config.bot.database, config.data_dir)
+    try:
+        server = WebServer(config, store, port=args.port)
+        print(f"web inbox on {server.url} (links use {config.web.public_url}); Ctrl-C stops it", flush=True)
+        server.serve()
+    finally:
+        store.dispose()
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -600,6 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("reject", cmd_reject, "reject cases waiting for approval (reject 5 7 --reason ...)")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
     p.add_argument("--reason", required=True, help="why no remedy (kept in the case's history)")
+    p = add("reply", cmd_reply, "post a public reply under a case's review (needs [notify] public_reply = true)")
+    p.add_argument("id", type=int)
+    p.add_argument("--text", help="the reply (default: the public_reply template: thanks, sorry, we have been "
+                   "in touch with you directly)")
     p = add("status", cmd_status, "sources' health, outbox, budget, last digest (exit 1 when unhealthy)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-daemon", action="store_true",
@@ -628,6 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=max(1, os.cpu_count() or 1), help="worker processes (default: CPUs)")
     p.add_argument("--hostname", help="this worker's name (default recoverybot-PID@HOST)")
     add("scheduler", cmd_scheduler, 'enqueue the jobs for Celery workers on their schedules ([engine] kind = "celery"); one per database')
+    p = add("web", cmd_web, "serve the staff web inbox in the foreground (the daemon serves it when [web] enabled)")
+    p.add_argument("--port", type=int, default=None, help="listen on this port instead of [web] port (0: any free one)")
     p = add("customers", cmd_customers, "manage customers")
     csub = p.add_subparsers(dest="customers_command", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")
@@ -657,6 +717,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        # A database error no stage wrapped: said in words, never with its traceback (PostgreSQL's
+        # DETAIL line names the row's values, such as a customer's email).
+        from bot.store import describe_db_error
+
+        print(f"error: database error: {describe_db_error(exc)}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -38,7 +38,18 @@ from bot.errors import ConfigError, SourceError, StoreError
 from bot.fetch import Fetcher, Validators, host_of, make_client
 from bot.match import mask_email
 from bot.progress import NullProgress, Progress
-from bot.store import Assessment, HttpCache, Mention, SourceState, Store, fingerprint, utcnow
+from bot.revisit import Visits
+from bot.store import (
+    Assessment,
+    HttpCache,
+    Mention,
+    SourceState,
+    Store,
+    dialect_insert,
+    fingerprint,
+    get_or_insert,
+    utcnow,
+)
 from connectors.base import Connector, RawMention
 
 if TYPE_CHECKING:  # bot.config imports every stage's section; keep this module light to import
@@ -47,6 +58,8 @@ if TYPE_CHECKING:  # bot.config imports every stage's section; keep this module 
 log = logging.getLogger("recoverybot.collect")
 
 BATCH = 250  # mentions per transaction: big enough to be fast, small enough to lose little
+MORE_KEY = "_more_next_run"  # in a source's saved cursor: how many mentions the last run left (status)
+REST_COUNT_LIMIT = 1_000_000  # counting what a stopped run leaves is bounded too
 
 # column widths of the mention table (PostgreSQL enforces them)
 _WIDTH = {"external_id": 500, "author_name": 300, "author_handle": 300, "author_email": 300,
@@ -67,11 +80,18 @@ class SourceResult:
     ok: bool = True
     requests: int = 0
     seconds: float = 0.0
+    more: int = 0  # stopped at max_new_per_run: this many more already read wait for the next run
+    more_exact: bool = True  # False: at least `more` (pages not read yet may hold others)
+    visits: Visits | None = None  # due / asked / changed, for sources that schedule their pages
 
     def line(self) -> str:
         state = "ok" if self.ok else "FAILED"
         text = (f"{self.name} ({self.kind}): {state}, {self.new} new, {self.pages} pages read, "
                 f"{self.not_modified} unchanged, {self.requests} requests, {self.seconds:.1f}s")
+        if self.visits is not None:
+            text += f" ({self.visits.words()})"
+        if self.more:
+            text += f", {more_words(self.more, self.more_exact)}"
         if self.errors:
             text += f"; {len(self.errors)} problem{'s' if len(self.errors) > 1 else ''}: {self.errors[0]}"
         return text
@@ -155,13 +175,20 @@ class _Context:
                  progress: Progress, brand: Any) -> None:
         self.source = source.name
         self.fetch = fetch
-        self.cursor = cursor
+        self.cursor = {k: v for k, v in cursor.items() if k != MORE_KEY}
+        self.max_reviews_per_page = source.max_reviews_per_page
         self.brand = brand
         self.errors: list[SourceError] = []
         self._store = store
         self._progress = progress
         self._yielded: set[str] = set()
         self._lock = threading.Lock()
+        self.now: Callable[[], datetime] = utcnow  # the cycle's clock, for page revisit times
+        self.visited: Visits | None = None
+
+    def visits(self, visits: Visits) -> None:
+        """The connector's due / asked / changed pages of this run (bot.revisit)."""
+        self.visited = visits
 
     def known(self, external_ids: Iterable[str]) -> set[str]:
         ids = list(dict.fromkeys(external_ids))
@@ -187,6 +214,11 @@ class _Context:
 
     def progress(self, advance: int = 1, total: int | None = None) -> None:
         self._progress.advance(self.source, advance, total)
+
+    def seen(self, external_id: str) -> bool:
+        """True when this run already yielded the id."""
+        with self._lock:
+            return external_id in self._yielded
 
     def remember(self, external_id: str) -> bool:
         """False when this run already yielded the id (two pages listing one review)."""
@@ -255,18 +287,28 @@ def _run_source(
     result = SourceResult(source.name, source.kind)
     started = time.monotonic()
     ctx = _Context(store, source, fetcher, cursor, progress, getattr(config, "brand", None))
+    ctx.now = now
     progress.start(source.name)
     fetcher.set_deadline(source.name, source.deadline_seconds)
     fetcher.set_hosts(source.name, source_hosts(source, connector))
     failure: BaseException | None = None
     batch: list[RawMention] = []
+    taken = 0
+    mentions = iter(connector.collect(ctx))
     try:
-        for mention in connector.collect(ctx):
+        for mention in mentions:
             late = fetcher.past_deadline(source.name)
             if late is not None:  # a connector that keeps yielding: stop it; the rest comes next run
                 raise late
             if not ctx.remember(mention.external_id):
                 continue
+            if taken >= source.max_new_per_run:
+                # Enough for one run (issue 13 item 12): stop here and keep the cursor and the pages'
+                # validators as they were, so the next run reads the same pages and, skipping what
+                # is stored now, takes the rest. Nothing is lost; one run stays short.
+                result.more, result.more_exact = _count_rest(mentions, mention, ctx, fetcher)
+                break
+            taken += 1
             batch.append(mention)
             if len(batch) >= BATCH:
                 new = _store_batch(store, source, batch, now())
@@ -282,6 +324,10 @@ def _run_source(
     except Exception as exc:  # a bug in one connector must not stop the other sources
         log.exception("source %s: connector crashed", source.name)
         failure = exc
+    finally:
+        close = getattr(mentions, "close", None)
+        if callable(close):
+            close()  # a generator stopped at the cap ends its requests now
     stats = fetcher.stats[source.name]
     fetched = stats.pages + stats.not_modified
     if failure is None and ctx.errors and fetched == 0:
@@ -293,9 +339,9 @@ def _run_source(
                 new = _insert(session, source, batch, now())
                 result.new += new
                 result.seen += len(batch) - new
-            if failure is None:
+            if failure is None and not result.more:
                 _save_validators(session, validators, now())
-            _update_state(session, source, ctx, failure, now())
+            _update_state(session, source, ctx, failure, now(), more=result.more)
     except StoreError as exc:
         log.error("source %s: cannot store: %s", source.name, exc)
         failure = failure or exc
@@ -306,9 +352,31 @@ def _run_source(
     result.pages = stats.pages
     result.not_modified = stats.not_modified
     result.requests = stats.requests
+    result.visits = ctx.visited
     result.seconds = time.monotonic() - started
     progress.finish(source.name, f"{result.new} new" + ("" if result.ok else " (failed)"))
     return result
+
+
+def more_words(more: int, exact: bool = True) -> str:
+    """What a run stopped at its cap left, in words: "1,234 more next run"."""
+    return f"{'' if exact else 'at least '}{more:,} more next run"
+
+
+def _count_rest(mentions: Iterator[RawMention], first: RawMention, ctx: _Context, fetcher: Fetcher) -> tuple[int, bool]:
+    """How many more new mentions the connector has already read, counted without storing them
+    and without another request: the count stops at the first one that needed a new page (then it
+    is "at least"). True when the count is exact."""
+    before = fetcher.stats[ctx.source].requests
+    counted = {first.external_id}
+    for mention in mentions:
+        if fetcher.stats[ctx.source].requests != before or len(counted) >= REST_COUNT_LIMIT:
+            return len(counted), False
+        if fetcher.past_deadline(ctx.source) is not None:
+            return len(counted), False
+        if mention.external_id not in counted and not ctx.seen(mention.external_id):
+            counted.add(mention.external_id)
+    return len(counted), True
 
 
 def source_hosts(source: SourceConfig, connector: Connector | None = None) -> set[str]:
@@ -435,25 +503,34 @@ def _save_validators(session: Session, validators: dict[str, Validators], at: da
     for start in range(0, len(urls), 500):
         for row in session.scalars(select(HttpCache).where(HttpCache.url.in_(urls[start : start + 500]))):
             rows[row.url] = row
+    fresh: list[dict[str, Any]] = []
     for url, found in validators.items():
         if len(url) > 2000:
             continue
-        row = rows.get(url) or HttpCache(url=url)
-        if row.url not in rows:
-            rows[url] = row
-            session.add(row)
-        row.etag = (found.get("etag") or None) and found["etag"][:500]
-        row.last_modified = (found.get("last-modified") or None) and found["last-modified"][:100]
-        row.content_hash = found.get("content-hash")
-        row.fetched_at = at
+        etag = (found.get("etag") or None) and found["etag"][:500]
+        modified = (found.get("last-modified") or None) and found["last-modified"][:100]
+        digest = found.get("content-hash")
+        known = rows.get(url)
+        if known is None:
+            fresh.append({"url": url, "etag": etag, "last_modified": modified, "content_hash": digest,
+                          "fetched_at": at})
+            continue
+        known.etag, known.last_modified, known.content_hash, known.fetched_at = etag, modified, digest, at
+    if fresh:
+        # Another worker reading the same pages may store their validators at the same moment:
+        # the newest answer wins instead of failing on http_cache_pkey.
+        stmt = dialect_insert(session, HttpCache)
+        excluded = stmt.excluded
+        session.execute(stmt.on_conflict_do_update(index_elements=["url"], set_={
+            "etag": excluded.etag, "last_modified": excluded.last_modified,
+            "content_hash": excluded.content_hash, "fetched_at": excluded.fetched_at}), fresh)
 
 
 def _update_state(session: Session, source: SourceConfig, ctx: _Context, failure: BaseException | None,
-                  at: datetime) -> None:
-    state = session.get(SourceState, source.name)
-    if state is None:
-        state = SourceState(name=source.name, kind=source.kind, cursor={}, consecutive_failures=0, mentions_total=0)
-        session.add(state)
+                  at: datetime, *, more: int = 0) -> None:
+    # Two workers collecting a new source at once: the first inserts its row, both update it.
+    state = get_or_insert(session, SourceState, {"name": source.name}, kind=source.kind, cursor={},
+                          consecutive_failures=0, mentions_total=0)
     state.kind = source.kind
     state.last_run_at = at
     problem = failure or (ctx.errors[-1] if ctx.errors else None)
@@ -470,7 +547,12 @@ def _update_state(session: Session, source: SourceConfig, ctx: _Context, failure
                                         else f"{type(problem).__name__}: {problem}")[:4000]
             state.last_error_url = None
     if failure is None:
-        state.cursor = _jsonable(ctx.cursor)
+        if more:
+            # Stopped at max_new_per_run: the old cursor stays (the connector's may have moved past
+            # what was not stored); only the count of what waits is added, for status.
+            state.cursor = {**_jsonable(dict(state.cursor or {})), MORE_KEY: more}
+        else:
+            state.cursor = {k: v for k, v in _jsonable(ctx.cursor).items() if k != MORE_KEY}
         state.last_success_at = at
         state.consecutive_failures = 0
         state.failing_since = None

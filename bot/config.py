@@ -35,6 +35,7 @@ from connectors.orders import OrdersConfig
 from bot.decide.policy import PolicyConfig
 from connectors.fulfilment import FulfilmentConfig
 from bot.scoring import ScoringConfig
+from bot.web.settings import WebConfig
 from connectors.brand import BrandConfig
 
 
@@ -130,6 +131,12 @@ class SourceConfig(BaseModel):
     allow_hosts: list[str] = Field(
         default_factory=list, description="More hosts ('cdn.shop.example') this source's redirects, sitemap "
         "entries and next-page links may reach; by default only the hosts of its own configured URLs.")
+    max_reviews_per_page: int = Field(
+        500, ge=1, le=1_000_000, description="Most new reviews one page gives a run; the rest of a bigger page "
+        "is left for the next runs, with a warning naming the source and the page.")
+    max_new_per_run: int = Field(
+        2000, ge=1, le=10_000_000, description="Most new mentions one run of this source stores; past it the "
+        "run stops, its cursor stays where it was and the rest comes next run (the summary says how many).")
 
     @field_validator("name")
     @classmethod
@@ -244,6 +251,7 @@ class Config(Section):
     alerts: tuple[AlertConfig, ...] = Field(
         (), description="Instant alerts through Apprise (Slack, Teams, Telegram, email, ...): see docs/alerts.md."
     )
+    web: WebConfig = Field(default_factory=WebConfig, description="The staff web inbox and one-click links: see docs/web-inbox.md.")
 
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Where the jobs run: one daemon, or Celery workers.")
 
@@ -548,9 +556,25 @@ def enabled_parts(config: Config) -> Iterator[Part]:
             (f"remedies stuck {entry.outbox_stuck} minutes", entry.outbox_stuck is not None)) if on]
         yield Part(f"alerts {entry.target}", True, f"{', '.join(wants)}; at most {entry.max_per_hour} an hour, "
                    f"Apprise URL from ${entry.url_env}")
+    web = config.web
+    yield Part("web inbox", web.enabled, f"on {web.bind}:{web.port}, links to {web.public_url}, key from ${web.key_env}"
+               if web.enabled else "off: set [web] enabled = true for one-click approvals (docs/web-inbox.md)")
+    yield _replies_part(config)
     if config.engine.kind == "celery":  # the embedded default says nothing: `run` is what it always was
         yield Part("engine", True, f"celery workers on queue {config.engine.queue!r}, broker URL from "
                    f"${config.engine.broker_url_env}: run `recoverybot scheduler` and `recoverybot worker`")
+
+
+def _replies_part(config: Config) -> Part:
+    """Public replies under reviews: off, or which sources' reviews staff may answer (`recoverybot reply`)."""
+    from connectors.replies import supports_replies
+
+    if not config.notify.public_reply:
+        return Part("public replies", False, "off: [notify] public_reply = false")
+    names = [s.name for s in config.sources if supports_replies(s.kind)]
+    if not names:
+        return Part("public replies", False, "on, but no source's site takes replies (a woocommerce source does)")
+    return Part("public replies", True, f"staff may reply under reviews of {', '.join(names)} (`recoverybot reply ID`)")
 
 
 def effective_rules(config: Config) -> list[str]:
@@ -598,9 +622,17 @@ def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) ->
             continue  # a relay without login never reads the password
         if key == "engine.broker_url_env" and config.engine.kind != "celery":
             continue  # the embedded daemon has no broker
+        if key.startswith("web.") and not _web_key_needed(config):
+            continue  # the inbox is off, or on loopback where a key made at start-up will do
         if not env.get(name):
             out.append((key, name))
     return out
+
+
+def _web_key_needed(config: Config) -> bool:
+    from bot.web.settings import is_loopback
+
+    return config.web.enabled and not is_loopback(config.web.bind)
 
 
 def _secret_used_by_orders(config: Config, key: str) -> bool:

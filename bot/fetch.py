@@ -49,8 +49,24 @@ class HttpConfig(BaseModel):
     user_agent: str = Field(default=DEFAULT_USER_AGENT, description="User-Agent sent with every request; say who you are.")
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     read_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for response data.")
-    per_host_delay: float = Field(default=1.0, ge=0, description="Minimum seconds between the starts of two requests to one host.")
+    per_host_delay: float = Field(
+        default=0.0, ge=0, description="Shortest pause in seconds between the starts of two requests to one host. "
+        "The pause really kept follows the site: its answer times (see target_concurrency), its robots.txt "
+        "Crawl-delay / Request-rate, its 429 and 503 answers and max_requests_per_minute; this only sets a floor.")
     per_host_concurrency: int = Field(default=2, ge=1, le=64, description="At most this many requests to one host at once.")
+    adaptive: bool = Field(
+        default=True, description="Pace each host by how fast it answers (like Scrapy's AutoThrottle): a quick site "
+        "is read quickly, a slow or struggling one gently. false keeps a fixed per_host_delay.")
+    target_concurrency: float = Field(
+        default=1.0, gt=0, le=64, description="How many requests the adaptive pace aims to have in flight at one "
+        "host on average: the pause between starts is the site's answer time divided by this.")
+    max_delay: float = Field(
+        default=60.0, gt=0, description="Longest pause in seconds the adaptive pace (or a run of 429/503 answers) "
+        "may reach between two requests to one host.")
+    max_requests_per_minute: int = Field(
+        default=1200, ge=0, description="Hard ceiling of requests per minute to one host, however fast it "
+        "answers; an unchanged page (304) counts as a quarter. Lower it for sites that are not yours; 0 means no "
+        "ceiling (only for your own shop).")
     concurrency: int = Field(default=8, ge=1, le=64, description="At most this many requests in flight across all hosts.")
     respect_robots: bool = Field(default=True, description="Honour robots.txt; a disallowed URL is skipped and reported.")
     retries: int = Field(default=3, ge=0, le=10, description="Retries on connection errors, 429 and 5xx.")
@@ -118,6 +134,20 @@ class SourceStats:
 
 Sleep = Callable[[float], None]
 
+LIGHT = 0.25  # share of the per-minute ceiling an unchanged page (a 304, no body) uses
+
+
+@dataclass
+class _Pace:
+    """How one host is paced: the adaptive delay, its floor and the next start booked."""
+
+    delay: float  # seconds between request starts the answers so far call for
+    floor: float  # per_host_delay, raised by robots.txt's Crawl-delay / Request-rate
+    next_at: float = float("-inf")  # clock() time the next request may start
+    paused_until: float = float("-inf")  # clock() time a 429/503 asked every request to wait until
+    probing: bool = False  # the first request is out and unanswered: the others wait for its answer
+    answered: bool = False  # the host answered once: its pace is known
+
 
 class Fetcher:
     """Polite GET/POST for connectors. Thread-safe: sources and pages run in parallel.
@@ -144,9 +174,11 @@ class Fetcher:
         self._clock = clock
         self._robots: dict[str, urllib.robotparser.RobotFileParser | str | FetchError | None] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
+        self._crawl_delays: set[tuple[str, str]] = set()
         self._host_slots: dict[str, threading.Semaphore] = {}
-        self._host_next: dict[str, float] = {}
+        self._pace: dict[str, _Pace] = {}  # host -> its adaptive pace
         self._guard = threading.Lock()
+        self._answered = threading.Condition(self._guard)  # a host's first answer came (see _wait_turn)
         self._global = threading.Semaphore(self.config.concurrency)
         self._fresh: dict[str, dict[str, Validators]] = defaultdict(dict)
         self._aliases: dict[tuple[str, str], str] = {}
@@ -237,8 +269,9 @@ class Fetcher:
                 extra["If-None-Match"] = known["etag"]
             if known.get("last-modified"):
                 extra["If-Modified-Since"] = known["last-modified"]
+        light = "If-None-Match" in extra or "If-Modified-Since" in extra
         try:
-            page = self._request("GET", url, params=params, headers=extra, source=source)
+            page = self._request("GET", url, params=params, headers=extra, source=source, light=light)
         except SourceError:
             self._stat(source).failed += 1
             raise
@@ -316,6 +349,10 @@ class Fetcher:
         self._stat(source).pages += 1
         return page
 
+    def remembers(self, url: str) -> bool:
+        """Whether the store holds validators of `url` (it was read and its reviews stored)."""
+        return bool(_as_validators(self._validators(url)))
+
     def take_validators(self, source: str) -> dict[str, Validators]:
         """The validators of pages this source fetched (and did not :meth:`forget`), once."""
         with self._guard:
@@ -343,7 +380,10 @@ class Fetcher:
         with lock:  # one robots.txt fetch per host, however many threads ask
             if origin not in self._robots:
                 self._robots[origin] = self._load_robots(origin, source)
-        rules = self._robots[origin]
+            rules = self._robots[origin]
+            if isinstance(rules, urllib.robotparser.RobotFileParser) and (parts.netloc, origin) not in self._crawl_delays:
+                self._crawl_delays.add((parts.netloc, origin))
+                self._respect_crawl_delay(parts.netloc, rules)
         if isinstance(rules, FetchError):  # the host does not answer at all: say so, naming robots.txt's URL
             raise FetchError(f"robots.txt at {origin}/robots.txt could not be fetched ({rules.reason}); "
                              "this page was not fetched either", source=source, url=url, status=rules.status,
@@ -385,16 +425,104 @@ class Fetcher:
                 self._host_slots[host] = threading.Semaphore(self.config.per_host_concurrency)
             return self._host_slots[host]
 
-    def _wait_turn(self, host: str) -> None:
-        """Keep `per_host_delay` between the starts of two requests to one host."""
-        if not self.config.per_host_delay:
-            return
+    def _host_pace(self, host: str) -> _Pace:
+        """The pace of `host` (call with the guard held)."""
+        pace = self._pace.get(host)
+        if pace is None:
+            pace = self._pace[host] = _Pace(delay=self.config.per_host_delay, floor=self.config.per_host_delay)
+        return pace
+
+    def host_delay(self, host: str) -> float:
+        """The pause now kept between two request starts to `host` (host[:port]), in seconds."""
         with self._guard:
+            pace = self._pace.get(host)
+            return self._spacing(pace, 1.0) if pace is not None else self.config.per_host_delay
+
+    def _spacing(self, pace: _Pace, cost: float) -> float:
+        ceiling = 60.0 / self.config.max_requests_per_minute if self.config.max_requests_per_minute else 0.0
+        return max(pace.delay if self.config.adaptive else pace.floor, pace.floor, ceiling * cost)
+
+    def _wait_turn(self, host: str, light: bool = False) -> float:
+        """Wait until `host` may be asked again and book the next start; returns this start's time.
+
+        The gap booked after this start is the host's pace: the adaptive delay (or the fixed
+        per_host_delay), never below robots.txt's Crawl-delay / Request-rate, and never shorter than
+        the per-minute ceiling allows. A request expected to answer 304 (``light``) books a quarter
+        of the ceiling's gap; :meth:`_settle` books the rest if it brought a full page after all.
+        """
+        with self._answered:
+            pace = self._host_pace(host)
+            if self.config.adaptive:
+                # the first request to a host goes alone (usually robots.txt): its answer time sets
+                # the pace before a second one is sent, as AutoThrottle starts with one request
+                give_up = time.monotonic() + self.config.total_timeout
+                while pace.probing and not pace.answered and time.monotonic() < give_up:
+                    self._answered.wait(timeout=min(1.0, self.config.total_timeout))
+                if not pace.answered:
+                    pace.probing = True
             now = self._clock()
-            start = max(now, self._host_next.get(host, now))
-            self._host_next[host] = start + self.config.per_host_delay
-        if start > now:
-            self._sleep(start - now)
+            start = max(now, pace.next_at)
+            pace.next_at = start + self._spacing(pace, LIGHT if light else 1.0)
+        for _ in range(100):  # each round is a new pause the site asked for; bounded all the same
+            if start > now:
+                self._sleep(start - now)
+            with self._guard:
+                now = self._clock()
+                if pace.paused_until <= now:
+                    return start
+                # a 429/503 came while this request waited its turn: wait the pause, then a new turn
+                start = max(pace.paused_until, pace.next_at)
+                pace.next_at = start + self._spacing(pace, LIGHT if light else 1.0)
+        return start
+
+    def _settle(self, host: str, status: int, latency: float, *, light: bool, started: float,
+                pause: float | None = None) -> None:
+        """Adapt `host`'s pace to an answer that took `latency` seconds (AutoThrottle's rule).
+
+        The delay moves halfway towards latency / target_concurrency, at once when that is longer
+        (a slowing site is eased off immediately, a recovering one sped up gradually). An error
+        never shortens it. A 429 or 503 (``pause``: its Retry-After or our backoff) doubles the
+        delay and holds every request to the host until the pause is over: no storm of retries.
+        """
+        config = self.config
+        with self._guard:
+            pace = self._host_pace(host)
+            target = latency / config.target_concurrency
+            delay = max(target, (pace.delay + target) / 2.0)
+            if pause is not None:
+                delay = max(delay, pace.delay * 2.0, 0.5)
+            if status >= 400 and delay < pace.delay:
+                delay = pace.delay
+            pace.delay = min(max(delay, pace.floor), config.max_delay)
+            if light and status != 304 and config.max_requests_per_minute:
+                # booked as a 304 but a full page came back: book the rest of a full request's gap
+                full = 60.0 / config.max_requests_per_minute
+                pace.next_at = max(pace.next_at + full * (1 - LIGHT), started + full)
+            if pause is not None:
+                pace.paused_until = max(pace.paused_until, self._clock() + pause)
+                pace.next_at = max(pace.next_at, pace.paused_until)
+            if not pace.answered:
+                pace.answered = True
+                pace.probing = False
+                self._answered.notify_all()
+
+    def _respect_crawl_delay(self, host: str, rules: urllib.robotparser.RobotFileParser) -> None:
+        """robots.txt's Crawl-delay and Request-rate for our User-Agent raise the host's floor."""
+        floor = 0.0
+        try:
+            delay = rules.crawl_delay(self.config.user_agent)
+            rate = rules.request_rate(self.config.user_agent)
+        except (AttributeError, TypeError, ValueError):  # a malformed line; the parser is lenient elsewhere
+            return
+        if delay is not None:
+            floor = max(floor, float(delay))
+        if rate is not None and rate.requests > 0:
+            floor = max(floor, float(rate.seconds) / float(rate.requests))
+        floor = min(floor, self.config.max_delay)  # a Crawl-delay of a day would stop the source for good
+        with self._guard:
+            pace = self._host_pace(host)
+            pace.floor = max(pace.floor, floor)
+            pace.delay = max(pace.delay, pace.floor)
 
     # --- the request loop ---------------------------------------------------------------
 
@@ -409,6 +537,7 @@ class Fetcher:
         data: Mapping[str, str] | None = None,
         source: str = "",
         retries: int | None = None,
+        light: bool = False,
     ) -> Page:
         host = urlsplit(url).netloc
         headers.setdefault("User-Agent", self.config.user_agent)
@@ -419,48 +548,58 @@ class Fetcher:
             if late is not None:
                 late.url = url
                 raise late
-            wait_for: float | None = None
-            # host slot first, then the delay, then a global slot: a slow host never holds
-            # global slots while it waits its turn
+            # host slot first, then the host's pace (which also holds a pause a 429 asked for), then a
+            # global slot: a slow host never holds global slots while it waits its turn
             with self._host_slot(host):
-                self._wait_turn(host)
+                started = self._wait_turn(host, light)
                 with self._global:
+                    sent = time.monotonic()
                     try:
                         page = self._send(method, url, params, headers, json_body, data, source)
                     except FetchError as exc:
+                        latency = time.monotonic() - sent
                         if not exc.retryable:
+                            self._settle(host, 599, latency, light=light, started=started)
                             raise
                         last_error = exc.reason
-                        wait_for = self._backoff(attempt)
-                    else:
-                        if page.status == 429 or page.status >= 500:
-                            last_error = f"HTTP {page.status}"
-                            retry_after = _retry_after(page.headers.get("retry-after"))
-                            if retry_after is not None and retry_after > self.config.max_retry_after:
-                                raise FetchError(
-                                    f"HTTP {page.status}; the server asks to wait {retry_after:.0f}s, longer than "
-                                    f"[http] max_retry_after; will try next run",
-                                    source=source, url=url, status=page.status,
-                                )
-                            wait_for = retry_after if retry_after is not None else self._backoff(attempt)
-                        elif page.status == 304:
-                            self.not_modified += 1
-                            page.not_modified = True
-                            return page
-                        elif page.status >= 400:
-                            raise FetchError(f"HTTP {page.status}", source=source, url=url, status=page.status,
-                                             retryable=False, hint=_status_hint(page.status))
-                        else:
-                            return page
-            if attempt + 1 < attempts and wait_for is not None:
-                self._sleep(wait_for)
+                        self._settle(host, 599, latency, light=light, started=started,
+                                     pause=self._backoff(attempt) if attempt + 1 < attempts else None)
+                        continue
+                    except BaseException:  # a bug or an interrupt: the host's waiters must not hang on it
+                        self._settle(host, 599, time.monotonic() - sent, light=light, started=started)
+                        raise
+                    latency = time.monotonic() - sent
+                    if page.status == 429 or page.status >= 500:
+                        last_error = f"HTTP {page.status}"
+                        retry_after = _retry_after(page.headers.get("retry-after"))
+                        if retry_after is not None and retry_after > self.config.max_retry_after:
+                            self._settle(host, page.status, latency, light=light, started=started,
+                                         pause=self.config.max_delay)
+                            raise FetchError(
+                                f"HTTP {page.status}; the server asks to wait {retry_after:.0f}s, longer than "
+                                f"[http] max_retry_after; will try next run",
+                                source=source, url=url, status=page.status,
+                            )
+                        wait_for = retry_after if retry_after is not None else self._backoff(attempt)
+                        # the whole host waits, not only this request: other threads hold off too
+                        self._settle(host, page.status, latency, light=light, started=started, pause=wait_for)
+                        continue
+                    self._settle(host, page.status, latency, light=light, started=started)
+                    if page.status == 304:
+                        self.not_modified += 1
+                        page.not_modified = True
+                        return page
+                    if page.status >= 400:
+                        raise FetchError(f"HTTP {page.status}", source=source, url=url, status=page.status,
+                                         retryable=False, hint=_status_hint(page.status))
+                    return page
         status = None
         if last_error.startswith("HTTP "):
             status = int(last_error[5:8])
         raise FetchError(f"gave up after {attempts} attempt{'s' if attempts > 1 else ''}: {last_error}",
                          source=source, url=url, status=status,
-                         hint="the site is overloaded or rate-limits us; raise [http] per_host_delay"
-                         if status == 429 else None)
+                         hint="the site is overloaded or rate-limits us; lower [http] max_requests_per_minute "
+                         "or raise per_host_delay" if status == 429 else None)
 
     def _late_reason(self, source: str) -> str:
         late = self.past_deadline(source)

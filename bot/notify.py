@@ -26,6 +26,11 @@ class NotifyConfig(BaseModel):
         "buyer with a customer order note on the order (WooCommerce emails it to them) instead of our email. "
         "Shopify has no such note, so its buyers get our email."
     )
+    public_reply: bool = Field(
+        False, description="Allow a public reply under a buyer's review, only when a staff member asks for it "
+        "(`recoverybot reply CASE_ID`), posted once; today for reviews of a woocommerce source. It never mentions "
+        "the rating, an amount, the order or the buyer's email, and never offers anything for changing the review."
+    )
 
 
 def check_notify(notify: NotifyConfig, fulfilment: Sequence[FulfilmentConfig]) -> None:

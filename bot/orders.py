@@ -25,7 +25,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import OrderSyncError
 from bot.match import find_customer, normalise_handle
-from bot.store import Customer, CustomerHandle, Order, OrderLine, SourceState, Store, utcnow
+from bot.store import (
+    Customer,
+    CustomerHandle,
+    Order,
+    OrderLine,
+    SourceState,
+    Store,
+    get_or_insert,
+    insert_missing,
+    utcnow,
+)
 from connectors.orders import API_SOURCES, OrderApi, OrdersConfig, ParsedOrder
 from connectors.orders.csv import decode, read_csv
 
@@ -61,12 +71,19 @@ def upsert_order(session: Session, origin: str, parsed: ParsedOrder) -> Outcome:
     new_lines = [(ln.sku, ln.name, ln.product_url, ln.quantity, ln.unit_price.quantize(Decimal("0.01")))
                  for ln in parsed.lines]
     if order is None:
-        order = Order(origin=origin, number=parsed.number, **values)
-        order.lines = [OrderLine(position=i, sku=s, name=n, product_url=u, quantity=q, unit_price=p)
-                       for i, (s, n, u, q, p) in enumerate(new_lines)]
-        session.add(order)
-        session.flush()
-        return "created"
+        # Another worker may import the same order right now: the unique (origin, number) decides
+        # who creates it; the other one finds it made and updates it in place like any re-sync.
+        created = insert_missing(session, Order, {"origin": origin, "number": parsed.number, **values},
+                                 ["origin", "number"])
+        order = session.scalars(
+            select(Order).where(Order.origin == origin, Order.number == parsed.number)
+            .options(selectinload(Order.lines)).execution_options(populate_existing=True)
+        ).one()
+        if created:
+            order.lines = [OrderLine(position=i, sku=s, name=n, product_url=u, quantity=q, unit_price=p)
+                           for i, (s, n, u, q, p) in enumerate(new_lines)]
+            session.flush()
+            return "created"
     changed = False
     for key, value in values.items():
         if getattr(order, key) != value:
@@ -96,11 +113,19 @@ def _upsert_customer(session: Session, email: str, name: str | None) -> Customer
     # Our own rows are lower-case: the unique index answers, no scan per new customer.
     customer = find_customer(session, wanted, scan=False)
     if customer is None:
-        customer = Customer(email=wanted, name=name or None)
-        session.add(customer)
-        session.flush()
-    elif name and customer.name != name:
+        # Two workers importing the same buyer: the unique email decides, both use the one row.
+        if insert_missing(session, Customer, {"email": wanted, "name": name or None}, ["email"]):
+            return _customer(session, wanted)
+        customer = _customer(session, wanted)
+    if name and customer.name != name:
         customer.name = name
+    return customer
+
+
+def _customer(session: Session, email: str) -> Customer:
+    customer = find_customer(session, email, scan=False)
+    if customer is None:  # pragma: no cover - just inserted, by us or by another worker
+        raise OrderSyncError("a customer vanished right after it was stored", hint="run the import again")
     return customer
 
 
@@ -110,9 +135,11 @@ def _link_from_order(session: Session, handle: str, customer: Customer) -> None:
         return
     row = session.get(CustomerHandle, key)
     if row is None:
-        session.add(CustomerHandle(handle=key, customer_id=customer.id, origin="order"))
-        session.flush()
-    elif row.origin == "order" and row.customer_id != customer.id:
+        if insert_missing(session, CustomerHandle, {"handle": key, "customer_id": customer.id, "origin": "order"},
+                          ["handle"]):
+            return
+        row = session.get(CustomerHandle, key, populate_existing=True)  # another worker linked it first
+    if row is not None and row.origin == "order" and row.customer_id != customer.id:
         row.customer_id = customer.id  # the newest export wins; staff links (manual) are kept
 
 
@@ -255,10 +282,7 @@ def sync(
 def _record(store: Store, name: str, kind: str, moment: datetime, *, cursor: dict[str, Any] | None,
             error: OrderSyncError | None) -> None:
     with store.session() as session:
-        state = session.get(SourceState, name)
-        if state is None:
-            state = SourceState(name=name, kind=kind, cursor={})
-            session.add(state)
+        state = get_or_insert(session, SourceState, {"name": name}, kind=kind, cursor={})
         state.kind = kind
         state.last_run_at = moment
         if error is None:

@@ -356,6 +356,7 @@ class DispatchSummary:
     dry_run: bool = False
     reopened: int = 0  # cases decided during the dry run, now awaiting approval
     told: int = 0  # buyers told why their remedy comes (bot.notices)
+    replied: int = 0  # public replies posted under reviews (bot.replies)
     errors: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -366,6 +367,8 @@ class DispatchSummary:
             out.append(f"  {self.reopened} case(s) decided during the dry run now await approval")
         if self.told:
             out.append(f"  {self.told} buyer(s) told why their remedy comes")
+        if self.replied:
+            out.append(f"  {self.replied} public reply(ies) posted under reviews")
         out += [f"  {e}" for e in self.errors[:10]]
         return out
 
@@ -548,6 +551,12 @@ def dispatch_due(
                                     lease=_lease_renewed)
         summary.told = told.told
         summary.errors += told.errors or []
+        # Public replies staff asked for (bot.replies): posted once, under the buyer's review.
+        from bot import replies
+
+        posted = replies.deliver_due(store, config, http, now)
+        summary.replied = posted.posted
+        summary.errors += posted.errors
     finally:
         if own_client:
             http.close()

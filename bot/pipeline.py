@@ -16,12 +16,13 @@ from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.errors import RecoveryBotError
 from bot.scoring import Scorer
 from bot.scoring.retrain import shop_model
-from bot.store import Assessment, Mention, Store, utcnow
+from bot.store import Assessment, Mention, Store, dialect_insert, utcnow
 
 log = logging.getLogger("recoverybot.pipeline")
 
@@ -81,67 +82,91 @@ def scorer_for(config: Config) -> Scorer:
     return Scorer(config.scoring, model=shop_model(config.scoring, config.data_dir))
 
 
-def _assessment(scorer: Scorer, mention: Mention, summary: ScoreSummary) -> Assessment:
-    """The Assessment row of one mention; a text the scorer raises on is stored neutral with the
-    error as a cue (one odd text must not block every later one)."""
-    try:
-        result = scorer.assess(mention.text, rating=mention.rating, title=mention.title)
-        row = Assessment(
-            mention_id=mention.id,
-            sentiment=result.sentiment,
-            unhappy=result.unhappy,
-            issue=result.issue.value,
-            confidence=result.confidence,
-            cues=list(result.cues),
-            p_remedy=result.p_remedy,
-            p_issue=result.p_issue,
-            remedy_worthy=result.remedy if result.p_remedy is not None else None,
-            # rules alone ([scoring] model = false) are never sure: people decide
-            sure=result.sure,
-            scored=result.scored,
-            language=result.language,
-        )
-    except Exception as exc:
-        log.exception("mention #%s (%s) could not be scored", mention.id, mention.source)
-        row = Assessment(mention_id=mention.id, sentiment=0.0, unhappy=False, issue="none",
-                         confidence=0.0, cues=[f"could not be scored: {type(exc).__name__}: {exc}"])
-        summary.failed += 1
-    summary.scored += 1
-    summary.unhappy += int(row.unhappy)
-    return row
-
-
-def score_batch(store: Store, scorer: Scorer, *, limit: int = 500) -> ScoreSummary:
-    """Assess at most ``limit`` unassessed mentions in one transaction. On PostgreSQL the rows are
-    taken with ``FOR UPDATE SKIP LOCKED``, so workers scoring at once each take other mentions
-    (and a second run of the same task finds nothing left to do)."""
-    summary = ScoreSummary()
-    with store.session() as session:
-        query = (select(Mention).outerjoin(Assessment, Assessment.mention_id == Mention.id)
-                 .where(Assessment.mention_id.is_(None)).order_by(Mention.id).limit(limit))
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=Mention, skip_locked=True)
-        for mention in session.scalars(query).all():
-            session.add(_assessment(scorer, mention, summary))
-    return summary
-
-
 def score_pending(store: Store, scorer: Scorer, *, batch: int = 500) -> ScoreSummary:
-    """Assess every mention that has no assessment yet, a batch per transaction."""
+    """Assess every mention that has no assessment yet, a batch at a time.
+
+    Several workers may score at once (issue 13 item 9). An assessment is inserted only when the
+    mention has none (``ON CONFLICT DO NOTHING``), so the one that comes second never fails on
+    ``assessment_pkey``, and only rows really stored are counted. On PostgreSQL each worker takes
+    its batch with ``FOR UPDATE SKIP LOCKED`` and scores it inside that transaction, so they share
+    the work; on SQLite, where one writer at a time holds the whole file, the texts are scored
+    between two short transactions so other workers are not kept waiting for the write lock.
+    """
     summary = ScoreSummary()
     while True:
         with store.session() as session:
-            pending = session.scalars(
-                select(Mention)
+            claim = session.get_bind().dialect.name == "postgresql"
+            query = (
+                select(Mention.id, Mention.source, Mention.text, Mention.rating, Mention.title)
                 .outerjoin(Assessment, Assessment.mention_id == Mention.id)
                 .where(Assessment.mention_id.is_(None))
                 .order_by(Mention.id)
                 .limit(batch)
-            ).all()
-            for mention in pending:
-                session.add(_assessment(scorer, mention, summary))
+            )
+            if claim:
+                # FOR NO KEY UPDATE: other workers skip these rows, yet a case may still point at them.
+                query = query.with_for_update(skip_locked=True, key_share=True, of=Mention)
+            pending = [tuple(row) for row in session.execute(query)]
+            if claim:
+                _store_assessments(session, _assess_all(scorer, pending), summary)
+        if not claim and pending:
+            rows = _assess_all(scorer, pending)
+            with store.session() as session:
+                _store_assessments(session, rows, summary)
         if len(pending) < batch:
             return summary
+
+
+def _assess_all(scorer: Scorer, pending: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for mention_id, source, text, rating, title in pending:
+        try:
+            result = scorer.assess(text, rating=rating, title=title)
+            rows.append(_assessment(
+                mention_id,
+                sentiment=result.sentiment,
+                unhappy=result.unhappy,
+                issue=result.issue.value,
+                confidence=result.confidence,
+                cues=list(result.cues),
+                p_remedy=result.p_remedy,
+                p_issue=result.p_issue,
+                remedy_worthy=result.remedy if result.p_remedy is not None else None,
+                # rules alone ([scoring] model = false) are never sure: people decide
+                sure=result.sure,
+                scored=result.scored,
+                language=result.language,
+            ))
+        except Exception as exc:  # one odd text must not block every later one
+            log.exception("mention #%s (%s) could not be scored", mention_id, source)
+            rows.append(_assessment(mention_id, sentiment=0.0, unhappy=False, issue="none", confidence=0.0,
+                                    cues=[f"could not be scored: {type(exc).__name__}: {exc}"], failed=True))
+    return rows
+
+
+def _store_assessments(session: Session, rows: list[dict[str, Any]], summary: ScoreSummary) -> None:
+    """Insert the assessments of mentions that have none yet; count the ones really stored."""
+    if not rows:
+        return
+    failed = {row["mention_id"] for row in rows if row.pop("_failed", False)}
+    stmt = (dialect_insert(session, Assessment)
+            .on_conflict_do_nothing(index_elements=["mention_id"])
+            .returning(Assessment.mention_id, Assessment.unhappy))
+    for mention_id, unhappy in session.execute(stmt, rows):
+        summary.scored += 1
+        summary.unhappy += int(unhappy)
+        summary.failed += int(mention_id in failed)
+
+
+def _assessment(mention_id: int, *, sentiment: float, unhappy: bool, issue: str, confidence: float, cues: list[str],
+                p_remedy: float | None = None, p_issue: float | None = None, remedy_worthy: bool | None = None,
+                sure: bool | None = None, scored: bool = True, language: str | None = None,
+                failed: bool = False) -> dict[str, Any]:
+    """One assessment row with every column given (a multi-row insert needs the same keys in each)."""
+    return {"_failed": failed, "mention_id": mention_id, "sentiment": sentiment, "unhappy": unhappy, "issue": issue,
+            "confidence": confidence, "cues": cues, "p_remedy": p_remedy, "p_issue": p_issue,
+            "remedy_worthy": remedy_worthy, "sure": sure, "scored": scored, "language": language,
+            "scored_at": utcnow()}
 
 
 def run_cycle(

@@ -87,6 +87,30 @@ class Options(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# What one page may give a run when the source sets no `max_reviews_per_page` (bot.config).
+MAX_REVIEWS_PER_PAGE = 500
+
+
+def new_on_page(ctx: CollectContext, mentions: list[RawMention], url: str) -> tuple[list[RawMention], bool]:
+    """The page's mentions not stored yet, at most the source's ``max_reviews_per_page`` of them,
+    and whether some were left for the next run (issue 13 item 12: one page of 100,000 reviews
+    must not keep a cycle busy for minutes). The cut is a recorded warning naming the source and
+    the page, which also makes the next run read the page again in full (no 304), so the rest is
+    taken then: the stored ones are skipped as known, the next ones come."""
+    known = ctx.known(m.external_id for m in mentions)
+    fresh = [m for m in mentions if m.external_id not in known]
+    cap = getattr(ctx, "max_reviews_per_page", MAX_REVIEWS_PER_PAGE)
+    if len(fresh) <= cap:
+        return fresh, False
+    from bot.errors import SourceError
+
+    ctx.report(SourceError(
+        f"the page has {len(fresh):,} new reviews; {cap:,} taken this run, {len(fresh) - cap:,} more next run",
+        source=ctx.source, url=url,
+        hint="raise this source's max_reviews_per_page to take more of a page per run"))
+    return fresh[:cap], True
+
+
 class CollectContext(Protocol):
     """What a connector may use while collecting one source."""
 

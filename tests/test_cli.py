@@ -296,3 +296,31 @@ def test_cases_list_never_cuts_a_reason_silently(tmp_path: Path, monkeypatch: py
         else:
             assert not why.endswith("…"), row
     assert "refund €108.00, shipping credit €5.00, keep the item" in "\n".join(rows)
+
+
+def test_check_says_when_a_source_cannot_be_read_within_its_interval(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    urls = ", ".join(f'"https://shop.example/products/p{i}"' for i in range(3000))
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[http]
+max_requests_per_minute = 60
+
+[[sources]]
+name = "big"
+kind = "schema_org"
+every = "30m"
+max_pages = 2500
+urls = [{urls}]
+
+[[sources]]
+name = "small"
+kind = "schema_org"
+every = "1h"
+urls = ["https://shop.example/products/one"]
+""", encoding="utf-8")
+    assert main(["--config", str(config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: source big: lists 3000 pages but max_pages is 2500: 500 are never read" in out
+    assert "warning: source big: 3000 pages at one every 1s take 50 min, longer than its interval (30 min)" in out
+    assert "source small:" not in out.split("valid", 1)[1].split("policy rules")[1]

@@ -19,11 +19,19 @@ from tests.httpserver import LocalServer, Request, Route
 
 @contextmanager
 def fetcher(sleeps: list[float] | None = None, **http: Any) -> Iterator[Fetcher]:
-    settings: dict[str, Any] = {"per_host_delay": 0, "backoff": 0, **http}
+    # a fixed pace and no ceiling: these tests look at retries, caps and parsing (pacing has its own tests)
+    settings: dict[str, Any] = {"per_host_delay": 0, "backoff": 0, "adaptive": False, "max_requests_per_minute": 0,
+                                **http}
     client = httpx.Client(timeout=5)
     record = sleeps if sleeps is not None else []
     try:
-        yield Fetcher(HttpConfig(**settings), client=client, sleep=record.append)
+        slept = [0.0]
+
+        def sleep(seconds: float) -> None:  # recorded, not slept: the fetcher's clock moves on by it
+            record.append(seconds)
+            slept[0] += seconds
+
+        yield Fetcher(HttpConfig(**settings), client=client, sleep=sleep, clock=lambda: time.monotonic() + slept[0])
     finally:
         client.close()
 
@@ -34,8 +42,8 @@ def test_429_with_retry_after_is_retried_after_the_asked_delay() -> None:
     with LocalServer({"/p": storm}) as srv, fetcher(sleeps, backoff=0.5) as fetch:
         page = fetch.get(srv.url("/p"))
     assert page.text == "finally" and srv.hits("/p") == 3
-    assert sleeps[0] == 7.0  # Retry-After honoured
-    assert 1.0 <= sleeps[1] <= 1.5  # then exponential backoff (0.5 * 2**1) with up to 50% jitter
+    assert sleeps[0] == pytest.approx(7.0, abs=0.2)  # Retry-After honoured (less the moments since the answer)
+    assert 0.8 <= sleeps[1] <= 1.5  # then exponential backoff (0.5 * 2**1) with up to 50% jitter
 
 
 def test_a_429_storm_gives_up_with_a_readable_error() -> None:
@@ -273,3 +281,117 @@ def test_trickled_headers_are_cut_off_at_the_total_timeout_by_our_own_client() -
             fetch.get(url, source="shop")
         elapsed = time.monotonic() - started
     assert elapsed < 4, f"took {elapsed:.1f}s"
+
+
+# --- the adaptive pace (measured at the server) -------------------------------------------------
+
+
+class Clocked:
+    """Routes that log when each request reached the server and how many were in flight."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.times: list[tuple[float, str, int]] = []  # (arrival, path, status answered)
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Route:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            arrived = time.monotonic()
+        try:
+            route: Route = self.answer(request, arrived)
+            if route.delay:
+                time.sleep(route.delay)  # the server's own work time, held while counted as in flight
+                route = Route(body=route.body, status=route.status, headers=route.headers, etag=route.etag)
+            return route
+        finally:
+            with self._lock:
+                self.active -= 1
+                self.times.append((arrived, request.path, route.status))
+
+
+def test_the_per_minute_ceiling_holds_at_the_server_however_fast_it_answers() -> None:
+    clocked = Clocked(lambda request, at: Route(body=request.path))
+    client = httpx.Client(timeout=5)
+    try:
+        with LocalServer(default=clocked) as srv:
+            fetch = Fetcher(HttpConfig(max_requests_per_minute=600, per_host_concurrency=4, concurrency=8,
+                                       respect_robots=False), client=client)
+            started = time.monotonic()
+            got = dict(fetch.get_many([srv.url(f"/p/{i}") for i in range(25)], source="s"))
+            took = time.monotonic() - started
+    finally:
+        client.close()
+    assert all(not isinstance(page, Exception) for page in got.values()) and len(got) == 25
+    arrivals = sorted(t for t, _, _ in clocked.times)
+    # 600 a minute = 10 a second: no second of the run saw more than 10 (+1 for the edges)
+    for i, first in enumerate(arrivals):
+        assert sum(1 for t in arrivals[i:] if t - first < 1.0) <= 11
+    assert arrivals[-1] - arrivals[0] >= 24 * 0.1 * 0.9
+    assert took < 24 * 0.1 + 3  # and no slower than the ceiling asks: a quick site is read quickly
+
+
+def test_a_slow_host_with_a_429_burst_is_read_at_its_pace_without_an_error_storm() -> None:
+    burst: list[float] = []  # when the server started answering 429s, and for how long (Retry-After: 1)
+
+    def answer(request: Request, at: float) -> Route:
+        if request.path == "/p/4" and not burst:
+            burst.append(at)
+        if burst and at - burst[0] < 1.0:
+            return Route(status=429, headers={"Retry-After": "1"})
+        return Route(body=request.path, delay=0.2)  # a server needing 200 ms per page
+
+    clocked = Clocked(answer)
+    client = httpx.Client(timeout=5)
+    try:
+        with LocalServer(default=clocked) as srv:
+            fetch = Fetcher(HttpConfig(per_host_concurrency=4, concurrency=8, retries=3, backoff=0.2,
+                                       respect_robots=False), client=client)
+            urls = [srv.url(f"/p/{i}") for i in range(12)]
+            got = dict(fetch.get_many(urls, source="s"))
+            pace = fetch.host_delay(f"127.0.0.1:{srv.port}")
+    finally:
+        client.close()
+    assert sorted(p.text for p in got.values() if not isinstance(p, Exception)) == sorted(f"/p/{i}" for i in range(12))
+    refused = [t for t, _, status in clocked.times if status == 429]
+    assert 1 <= len(refused) <= 2  # the first 429 holds every request to the host: no storm of them
+    # Retry-After honoured by the whole host: after the first 429 nobody asks before a second has passed
+    first_429 = min(refused)
+    assert not [t for t, _, status in clocked.times if first_429 + 0.05 < t < first_429 + 0.95 and status != 429]
+    # the pace follows the answer time (200 ms at a target of one request in flight): not four at once
+    assert clocked.peak <= 2
+    assert pace >= 0.19
+
+
+def test_robots_crawl_delay_and_a_304_as_a_light_request() -> None:
+    robots = "User-agent: *\nCrawl-delay: 2\n"
+    routes = {"/robots.txt": Route(body=robots, content_type="text/plain"), "/a": "a", "/b": "b"}
+    sleeps: list[float] = []
+    with LocalServer(routes) as srv, fetcher(sleeps, adaptive=True) as fetch:
+        fetch.get(srv.url("/a"))
+        fetch.get(srv.url("/b"))
+    assert sleeps and sleeps[-1] == pytest.approx(2.0, abs=0.1)  # robots.txt's Crawl-delay is a floor
+
+    sleeps = []
+    lamp = {"/lamp": Route(body="lamp", etag='"v1"')}
+    client = httpx.Client(timeout=5)
+    slept = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        slept[0] += seconds
+
+    try:
+        with LocalServer(lamp) as srv:
+            fetch = Fetcher(HttpConfig(max_requests_per_minute=60, respect_robots=False), client=client,
+                            validators=lambda url: {"etag": '"v1"'}, sleep=sleep,
+                            clock=lambda: time.monotonic() + slept[0])
+            pages = [fetch.get(srv.url("/lamp"), conditional=True) for _ in range(5)]
+    finally:
+        client.close()
+    assert all(page.not_modified for page in pages) and srv.hits("/lamp") == 5
+    # 60 a minute is one a second for a full page; an unchanged one (304) books a quarter of that
+    assert [round(s, 1) for s in sleeps] == [0.2, 0.2, 0.2, 0.2] or all(0.2 <= s <= 0.26 for s in sleeps)

@@ -110,6 +110,7 @@ path = "orders.csv"
 name = "shop"
 kind = "schema_org"
 urls = ["{page}"]
+min_revisit_hours = 0  # the page is asked every cycle (not an hour later): the copier's review comes next cycle
 
 [[sources]]
 name = "social"

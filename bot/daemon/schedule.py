@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -70,6 +70,9 @@ from bot.daemon.process import (
 )
 from bot.errors import ConfigError, RecoveryBotError
 from bot.store import SourceState, Store, mask_url, open_store, resolve_url, sqlite_file, utcnow
+
+if TYPE_CHECKING:
+    from bot.web.server import WebServer
 
 log = logging.getLogger("recoverybot.schedule")
 
@@ -510,12 +513,14 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
     signals = signals or Signals()
     daemon: Daemon | None = None
     heartbeat: Heartbeat | None = None
+    web: WebServer | None = None
     abandoned: list[str] = []
     lost: str | None = None
     try:
         store.upgrade()
         watch = DatabaseWatch(sqlite_file(config.bot.database, config.data_dir))
         signals.install()
+        web = _start_web(config, store)  # a public bind without its key stops the start here
         daemon = Daemon(config, store, config_path=config_path, redact=redact)
         heartbeat = Heartbeat(store)
         heartbeat.start({"config": str(config_path or config.path or ""), "jobs": {}})
@@ -553,6 +558,8 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
         abandoned = daemon.stop(timeout)
     finally:
         signals.restore()
+        if web is not None:
+            web.stop()
         if daemon is not None and not daemon.stopping.is_set():
             daemon.stop(0)  # an error above: do not leave the scheduler's threads firing
     if abandoned:
@@ -601,6 +608,16 @@ class DatabaseWatch:
         if now != self.identity:
             return f"the database file {self.path} was replaced by another file under the running daemon"
         return None
+
+
+def _start_web(config: Config, store: Store) -> WebServer | None:
+    """The staff inbox in a thread of this process when [web] enabled (a reload does not move it:
+    a changed [web] section needs a restart)."""
+    if not config.web.enabled:
+        return None
+    from bot.web.server import WebServer
+
+    return WebServer(config, store).start()
 
 
 def _info(daemon: Daemon, config_path: Path | None) -> dict[str, Any]:

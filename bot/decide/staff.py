@@ -34,6 +34,29 @@ class CaseStateError(PolicyError):
     """The case is not in a state that allows the action (e.g. approving a queued case)."""
 
 
+class ProposalChanged(CaseStateError):
+    """The case's proposal is not the one the person saw (a link made before someone changed it)."""
+
+
+def proposal_fingerprint(case: Case) -> str:
+    """What the case proposes now (its state and each proposed remedy's kind, amount, currency and
+    parameters), hashed: a one-click link carries it, so any change makes older links stale."""
+    import hashlib
+    import json
+
+    parts = [[r.id, r.kind, str(Decimal(r.amount or 0).quantize(Decimal("0.01"))), r.currency,
+              {k: v for k, v in sorted((r.params or {}).items()) if not k.startswith("_")}]
+             for r in sorted(case.remedies, key=lambda r: r.id) if r.status == RemedyStatus.PROPOSED.value]
+    text = json.dumps([case.id, case.status, parts], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _expect(case: Case, proposal: str | None) -> None:
+    if proposal is not None and proposal_fingerprint(case) != proposal:
+        raise ProposalChanged(f"case #{case.id} changed since this was asked (someone decided it or changed the remedy)",
+                              hint="look at the case as it is now and decide again")
+
+
 # --- staff actions ----------------------------------------------------------------------------
 
 
@@ -51,10 +74,12 @@ def _awaiting(case: Case, action: str) -> None:
 
 
 def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, now: datetime | None = None,
-            config: Config | None = None) -> dict[str, Any]:
+            config: Config | None = None, proposal: str | None = None) -> dict[str, Any]:
     """Approve a waiting case: its proposed remedies are queued (budget reserved) for dispatch.
 
     ``config`` is needed for the budget and dry_run; without it the loaded default config is used.
+    ``proposal`` (a :func:`proposal_fingerprint`): approve only if the case still proposes that,
+    checked under the decision lock (ProposalChanged otherwise).
     """
     now = now or utcnow()
     if config is None:
@@ -65,6 +90,7 @@ def approve(store: Store, case_id: int, *, actor: str, note: str | None = None, 
         _lock(session)
         case = _get(session, case_id)
         _awaiting(case, "approve")
+        _expect(case, proposal)
         if case.approval_expires_at is not None and case.approval_expires_at <= now:
             raise CaseStateError(f"the approval of case #{case_id} expired on {case.approval_expires_at:%Y-%m-%d}",
                                  hint="it will be dismissed by the next cycle; the customer can be helped by hand")
@@ -134,8 +160,10 @@ def _label(session: Session, case: Case, *, actor: str, action: str, remedy_wort
                                unhappy=True, issue=case.issue, remedy_worthy=remedy_worthy))
 
 
-def reject(store: Store, case_id: int, *, actor: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
-    """Reject a waiting case: its proposed remedies are cancelled and the case dismissed."""
+def reject(store: Store, case_id: int, *, actor: str, reason: str, now: datetime | None = None,
+           proposal: str | None = None) -> dict[str, Any]:
+    """Reject a waiting case: its proposed remedies are cancelled and the case dismissed (only if it
+    still proposes ``proposal``, when given)."""
     now = now or utcnow()
     if not reason or not reason.strip():
         raise CaseStateError("a rejection needs a reason", hint="pass --reason '...'")
@@ -143,6 +171,7 @@ def reject(store: Store, case_id: int, *, actor: str, reason: str, now: datetime
         _lock(session)
         case = _get(session, case_id)
         _awaiting(case, "reject")
+        _expect(case, proposal)
         _dismiss(session, case, actor=actor, action="rejected", reason=reason.strip(), now=now)
         return _case_dict(case)
 
@@ -256,8 +285,8 @@ def list_cases(store: Store, status: str | None = None) -> list[dict[str, Any]]:
         return [_case_dict(case) for case in session.scalars(query)]
 
 
-__all__ = ["CaseNotFound", "CaseStateError", "approve", "case_detail", "decisions", "expire_approvals", "export_labels",
-           "list_cases", "reject", "with_staff_note"]
+__all__ = ["CaseNotFound", "CaseStateError", "ProposalChanged", "approve", "case_detail", "change_amount", "decisions", "expire_approvals", "export_labels",
+           "list_cases", "proposal_fingerprint", "reject", "with_staff_note"]
 
 
 def export_labels(store: Store, out: Any) -> int:
@@ -296,3 +325,45 @@ def decisions(store: Store) -> list[Example]:
     with store.session() as session:
         return [Example(f"{m.source}:{m.external_id}", m.text, m.rating, m.title, label.remedy_worthy, label.issue,
                         label.unhappy) for label, m in _newest_labels(session).values()]
+
+
+def change_amount(store: Store, case_id: int, remedy_id: int, amount: Decimal, *, actor: str, config: Config,
+                  now: datetime | None = None, proposal: str | None = None) -> dict[str, Any]:
+    """Change what one proposed remedy of a waiting case costs, within the cap of its kind ([policy]
+    caps); the case keeps waiting for approval. The note to the buyer names the new amount."""
+    now = now or utcnow()
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    with store.session() as session:
+        _lock(session)
+        case = _get(session, case_id)
+        _awaiting(case, "change")
+        _expect(case, proposal)
+        remedy = next((r for r in case.remedies if r.id == remedy_id), None)
+        if remedy is None or remedy.status != RemedyStatus.PROPOSED.value:
+            raise CaseStateError(f"case #{case_id} has no proposed remedy #{remedy_id}",
+                                 hint="pick one of the remedies the case proposes")
+        cap = config.policy.cap(remedy.kind)
+        if amount < 0 or amount > cap:
+            raise CaseStateError(f"{amount} is outside what a {remedy.kind.replace('_', ' ')} may cost (0 to {cap})",
+                                 hint="the caps are [policy] caps in config.toml")
+        old = Decimal(remedy.amount or 0).quantize(Decimal("0.01"))
+        if amount == old:
+            return _case_dict(case)
+        from bot.notes import describe
+
+        before = dict(remedy.params or {})
+        after = {**before, "amount": str(amount)}
+        if before.get("full"):
+            after["full"] = False  # no longer the full price: the note says the amount
+        remedy.amount = amount
+        remedy.params = after
+        # The note has one line per remedy as notes.describe writes it: that line now says the new amount.
+        said, says = describe(remedy.kind, before, ""), describe(remedy.kind, after, "")
+        for other in case.remedies:
+            if said and says and other.note and other.status == RemedyStatus.PROPOSED.value:
+                other.note = other.note.replace(said, says)
+        case.reasons = list(case.reasons) + [f"{remedy.kind.replace('_', ' ')} changed from {old} to {amount} by {actor}"]
+        case.updated_at = now
+        session.add(AuditLog(at=now, actor=actor[:50], case_id=case.id, action="changed",
+                             detail={"remedy": remedy.id, "from": str(old), "to": str(amount)}))
+        return _case_dict(case)

@@ -8,9 +8,8 @@ task                runs
 collect_source      ``bot.collect.collect(only=NAME)`` under a per-source advisory lock (a copy
                     of the task that arrives while the source is collected does nothing); then
                     enqueues ``score_batch`` when something new was stored
-score_batch         ``bot.pipeline.score_batch``: up to ``[engine] score_batch`` mentions taken
-                    ``FOR UPDATE SKIP LOCKED``; enqueues another batch while more wait, then
-                    ``process_cases``
+score_batch         ``bot.pipeline.score_pending``, ``[engine] score_batch`` mentions per claimed
+                    batch (workers at once take other batches); then ``process_cases``
 process_cases       expire approvals, ``bot.decide.cases.process`` (link, match, decide, queue)
 orders_sync         ``bot.orders.sync``, then ``process_cases`` when orders changed
 dispatch_due        expire approvals, ``bot.outbox.dispatch_due``, alerts
@@ -248,15 +247,14 @@ def collect_source(name: str) -> dict[str, Any]:
 
 @app.task(name="recoverybot.score_batch", **TASK_OPTIONS)
 def score_batch() -> dict[str, Any]:
-    """Score one batch of new mentions; another batch is enqueued while more wait."""
-    from bot.pipeline import score_batch as score
+    """Score the new mentions, ``[engine] score_batch`` per transaction; workers scoring at once
+    each claim other batches (``bot.pipeline.score_pending``: FOR NO KEY UPDATE SKIP LOCKED, an
+    assessment inserted only when the mention has none). Then asks for a process pass."""
+    from bot.pipeline import score_pending
 
     rt = runtime()
-    limit = rt.config.engine.score_batch
     with job_context("score"):
-        result = score(rt.store, rt.scorer(), limit=limit)
-    if result.scored >= limit:
-        score_batch.delay()
+        result = score_pending(rt.store, rt.scorer(), batch=rt.config.engine.score_batch)
     if result.unhappy:
         process_cases.delay()
     return {"scored": result.scored, "unhappy": result.unhappy}

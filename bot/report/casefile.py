@@ -30,6 +30,8 @@ ACTION_WORDS = {
     "approved": "approved", "rejected": "rejected", "approval_expired": "approval ran out",
     "remedy_dispatched": "remedy delivered", "dry_run_reopened": "dry run ended: sent for delivery",
     "dry_run_approved_queued": "approved during the dry run: queued",
+    "public_reply_asked": "asked for a public reply under the review", "replied_publicly": "replied publicly",
+    "public_reply_failed": "public reply could not be posted",
 }
 
 

@@ -100,8 +100,26 @@ def _subject(config: Config, counts: DigestCounts, period: Period) -> str:
     return f"{prefix}: {', '.join(parts)} ({label})"
 
 
-def build(store: Store, config: Config, *, day: date | None = None, now: datetime | None = None) -> DigestReport:
-    """Render the digest of `day` (default: today so far, in [bot] timezone) from the store."""
+def _buttons(store: Store, config: Config, recipient: str | None, case_ids: list[int], now: datetime) -> dict[int, dict[str, str]]:
+    """Approve / Reject / Change links per waiting case, signed for `recipient` ([web] enabled and a
+    signing key at hand; none in a preview, which is a file anyone may open)."""
+    if not (config.web.enabled and recipient and case_ids):
+        return {}
+    from bot.store import Case
+    from bot.web.links import case_links, digest_key
+
+    key = digest_key(config.web)
+    if key is None:
+        return {}
+    with store.session() as session:
+        return {case.id: case_links(key, config.web, case, recipient, now)
+                for case in (session.get(Case, case_id) for case_id in case_ids) if case is not None}
+
+
+def build(store: Store, config: Config, *, day: date | None = None, now: datetime | None = None,
+          recipient: str | None = None) -> DigestReport:
+    """Render the digest of `day` (default: today so far, in [bot] timezone) from the store; with
+    `recipient` and [web] enabled its waiting cases get one-click buttons signed for that address."""
     from bot.store import utcnow
 
     now = now or utcnow()
@@ -128,6 +146,8 @@ def build(store: Store, config: Config, *, day: date | None = None, now: datetim
         "pct": pct,
         "generated": local_time(now, zone, "%a %d %b %Y %H:%M"),
         "quiet_text": "All quiet: nobody unhappy, nothing waiting, nothing failing." if counts.quiet else "",
+        "inbox_url": config.web.public_url + "/",
+        "buttons": _buttons(store, config, recipient, [it.case_id for it in data["needs"].items if it.case_id], now),
     }
     try:
         html = _env().get_template("digest.html").render(**context)
@@ -185,7 +205,7 @@ def send(store: Store, config: Config, *, mailer: Mailer | None = None, day: dat
             from bot.report.mailer import Mailer
 
             mailer = Mailer.from_digest_config(dc)
-        mailer.send(report.to_message(dc.from_address, dc.to, now=now))
+        _deliver(store, config, report, mailer, day, now)
         report.status = "sent"
         log.info("digest %s sent so far (not recorded: the day is not over): %s", period, report.subject)
         return report
@@ -200,9 +220,8 @@ def send(store: Store, config: Config, *, mailer: Mailer | None = None, day: dat
         mailer = Mailer.from_digest_config(dc)
     # Claim the period before talking to SMTP: if we die mid-send it is never sent twice.
     _record(store, period, DigestStatus.SENDING, report.subject, None, now, count=True)
-    message = report.to_message(dc.from_address, dc.to, now=now)
     try:
-        mailer.send(message)
+        _deliver(store, config, report, mailer, day, now)
     except DigestError as exc:
         _record(store, period, DigestStatus.FAILED, report.subject, exc.message, now, count=False)
         report.status = "failed"
@@ -213,15 +232,27 @@ def send(store: Store, config: Config, *, mailer: Mailer | None = None, day: dat
     return report
 
 
+def _deliver(store: Store, config: Config, report: DigestReport, mailer: Mailer, day: date, now: datetime) -> None:
+    """One message to all recipients; with [web] enabled one each, since the buttons are signed
+    for the person they go to (the audit log names who approved)."""
+    from bot.web.links import digest_key
+
+    dc = config.digest
+    if not (config.web.enabled and report.counts.waiting and digest_key(config.web) is not None):
+        mailer.send(report.to_message(dc.from_address, dc.to, now=now))
+        return
+    for recipient in dc.to:
+        own = build(store, config, day=day, now=now, recipient=recipient)
+        mailer.send(own.to_message(dc.from_address, [recipient], now=now))
+        report.message_id = own.message_id
+
+
 def _record(store: Store, period: str, status: str, subject: str, error: str | None, now: datetime,
             *, count: bool) -> None:
-    from bot.store import Digest
+    from bot.store import Digest, get_or_insert
 
     with store.session() as session:
-        row = session.get(Digest, period)
-        if row is None:
-            row = Digest(period=period, attempts=0, created_at=now)
-            session.add(row)
+        row = get_or_insert(session, Digest, {"period": period}, attempts=0, created_at=now)
         row.status = status
         row.subject = subject
         if count:

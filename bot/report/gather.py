@@ -271,6 +271,10 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     def on_day(moment: datetime | None) -> str:
         return f"{moment.astimezone(zone).day} {moment.astimezone(zone):%b}" if moment else "an unknown day"
 
+    from bot.replies import replied_of
+
+    replied = replied_of(session, sorted({r.case_id for r in done_rows}), on_day)
+
     for remedy in done_rows:
         row = remedy.case
         order, lines, who = _order_text(row, zone)
@@ -282,7 +286,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             note=note_text(remedy.note, 500), rule=clean(row.rule),
             why="approved by staff" if row.approval_reason else "automatic",
             when=local_time(remedy.dispatched_at or remedy.created_at, zone, "%H:%M"),
-            told=told_text(remedy, told, config, on_day),
+            told="; ".join(p for p in (told_text(remedy, told, config, on_day), replied.get(row.id, "")) if p),
             over_budget=_over_budget(row, cur),
             more_mentions=max(0, len(row.links) - 1), also=_also(row),
         ))

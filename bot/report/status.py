@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.collect import MORE_KEY, more_words
 from bot.config import Config, parse_duration
 from bot.daemon.process import DAEMON_JOB, HEARTBEAT_STALE, parse_time
 from bot.store import (
@@ -63,6 +64,7 @@ class SourceStatus:
     consecutive_failures: int = 0
     last_error: str | None = None
     mentions_total: int = 0
+    more_next_run: int = 0  # the last run stopped at max_new_per_run with this many more read
     page_errors: list[str] = field(default_factory=list)  # URLs that failed in a run that still counted as ok
 
 
@@ -205,6 +207,8 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
             item.last_success_at = state.last_success_at
             item.consecutive_failures = state.consecutive_failures or 0
             item.mentions_total = state.mentions_total or 0
+            more = (state.cursor or {}).get(MORE_KEY)
+            item.more_next_run = more if isinstance(more, int) else 0
             if state.last_error_message and item.consecutive_failures:
                 item.last_error = f"{state.last_error_kind or 'error'}: {state.last_error_message}" + (
                     f" ({state.last_error_url})" if state.last_error_url else "")
@@ -369,6 +373,9 @@ def render(status: Status) -> str:
         for s in status.sources:
             if s.last_error:
                 lines.append(f"  {s.name}: {s.last_error}")
+            if s.more_next_run:
+                lines.append(f"  {s.name}: the last run stopped at its max_new_per_run; "
+                             f"{more_words(s.more_next_run, exact=False)}")
             for error in s.page_errors:
                 lines.append(f"  {s.name}: one page failed: {error}")
 

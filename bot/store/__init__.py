@@ -25,21 +25,35 @@ from bot.store.models import (
     NoticeStatus,
     Order,
     OrderLine,
+    PublicReply,
+    PublicReplyStatus,
     Remedy,
     RemedyStatus,
     RunLog,
     SourceState,
     StaffLabel,
     UTCDateTime,
+    WebLinkUse,
     fingerprint,
     utcnow,
 )
-from bot.store.session import NoDatabase, Store, make_engine, mask_url, open_store, resolve_url, sqlite_file
+from bot.store.session import (
+    NoDatabase,
+    Store,
+    describe_db_error,
+    make_engine,
+    mask_url,
+    open_store,
+    resolve_url,
+    sqlite_file,
+)
+from bot.store.upsert import dialect_insert, get_or_insert, insert_missing
 
 __all__ = [
     "AlertSent", "Assessment", "AuditLog", "Base", "BudgetPeriod", "Case", "CaseMention", "CaseStatus", "Customer",
-    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine", "Remedy",
-    "RemedyStatus",
-    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "fingerprint", "make_engine", "mask_url", "open_store",
+    "CustomerHandle", "Digest", "HttpCache", "Mention", "Meta", "NoDatabase", "Notice", "NoticeStatus", "Order", "OrderLine",
+    "PublicReply", "PublicReplyStatus", "Remedy", "RemedyStatus",
+    "RunLog", "SourceState", "StaffLabel", "Store", "UTCDateTime", "WebLinkUse", "describe_db_error", "dialect_insert",
+    "fingerprint", "get_or_insert", "insert_missing", "make_engine", "mask_url", "open_store",
     "resolve_url", "sqlite_file", "utcnow",
 ]

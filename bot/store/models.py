@@ -454,3 +454,53 @@ def fingerprint(text: str) -> str:
     """A hash of the normalised text: copies of one complaint on several sources share it."""
     normal = " ".join("".join(ch.lower() if ch.isalnum() else " " for ch in text).split())
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+class PublicReplyStatus(str, enum.Enum):
+    """Where a public reply to a review stands (asked for by a person, posted once by the outbox)."""
+
+    QUEUED = "queued"  # asked for; waits for dispatch (also through a dry run, until it ends)
+    POSTED = "posted"
+    FAILED = "failed"  # gave up after the configured attempts; `last_error` says why
+
+
+class PublicReply(Base):
+    """A public reply to the review of a case, asked for by a staff member (``recoverybot reply``).
+
+    One per case: the unique ``idempotency_key`` travels to the review site (a marker in the reply)
+    so a retry after a crash finds the reply an earlier attempt posted instead of posting twice.
+    """
+
+    __tablename__ = "public_reply"
+    __table_args__ = (Index("ix_public_reply_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("recovery_case.id"), index=True)
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mention.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(100))  # the [[sources]] entry the review came from
+    text: Mapped[str] = mapped_column(Text)
+    asked_by: Mapped[str] = mapped_column(String(50))
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default=PublicReplyStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text)  # the site's id / link of the posted reply
+    posted_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship()
+    mention: Mapped[Mention] = relationship()
+
+
+class WebLinkUse(Base):
+    """A signed web link that was used (``bot.web.links``): its signature's hash is the key, so a
+    one-click approval or a sign-in link works once, even with two servers on one database."""
+
+    __tablename__ = "web_link_use"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the link's signature
+    action: Mapped[str] = mapped_column(String(20))  # approve | reject | change | signin
+    case_id: Mapped[int | None]
+    recipient: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)

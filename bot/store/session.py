@@ -38,6 +38,8 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
 
     ``must_exist``: a SQLite file is opened read-write but never created (SQLite's ``mode=rw``),
     so a connection made after the file was deleted fails instead of starting an empty database.
+    ``hide_parameters``: an error's text never carries the statement's bound values (customer
+    emails and names); :func:`describe_db_error` also leaves out the server's DETAIL line.
     """
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _check_sqlite_folder(Path(url[len("sqlite:///") :]))
@@ -46,7 +48,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
             file = sqlite_file(url)
             if must_exist and file is not None and "?" not in url:
                 url = f"sqlite:///file:{quote(str(file), safe='/')}?mode=rw&uri=true"
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
             @event.listens_for(engine, "connect")
             def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -64,7 +66,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
         # The URL itself is wrong (unknown dialect, driver not installed): a config mistake.
         raise ConfigError(
@@ -74,7 +76,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
             "(PostgreSQL needs: pip install 'recoverybot[postgres]')",
         ) from exc
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open database {mask_url(url)}: {exc}") from exc
+        raise StoreError(f"cannot open database {mask_url(url)}: {describe_db_error(exc)}") from exc
 
 
 def _check_sqlite_folder(path: Path) -> None:
@@ -90,6 +92,19 @@ def _check_sqlite_folder(path: Path) -> None:
             f"cannot write the database {path}: the folder {folder} is not writable by this user",
             hint="set [bot] database to an absolute path on a writable volume (e.g. sqlite:////data/recoverybot.db)",
         )
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """A database error in words fit for a log: the driver's error class and its first line
+    ("duplicate key value violates unique constraint "customer_email_key""), never the bound
+    parameters nor PostgreSQL's DETAIL line ("Key (email)=(...) already exists") that name a buyer."""
+    orig = getattr(exc, "orig", None)
+    cause = orig if isinstance(orig, BaseException) else exc
+    lines = str(cause).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if cause is exc and first.startswith("("):  # SQLAlchemy's "(module.Class) message" form
+        first = first.split(")", 1)[-1].strip()
+    return f"{type(cause).__name__}: {first[:300]}" if first else type(cause).__name__
 
 
 def mask_url(url: str) -> str:
@@ -117,7 +132,7 @@ class Store:
                 with session.begin():
                     yield session
             except SQLAlchemyError as exc:
-                raise StoreError(f"database error: {exc}") from exc
+                raise StoreError(f"database error: {describe_db_error(exc)}") from exc
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
@@ -196,7 +211,7 @@ def open_store(url: str, base_dir: Path | None = None, *, upgrade: bool = True,
             present = "alembic_version" in store.tables()
         except SQLAlchemyError as exc:
             store.dispose()
-            raise StoreError(f"cannot open database {mask_url(url)}: {exc}") from exc
+            raise StoreError(f"cannot open database {mask_url(url)}: {describe_db_error(exc)}") from exc
         if not present:
             store.dispose()
             raise NoDatabase(f"no recoverybot tables in the database {mask_url(url)}; run `recoverybot init`",
@@ -206,7 +221,7 @@ def open_store(url: str, base_dir: Path | None = None, *, upgrade: bool = True,
             store.upgrade()
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"cannot prepare database {mask_url(url)}: {exc}",
+                f"cannot prepare database {mask_url(url)}: {describe_db_error(exc)}",
                 hint="check that the database server answers and the user may create tables",
             ) from exc
     return store

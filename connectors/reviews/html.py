@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin
 
@@ -18,7 +19,16 @@ from bs4 import BeautifulSoup, Tag
 from pydantic import Field, field_validator
 
 from bot.errors import ParseError, SourceError
-from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
+from bot.revisit import Schedule
+from connectors.base import (
+    CollectContext,
+    Options,
+    PageUrl,
+    RawMention,
+    content_id,
+    new_on_page,
+    normalise_rating,
+)
 from connectors.brand import html_to_text
 from connectors.reviews.schema_org import parse_datetime
 
@@ -47,6 +57,12 @@ class HtmlOptions(Options):
     product_sku: str | None = Field(None, description="CSS selector, on the page, of the SKU (text or 'content' attribute).")
     next_page: str | None = Field(None, description="CSS selector of the link to the next (older) page of reviews.")
     max_pages: int = Field(20, ge=1, le=1000, description="At most this many pages followed per URL per run.")
+    min_revisit_hours: float = Field(
+        1, ge=0, description="A URL whose first page changed is asked again after half its interval, never "
+        "sooner than this; a URL read for the first time waits this long.")
+    max_revisit_days: float = Field(
+        7, gt=0, description="A URL whose first page stays unchanged is asked less and less often (its interval "
+        "doubles), but at least once in this many days.")
 
     @field_validator("item", "text", "author", "title", "rating", "date", "permalink", "product_name",
                      "product_sku", "next_page")
@@ -75,19 +91,36 @@ class HtmlConnector:
 
     def collect(self, ctx: CollectContext) -> Iterator[RawMention]:
         failed: list[SourceError] = []
-        ctx.progress(0, len(self.options.urls))
-        for start in self.options.urls:
+        clock = getattr(ctx, "now", None)
+        schedule = Schedule(ctx.cursor, clock() if callable(clock) else datetime.now(UTC),
+                            min_revisit=timedelta(hours=self.options.min_revisit_hours),
+                            max_revisit=timedelta(days=self.options.max_revisit_days))
+        # each URL (a product's first review page) is asked only when its own revisit time came
+        due = schedule.due(self.options.urls, unknown=lambda u: not ctx.fetch.remembers(u))
+        ctx.progress(len(self.options.urls) - len(due), len(self.options.urls))
+        for start in due:
+            changed: list[bool] = []
             try:
-                yield from self._walk(ctx, start)
+                yield from self._walk(ctx, start, changed)
             except SourceError as exc:
                 failed.append(exc)
                 ctx.report(exc)
+                schedule.asked(start)
+            else:
+                if len(changed) > 1:  # a page cut at max_reviews_per_page: stays due for the rest
+                    schedule.asked(start)
+                else:
+                    schedule.seen(start, changed=bool(changed and changed[0]))
             finally:
                 ctx.progress(1)
-        if failed and len(failed) == len(self.options.urls):
+        schedule.save(self.options.urls)
+        visits = getattr(ctx, "visits", None)
+        if callable(visits):
+            visits(schedule.visits)
+        if failed and len(failed) == len(due):
             raise failed[-1]  # nothing could be read: the source as a whole failed
 
-    def _walk(self, ctx: CollectContext, start: str) -> Iterator[RawMention]:
+    def _walk(self, ctx: CollectContext, start: str, changed: list[bool]) -> Iterator[RawMention]:
         url: str | None = start
         seen_pages: set[str] = set()
         for number in range(self.options.max_pages):
@@ -95,6 +128,8 @@ class HtmlConnector:
                 return
             seen_pages.add(url)
             page = ctx.fetch.get(url, conditional=True, source=self.name)
+            if number == 0:
+                changed.append(not page.not_modified)
             if page.not_modified:
                 return  # unchanged since last time: so are the older pages behind it
             mentions, next_url = self.parse(page.text, page.url, start)
@@ -106,12 +141,13 @@ class HtmlConnector:
                         hint="open the page and check `item` matches each review (the site may have changed)",
                     )
                 return
-            known = ctx.known(m.external_id for m in mentions)
-            for mention in mentions:
-                if mention.external_id not in known:
-                    yield mention
-            if len(known) == len(mentions):
+            fresh, cut = new_on_page(ctx, mentions, page.url)
+            yield from fresh
+            if not fresh:
                 return  # everything on this page is stored: older pages are too
+            if cut:
+                changed.append(True)  # tells collect() the walk was cut short
+                return  # the rest of this page, and the pages behind it, come next run
             if next_url is not None and (refused := ctx.fetch.link_refused(self.name, page.url, next_url)):
                 ctx.report(refused)  # a next page on another host is never followed
                 return

@@ -29,7 +29,16 @@ from urllib.parse import urljoin
 from pydantic import Field, field_validator, model_validator
 
 from bot.errors import FetchError, ParseError, SourceError
-from connectors.base import CollectContext, Options, PageUrl, RawMention, content_id, normalise_rating
+from bot.revisit import Schedule
+from connectors.base import (
+    CollectContext,
+    Options,
+    PageUrl,
+    RawMention,
+    content_id,
+    new_on_page,
+    normalise_rating,
+)
 
 
 class SchemaOrgOptions(Options):
@@ -43,6 +52,12 @@ class SchemaOrgOptions(Options):
     )
     max_pages: int = Field(2000, ge=1, le=100_000, description="At most this many pages read per run.")
     microdata: bool = Field(True, description="Also read microdata (itemprop) when a page has no JSON-LD reviews.")
+    min_revisit_hours: float = Field(
+        1, ge=0, description="A listed page (not from the sitemap) that changed is asked again after half its "
+        "interval, never sooner than this; a page read for the first time waits this long.")
+    max_revisit_days: float = Field(
+        7, gt=0, description="A listed page that stays unchanged is asked less and less often (its interval "
+        "doubles), but at least once in this many days.")
     revisit_hours: float = Field(
         24, ge=0, description="A sitemap page whose <lastmod> did not change is still checked (conditional GET) "
         "when last read longer ago than this, as review widgets may not touch <lastmod>.")
@@ -86,12 +101,27 @@ class SchemaOrgConnector:
                     raise
                 ctx.report(exc)
             urls.extend(u for u in lastmods if u not in urls)
+        if len(urls) > self.options.max_pages:
+            # no url on the error: that would make the sitemap be read in full again next run
+            where = f" (with the sitemap {self.options.sitemap})" if self.options.sitemap else ""
+            ctx.report(SourceError(
+                f"{len(urls)} pages found{where} but max_pages is {self.options.max_pages}: "
+                f"{len(urls) - self.options.max_pages} pages are never read",
+                source=self.name, hint="raise this source's max_pages"))
         urls = urls[: self.options.max_pages]
         # Pages the sitemap says are unchanged since we read them, and that we read recently, are
-        # not asked for at all; every other page is a conditional GET (a 304 costs no parsing).
+        # not asked for at all; listed pages are asked when their own revisit time came (bot.revisit);
+        # every page asked is a conditional GET (a 304 costs no parsing).
         visited: dict[str, list[Any]] = dict(ctx.cursor.get("pages") or {})
-        now = datetime.now(UTC)
-        due = [u for u in urls if self._due(u, lastmods.get(u), visited.get(u), now)]
+        clock = getattr(ctx, "now", None)
+        now = clock() if callable(clock) else datetime.now(UTC)
+        schedule = Schedule(ctx.cursor, now, min_revisit=timedelta(hours=self.options.min_revisit_hours),
+                            max_revisit=timedelta(days=self.options.max_revisit_days))
+        listed = [u for u in urls if u not in self._from_sitemap]
+        # a page whose validators the store lost (restored from an old backup) is read again at once
+        listed_due = set(schedule.due(listed, unknown=lambda u: not ctx.fetch.remembers(u)))
+        due = [u for u in urls if (u in listed_due if u not in self._from_sitemap
+                                   else self._due(u, lastmods.get(u), visited.get(u), now))]
         ctx.progress(len(urls) - len(due), len(urls))
         errors: list[SourceError] = []
         for url, result in ctx.fetch.get_many(due, conditional=True, source=self.name):
@@ -99,13 +129,19 @@ class SchemaOrgConnector:
             if isinstance(result, SourceError):
                 errors.append(result)
                 ctx.report(result)
+                if url in listed_due:
+                    schedule.asked(url)
                 continue
+            if result.not_modified and url in listed_due:
+                schedule.seen(url, changed=False)
             if not result.not_modified:
                 try:
                     mentions = self.parse(result.text, result.url, requested=url)
                 except ParseError as exc:
                     errors.append(exc)
                     ctx.report(exc)
+                    if url in listed_due:
+                        schedule.asked(url)
                     continue
                 except (RecursionError, MemoryError, ValueError) as exc:
                     # whatever a hostile page provokes costs that page, never the source's others
@@ -113,15 +149,26 @@ class SchemaOrgConnector:
                                        source=self.name, url=result.url)
                     errors.append(error)
                     ctx.report(error)
+                    if url in listed_due:
+                        schedule.asked(url)
                     continue
-                known = ctx.known(m.external_id for m in mentions)
-                for mention in mentions:
-                    if mention.external_id not in known:
-                        yield mention
+                fresh, cut = new_on_page(ctx, mentions, result.url)
+                if url in listed_due:
+                    if cut:
+                        schedule.asked(url)  # stays due: the rest of the page comes next run
+                    else:
+                        schedule.seen(url, changed=True)
+                yield from fresh
+                if cut:
+                    continue  # not marked visited: the next run reads the page again for the rest
             if self.options.sitemap:
                 visited[url] = [lastmods.get(url), now.isoformat(timespec="seconds")]
         if self.options.sitemap:
             ctx.cursor["pages"] = {u: v for u, v in visited.items() if u in lastmods}
+        schedule.save(listed)
+        visits = getattr(ctx, "visits", None)
+        if callable(visits):
+            visits(schedule.visits)
         if due and len(errors) == len(due):
             raise errors[-1]
 

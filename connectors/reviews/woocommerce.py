@@ -38,6 +38,12 @@ class WooCommerceOptions(Options):
     products: tuple[int, ...] = Field((), description="Only reviews of these product ids (default: every product).")
     emails: Literal["verified", "all", "none"] = Field(
         "verified", description="Keep the reviewer's email: only for verified owners, always, or never.")
+    reply_user_env: str = Field(
+        "RECOVERYBOT_WP_USER", description="Public replies ([notify] public_reply): environment variable holding the "
+        "WordPress user name that posts them (an administrator or shop manager).")
+    reply_password_env: str = Field(
+        "RECOVERYBOT_WP_APP_PASSWORD", description="Public replies: environment variable holding that user's "
+        "WordPress application password (Users > Profile > Application Passwords; the consumer key cannot reply).")
 
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ def reviews(request: Request) -> Route:
     return Route(body=(FIXTURES / name).read_bytes(), content_type="text/html; charset=utf-8")
 
 
+T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
+
+
 def config(url: str, **extra: Any) -> Config:
     return Config.model_validate({
         "http": {"per_host_delay": 0, "allow_private": ["127.0.0.1"], "backoff": 0, "retries": 0},
@@ -37,7 +41,7 @@ def config(url: str, **extra: Any) -> Config:
 
 def test_selectors_pagination_and_stop_at_known_page(store: Store) -> None:
     with LocalServer({"/products/weekender/reviews": reviews}) as srv:
-        first = collect(config(srv.url("/products/weekender/reviews")), store)
+        first = collect(config(srv.url("/products/weekender/reviews")), store, now=lambda: T0)
         assert first.ok and first.new_total == 3 and srv.hits() == 3  # robots + 2 pages
         got = {m["external_id"]: m for m in list_mentions(store)}
         strap = got["r-9003"]
@@ -55,12 +59,13 @@ def test_selectors_pagination_and_stop_at_known_page(store: Store) -> None:
             '<section id="reviews">', '<section id="reviews"><article class="review" data-review-id="r-9004">'
             '<strong class="who">Ana</strong><div class="body">Handle came loose.</div></article>', 1)
         srv.routes["/products/weekender/reviews"] = lambda r: Route(body=body) if r.arg("page") is None else reviews(r)
-        second = collect(config(srv.url("/products/weekender/reviews")), store)
+        # (two hours on: the URL is due again, its first visit scheduled it an hour later)
+        second = collect(config(srv.url("/products/weekender/reviews")), store, now=lambda: T0 + timedelta(hours=2))
         assert second.new_total == 1 and srv.hits("/products/weekender/reviews") == 2
         assert (second.results[0].pages, second.results[0].not_modified) == (1, 1)
         # nothing new at all: page 1 is unchanged and the walk stops there
         srv.reset()
-        third = collect(config(srv.url("/products/weekender/reviews")), store)
+        third = collect(config(srv.url("/products/weekender/reviews")), store, now=lambda: T0 + timedelta(hours=6))
         assert third.new_total == 0 and srv.hits("/products/weekender/reviews") == 1
 
 

@@ -4,6 +4,7 @@ pages (JSON-LD as Shopify/WooCommerce/BigCommerce themes emit it, microdata, bro
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from connectors.reviews.schema_org import SchemaOrgConnector, loads_lenient, par
 from tests.httpserver import LocalServer, Route
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schema_org"
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def page(name: str, **kw: Any) -> Route:
@@ -75,8 +77,8 @@ def test_second_cycle_is_all_304s_and_nothing_is_parsed_or_stored_twice(store: S
     names = ["shopify-pocket-lamp", "woo-garden-kneeler"]
     with LocalServer({f"/p/{n}": page(n, etag=f'"{n}-v1"') for n in names}) as srv:
         cfg = config(urls=[srv.url(f"/p/{n}") for n in names])
-        first = collect(cfg, store)
-        second = collect(cfg, store)
+        first = collect(cfg, store, now=lambda: T0)
+        second = collect(cfg, store, now=lambda: T0 + timedelta(hours=2))  # both pages due again (1 h)
         assert [r.new for r in first.results] == [5] and second.new_total == 0
         assert second.results[0].not_modified == 2 and second.results[0].pages == 0
         # the two pages are fetched in parallel: look at the kneeler's own last request, not the last one
@@ -87,7 +89,7 @@ def test_second_cycle_is_all_304s_and_nothing_is_parsed_or_stored_twice(store: S
             '"review":[', '"review":[{"@type":"Review","author":"Bo","reviewBody":"Squeaks a lot.",'
             '"reviewRating":{"ratingValue":"3"}},', 1)
         srv.routes["/p/woo-garden-kneeler"] = Route(body=body, etag='"v2"')
-        third = collect(cfg, store)
+        third = collect(cfg, store, now=lambda: T0 + timedelta(hours=6))  # unchanged: due after 2 h
     assert third.new_total == 1 and third.results[0].pages == 1 and third.results[0].not_modified == 1
     with store.session() as s:
         assert s.query(Mention).count() == 6
@@ -292,3 +294,44 @@ def test_deeply_nested_json_ld_is_one_error_naming_the_page_and_the_others_are_r
     assert len(result.errors) == 2, result.errors
     for path in ("/p/deep", "/p/deep2"):
         assert any(f"({srv.url(path)})" in line and "nested deeper" in line for line in result.errors), result.errors
+
+
+def test_a_listed_page_is_asked_only_when_due_and_its_interval_follows_its_changes(store: Store) -> None:
+    names = [f"p{i}" for i in range(6)]
+    lamp = (FIXTURES / "shopify-pocket-lamp.html").read_text(encoding="utf-8")
+    routes: dict[str, Any] = {f"/p/{n}": Route(body=lamp.replace("5501", f"5501{n}").replace("5502", f"5502{n}")
+                                               .replace("5503", f"5503{n}"), etag=f'"{n}-v1"') for n in names}
+    with LocalServer(routes) as srv:
+        cfg = config(urls=[srv.url(f"/p/{n}") for n in names], max_revisit_days=1)
+        first = collect(cfg, store, now=lambda: T0)
+        assert first.results[0].visits is not None and first.results[0].visits.words() == (
+            "6 of 6 pages due, 6 asked, 6 changed")
+        asked = srv.hits()
+        # straight after: nothing is due, nothing is asked (not even a conditional GET)
+        again = collect(cfg, store, now=lambda: T0 + timedelta(minutes=30))
+        assert srv.hits() == asked and again.results[0].requests == 0 and again.ok
+        assert "0 of 6 pages due, 0 asked, 0 changed" in again.lines()[1]
+        # an hour on, every page is due: p0 got a new review (its interval shrinks), the rest are 304s
+        old = routes["/p/p0"].body
+        assert isinstance(old, str)
+        srv.routes["/p/p0"] = Route(body=old.replace("5501p0", "9901p0"), etag='"p0-v2"')
+        hour = collect(cfg, store, now=lambda: T0 + timedelta(hours=1))
+        assert hour.new_total == 1 and hour.results[0].not_modified == 5
+        assert "6 of 6 pages due, 6 asked, 1 changed" in hour.lines()[1]
+        # 90 minutes on: only the changed page is due (1 h); the unchanged ones wait 2 h
+        before = {n: srv.hits(f"/p/{n}") for n in names}
+        later = collect(cfg, store, now=lambda: T0 + timedelta(hours=2, minutes=30))
+        grew = {n for n in names if srv.hits(f"/p/{n}") > before[n]}
+        assert grew == {"p0"} and later.results[0].visits is not None and later.results[0].visits.due == 1
+        # unchanged pages back off, but never past max_revisit (1 day here): all due again after a day
+        day = collect(cfg, store, now=lambda: T0 + timedelta(days=1, hours=4))
+        assert day.results[0].visits is not None and day.results[0].visits.due == 6
+
+
+def test_max_pages_cutting_the_list_is_said_not_a_silent_ok(store: Store) -> None:
+    with LocalServer({f"/p/{i}": page("shopify-pocket-lamp") for i in range(3)}) as srv:
+        summary = collect(config(urls=[srv.url(f"/p/{i}") for i in range(3)], max_pages=2), store)
+    result = summary.results[0]
+    assert any("3 pages found but max_pages is 2: 1 pages are never read" in e for e in result.errors)
+    health = source_health(store)[0]
+    assert health.last_error_message is not None and "max_pages" in health.last_error_message
