@@ -577,6 +577,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(config, config_path=Path(args.config) if args.config else config.path)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.engine.celery_app import run_worker
+
+    config = _load(args)
+    return run_worker(config, config_path=Path(args.config) if args.config else config.path,
+                      concurrency=args.concurrency, hostname=args.hostname)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from bot.engine.celery_app import run_scheduler
+
+    config = _load(args)
+    return run_scheduler(config, config_path=Path(args.config) if args.config else config.path)
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.store import open_store
     from bot.web.server import WebServer
@@ -681,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
     p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
     p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
+    p = add("worker", cmd_worker, 'run a Celery worker ([engine] kind = "celery"): collect, score, cases, dispatch, digest tasks')
+    p.add_argument("--concurrency", type=int, default=max(1, os.cpu_count() or 1), help="worker processes (default: CPUs)")
+    p.add_argument("--hostname", help="this worker's name (default recoverybot-PID@HOST)")
+    add("scheduler", cmd_scheduler, 'enqueue the jobs for Celery workers on their schedules ([engine] kind = "celery"); one per database')
     p = add("web", cmd_web, "serve the staff web inbox in the foreground (the daemon serves it when [web] enabled)")
     p.add_argument("--port", type=int, default=None, help="listen on this port instead of [web] port (0: any free one)")
     p = add("customers", cmd_customers, "manage customers")

@@ -209,6 +209,30 @@ class ScheduleConfig(Section):
         return value
 
 
+class EngineConfig(Section):
+    """[engine]: where the jobs run. The embedded daemon (`recoverybot run`) is the default; Celery
+    workers (`recoverybot worker` on any number of machines, one `recoverybot scheduler`) are for
+    when one machine is not enough. See docs/workers.md."""
+
+    kind: Literal["embedded", "celery"] = Field(
+        "embedded", description="'embedded': one `recoverybot run` process does everything; 'celery': "
+        "`recoverybot worker` processes run the jobs that one `recoverybot scheduler` enqueues (needs a PostgreSQL database).")
+    broker_url_env: str = Field(
+        "RECOVERYBOT_BROKER_URL", description="Environment variable holding the Celery broker URL, e.g. "
+        "redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672// (it may carry a password).")
+    queue: str = Field("recoverybot", description="Name of the broker queue the scheduler fills and the workers read.")
+    score_batch: int = Field(500, ge=1, le=100_000, description="Mentions one score task assesses at most.")
+    redeliver_after: str = Field(
+        "2h", description="A task whose worker vanished without a word (its machine gone) is delivered again after "
+        "this; longer than the longest source `deadline`. A killed worker process on a living machine is redelivered at once.")
+
+    @field_validator("redeliver_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Config(Section):
     """The whole file. `path` is where it was read from (relative paths are taken from there)."""
 
@@ -228,6 +252,8 @@ class Config(Section):
         (), description="Instant alerts through Apprise (Slack, Teams, Telegram, email, ...): see docs/alerts.md."
     )
     web: WebConfig = Field(default_factory=WebConfig, description="The staff web inbox and one-click links: see docs/web-inbox.md.")
+
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="Where the jobs run: one daemon, or Celery workers.")
 
     path: Path | None = Field(None, exclude=True, description="Where this config was read from (not a key).")
 
@@ -257,6 +283,17 @@ class Config(Section):
             if source.name in seen:
                 raise ValueError(f"two sources are named {source.name!r}; names must be unique")
             seen.add(source.name)
+        return self
+
+    @model_validator(mode="after")
+    def _engine_store(self) -> Config:
+        # Several worker processes on several machines share the store: SQLite's one writer (and a
+        # file on one machine) cannot serve them, and its locks are not the advisory locks they need.
+        if self.engine.kind == "celery" and not self.bot.database.startswith("postgresql"):
+            raise ValueError(
+                f"[engine] kind = \"celery\" needs a PostgreSQL database, but [bot] database is "
+                f"{_mask_db(self.bot.database)}; set [bot] database = \"postgresql+psycopg://...\" "
+                "or keep [engine] kind = \"embedded\"")
         return self
 
     @property
@@ -523,6 +560,9 @@ def enabled_parts(config: Config) -> Iterator[Part]:
     yield Part("web inbox", web.enabled, f"on {web.bind}:{web.port}, links to {web.public_url}, key from ${web.key_env}"
                if web.enabled else "off: set [web] enabled = true for one-click approvals (docs/web-inbox.md)")
     yield _replies_part(config)
+    if config.engine.kind == "celery":  # the embedded default says nothing: `run` is what it always was
+        yield Part("engine", True, f"celery workers on queue {config.engine.queue!r}, broker URL from "
+                   f"${config.engine.broker_url_env}: run `recoverybot scheduler` and `recoverybot worker`")
 
 
 def _replies_part(config: Config) -> Part:
@@ -580,6 +620,8 @@ def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) ->
             continue
         if key == "digest.smtp_password_env" and not config.digest.smtp_user:
             continue  # a relay without login never reads the password
+        if key == "engine.broker_url_env" and config.engine.kind != "celery":
+            continue  # the embedded daemon has no broker
         if key.startswith("web.") and not _web_key_needed(config):
             continue  # the inbox is off, or on loopback where a key made at start-up will do
         if not env.get(name):

@@ -1,0 +1,170 @@
+"""Scale bench: collection and scoring throughput of 1, 2 and 4 Celery workers on one machine.
+
+For each worker count a fresh PostgreSQL database and a redis-server of the bench's own (a free
+loopback port) are set up; ``--sources`` Judge.me sources on a loopback HTTP server
+(``tests/httpserver.py``) each answer one page of ``--per-source`` reviews after ``--latency``
+seconds (a remote shop is not instant). That many ``recoverybot worker --concurrency 1``
+processes start; once all say they are ready, one ``collect_source`` task per source is sent
+(as the scheduler would) and the clock runs until every review is stored and scored. The
+review texts are made up here (a few angry and happy templates with numbers), never corpus texts.
+
+    .venv/bin/python bench/scale.py                       # 1, 2, 4 workers; 40 sources x 100 reviews
+    .venv/bin/python bench/scale.py --workers 1 2 --sources 20 --latency 0.5
+
+Prints one line per worker count: seconds until every mention was collected, seconds until
+every mention was scored, mentions per second, and the speed-up over one worker. Needs
+redis-server and PostgreSQL on 127.0.0.1:5432 ($RECOVERYBOT_TEST_PG for another admin URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+
+from bot.store import Assessment, Mention, open_store, utcnow  # noqa: E402
+from tests.httpserver import LocalServer, Route  # noqa: E402
+from tests.test_celery import RedisServer  # noqa: E402
+
+PG_ADMIN = os.environ.get("RECOVERYBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ANGRY = ["Stopped working after {n} days, the fan will not spin. Useless.",
+         "Arrived with a cracked case and a bent blade, order {n}. Very disappointed.",
+         "Wrong colour sent, I ordered blue and got pink ({n}).",
+         "Never arrived, tracking says delivered on day {n} but nothing here."]
+HAPPY = ["Lovely little fan, quiet and strong, {n} stars from me.",
+         "Works great on the desk, battery lasts {n} hours.",
+         "Good value, arrived fast, would buy again ({n})."]
+
+
+def page(source: int, count: int) -> str:
+    now = utcnow()
+    reviews = []
+    for n in range(count):
+        angry = (source + n) % 4 == 0
+        body = (ANGRY if angry else HAPPY)[(source * 7 + n) % (4 if angry else 3)].format(n=source * 1000 + n)
+        when = (now - timedelta(days=2, minutes=n)).isoformat()
+        reviews.append({"id": source * 100_000 + n, "title": "", "body": body, "rating": 1 if angry else 5,
+                        "product_title": "Pocket Fan", "verified": "buyer", "hidden": False, "curated": "ok",
+                        "reviewer": {"id": n, "email": f"b{source}-{n}@mail.example", "name": f"Buyer {n}"},
+                        "created_at": when, "updated_at": when})
+    return json.dumps({"current_page": 1, "per_page": 100, "reviews": reviews})
+
+
+def config_text(database: str, shop: str, queue: str, sources: int) -> str:
+    out = [f'[bot]\ndatabase = "{database}"\nlog_level = "info"\n\n[engine]\nkind = "celery"\n'
+           f'broker_url_env = "RB_SCALE_BROKER"\nqueue = "{queue}"\nscore_batch = 100\n\n'
+           '[http]\nper_host_delay = 0\nper_host_concurrency = 64\nallow_private = ["127.0.0.1"]\nretries = 0\n']
+    for i in range(sources):
+        out.append(f'\n[[sources]]\nname = "s{i}"\nkind = "judgeme"\nshop_domain = "fan-shop.myshopify.com"\n'
+                   f'base_url = "{shop}/s{i}/api/v1"\napi_token_env = "RB_SCALE_JM"\n')
+    return "".join(out)
+
+
+def run(workers: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"recoverybot_scale_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    database = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    redis_dir = folder / f"redis-{workers}"
+    redis_dir.mkdir()
+    broker = RedisServer(redis_dir)
+    broker.start()
+    routes: dict[str, Any] = {f"/s{i}/api/v1/reviews": Route(body=page(i, args.per_source),
+                                                             content_type="application/json", delay=args.latency)
+                              for i in range(args.sources)}
+    procs: list[subprocess.Popen[bytes]] = []
+    total = args.sources * args.per_source
+    try:
+        with LocalServer(routes) as shop:
+            config = folder / f"config-{workers}.toml"
+            queue = f"scale-{workers}"
+            config.write_text(config_text(database, shop.base, queue, args.sources), encoding="utf-8")
+            store = open_store(database)
+            env = {**os.environ, "RB_SCALE_BROKER": broker.url, "RB_SCALE_JM": "token", "PYTHONPATH": str(ROOT)}
+            logs = [folder / f"worker-{workers}-{n}.log" for n in range(workers)]
+            for n, log in enumerate(logs):
+                with open(log, "wb") as out:
+                    procs.append(subprocess.Popen(
+                        [sys.executable, "-m", "bot.cli", "--config", str(config), "worker", "--concurrency", "1",
+                         "--hostname", f"w{n}@scale"], cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + 120
+            while sum(bool(re.search(r"\bready\b", log.read_text(errors="replace"))) for log in logs) < workers:
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise SystemExit("workers did not start:\n" + "\n".join(log.read_text() for log in logs))
+                time.sleep(0.1)
+            from celery import Celery
+
+            app = Celery("scale-sender", broker=broker.url, set_as_current=False)  # a fresh one per run
+            started = time.monotonic()
+            for i in range(args.sources):
+                app.send_task("recoverybot.collect_source", args=(f"s{i}",), queue=queue)
+            app.close()
+            collected_at = scored_at = None
+            deadline = time.monotonic() + args.timeout
+            while scored_at is None:
+                with store.session() as session:
+                    mentions = session.scalar(select(func.count()).select_from(Mention)) or 0
+                    scored = session.scalar(select(func.count()).select_from(Assessment)) or 0
+                now = time.monotonic()
+                if collected_at is None and mentions >= total:
+                    collected_at = now - started
+                if mentions >= total and scored >= total:
+                    scored_at = now - started
+                if now > deadline:
+                    raise SystemExit(f"{workers} workers: only {mentions} collected, {scored} scored of {total}")
+                time.sleep(0.05)
+            store.dispose()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return {"workers": workers, "collected": collected_at, "scored": scored_at, "rate": total / scored_at}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--sources", type=int, default=40)
+    parser.add_argument("--per-source", type=int, default=100, help="reviews per source (at most 100: one page)")
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds each source's page takes to answer")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    args.per_source = min(args.per_source, 100)
+    print(f"{args.sources} sources x {args.per_source} reviews, {args.latency:.2f} s per page, "
+          f"{os.cpu_count()} CPUs; each worker: recoverybot worker --concurrency 1")
+    base: float | None = None
+    with tempfile.TemporaryDirectory(prefix="rb-scale-") as tmp:
+        for workers in args.workers:
+            result = run(workers, args, Path(tmp))
+            base = base or result["scored"]
+            print(f"{workers} worker{'s' if workers > 1 else ' '}: all collected {result['collected']:6.1f} s, "
+                  f"all scored {result['scored']:6.1f} s, {result['rate']:6.1f} mentions/s, "
+                  f"speed-up {base / result['scored']:.2f}x", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
