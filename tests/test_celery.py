@@ -378,4 +378,3 @@ def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: s
             store.dispose()
         seen = Counter(r.headers["idempotency-key"] for r in receiver.requests)
         assert set(seen) == keys  # each given remedy delivered under its own one key, nothing else
-    assert time.monotonic() - started < 120
