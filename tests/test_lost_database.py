@@ -84,7 +84,7 @@ def test_a_running_daemon_stops_when_its_database_file_vanishes(shop: DemoShop, 
         code = daemon.wait(30)
     assert code == 1
     messages = [line.get("message", "") for line in daemon.log()]
-    assert any(f"the database file {db} vanished" in m and "no remedy is sent twice" in m for m in messages)
+    assert any(f"the database file {db} vanished" in m and "no remedy is sent twice" in m for m in messages), messages
     assert not db.exists()
     # a restart does not make a new empty database either: the lock file says one lived here
     with Proc(config, log_name="daemon2.log") as again:

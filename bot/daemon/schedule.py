@@ -522,14 +522,24 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
         signals.install()
         web = _start_web(config, store)  # a public bind without its key stops the start here
         daemon = Daemon(config, store, config_path=config_path, redact=redact)
+        daemon.start()  # reads the last runs: before the heartbeat row says the daemon is up
         heartbeat = Heartbeat(store)
         heartbeat.start({"config": str(config_path or config.path or ""), "jobs": {}})
-        daemon.start()
         log.info("recoverybot daemon started (pid %s) on %s", os.getpid(), mask_url(config.bot.database))
         for part in enabled_parts(config):
             log.info("  [%s] %s: %s", "on " if part.enabled else "off", part.name, part.detail)
         last_beat = last_prune = time.monotonic()
-        heartbeat.beat(_info(daemon, config_path))
+
+        def housekeeping(fn: Callable[[], Any], what: str) -> None:
+            # A write failing because the database file just vanished is not the error to report:
+            # the watch below stops the daemon and says what happened to the file.
+            try:
+                fn()
+            except RecoveryBotError as exc:
+                if watch.lost() is None:
+                    log.warning("%s failed: %s", what, exc)
+
+        housekeeping(lambda: heartbeat.beat(_info(daemon, config_path)), "heartbeat")
         while not signals.stop.wait(1.0):
             lost = watch.lost()
             if lost is not None:
@@ -546,11 +556,11 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
             now = time.monotonic()
             if now - last_beat >= min(HEARTBEAT_SECONDS, parse_duration(daemon.config.schedule.heartbeat_every)):
                 last_beat = now
-                _quietly(lambda: heartbeat.beat(_info(daemon, config_path)), "heartbeat")
+                housekeeping(lambda: heartbeat.beat(_info(daemon, config_path)), "heartbeat")
             if now - last_prune >= PRUNE_EVERY:
                 last_prune = now
-                _quietly(lambda: prune_runs(store), "prune run log")
-                _quietly(lambda: prune_http_cache(store), "prune http cache")
+                housekeeping(lambda: prune_runs(store), "prune run log")
+                housekeeping(lambda: prune_http_cache(store), "prune http cache")
         timeout = float(parse_duration(daemon.config.schedule.stop_timeout))
         log.info("%s: stopping; waiting up to %.0fs for %s",
                  "database lost" if lost else signals.received or "stop", timeout,
