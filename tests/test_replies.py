@@ -150,8 +150,9 @@ def test_a_reply_asked_for_by_staff_is_posted_once_under_the_review(
         with store.session() as s:
             key = s.query(PublicReply).one().idempotency_key
         assert f"<!-- {marker(key)} -->" in text and key not in text  # a hash of the key, not the key
+        visible = text.replace(f"<!-- {marker(key)} -->", "")  # the hidden marker is a hash: it may hold any digits
         for word in ("star", "rating", "12", "K-100", "cora@"):
-            assert word not in text
+            assert word not in visible
         [row] = replies(store)
         assert row.status == "posted" and row.asked_by == "amira" and row.reference == "comment 900"
         assert row.attempts == 1
