@@ -104,8 +104,10 @@ class LearnedModel:
         p_unhappy = float(1.0 / (1.0 + np.exp(-z[0])))
         p_remedy = float(1.0 / (1.0 + np.exp(-z[1])))
         k = len(self.classes)
-        # A likely remedy is named by the head trained on remedy-worthy texts.
-        logits = z[2 + k : 2 + 2 * k] if p_remedy >= 0.5 else z[2 : 2 + k]
+        # A possible remedy is named by the head trained on remedy-worthy texts (from the floor
+        # chosen on dev; weights without one use 0.5).
+        route = self.thresholds.get("issue_route", 0.5)
+        logits = z[2 + k : 2 + 2 * k] if p_remedy >= route else z[2 : 2 + k]
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         best = int(probs.argmax())
