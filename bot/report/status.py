@@ -242,6 +242,15 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
             status.problems.append(f"source {source.name} has not run since {item.last_run_at:%Y-%m-%d %H:%M} UTC "
                                    f"(schedule: {item.schedule})")
         status.sources.append(item)
+    from bot.revisit import pacing_problems
+
+    by_name = {item.name: item for item in status.sources}
+    for pacing in pacing_problems(config):
+        # pages cut by max_pages or more than the interval allows: a warning, never a silent ok
+        found = by_name.get(pacing.source)
+        if found is not None and found.health in ("ok", "never run"):
+            found.health = "warning"
+        status.problems.append(f"source {pacing.source}: {pacing.message}")
 
     status.outbox = OutboxStatus(
         queued=int(counts.get(RemedyStatus.QUEUED.value, 0)),
