@@ -7,7 +7,7 @@ What it does, in one run, for each page count (``--pages 1000 5000``):
    keep-alive, ETags and 304s, so the server is not the bottleneck and shares no GIL with us);
 2. crawls them, each crawl a whole process timed from outside (start-up included; wall and CPU):
 
-   - ours with the default [http] settings (adaptive pace, at most 6,000 requests a minute per host);
+   - ours with the default [http] settings (adaptive pace, at most 9,000 requests a minute per host);
    - Scrapy with its defaults (16 requests at once, 8 per domain, no delay);
    - Scrapy with AutoThrottle on (its defaults: target concurrency 1, start delay 5 s);
    - ours in AutoThrottle's own terms (adaptive pace aiming at 1 in flight, 8 per host at most,
