@@ -18,6 +18,7 @@ within its interval at its host's pace, or are cut by ``max_pages``: never a sil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -152,8 +153,9 @@ def pacing_problems(config: Config) -> Iterator[PacingProblem]:
                                 "run (raise [http] max_requests_per_minute for your own shop, or collect less often)",
                                 f"reading its {pages:,} pages at a polite pace takes about {_minutes(needed)}, "
                                 f"longer than the {_minutes(every)} between its runs, so new reviews on the later "
-                                "pages show up late. Collect it less often (its every = ...), or, if the site is "
-                                "your own shop, raise [http] max_requests_per_minute in config.toml.")
+                                "pages show up late. Collect it less often (every = "
+                                f'"{math.ceil(needed / 3600)}h" for this source in config.toml), or, if the site '
+                                "is your own shop, raise [http] max_requests_per_minute.")
 
 
 def _minutes(seconds: float) -> str:

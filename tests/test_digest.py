@@ -339,7 +339,8 @@ def test_a_source_that_cannot_read_all_its_pages_is_not_healthy(store: Store) ->
             "read), so reviews on those pages are never seen. Raise max_pages for this source in config.toml.") in text
     assert ("- catalogue does not read all its pages: reading its 3,000 pages at a polite pace takes about 50 "
             "minutes, longer than the 30 minutes between its runs, so new reviews on the later pages show up late. "
-            "Collect it less often") in text
+            'Collect it less often (every = "1h" for this source in config.toml), or, if the site is your own shop, '
+            "raise [http] max_requests_per_minute.") in text
     assert "mastodon does not" not in text
     html = " ".join(report.html.split())
     assert "1 of 3 sources healthy" in html and "does not read all its pages</span>: reading its 3,000 pages" in html

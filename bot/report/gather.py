@@ -45,6 +45,7 @@ from bot.report.view import (
     stars,
     words,
 )
+from bot.revisit import pacing_problems
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -386,8 +387,6 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
         else:
             problems.append(problem)
     counts.sources_failing = len(problems)
-    from bot.revisit import pacing_problems
-
     for pacing in pacing_problems(config):
         found = limits.get(pacing.source)
         if found is None:
