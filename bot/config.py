@@ -29,7 +29,7 @@ from bot.report.settings import DigestConfig
 from bot.env import data_dir, default_config_path
 from bot.errors import ConfigError
 from bot.fetch import HttpConfig
-from bot.match import MatchConfig
+from bot.match_settings import MatchConfig
 from bot.notify import NotifyConfig
 from connectors.orders import OrdersConfig
 from bot.decide.policy import PolicyConfig
@@ -642,6 +642,6 @@ def _secret_used_by_orders(config: Config, key: str) -> bool:
 
 
 def _mask_db(url: str) -> str:
-    from bot.store import mask_url
+    from bot.env import mask_url
 
     return mask_url(url)

@@ -41,3 +41,13 @@ def data_dir(base_dir: Path) -> Path:
     the Docker image and the systemd unit to a writable folder), else `base_dir` (the config's folder)."""
     env = os.environ.get(ENV_DATA_DIR)
     return Path(env) if env else base_dir
+
+
+def mask_url(url: str) -> str:
+    """The database URL with any password hidden, for logs and errors."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

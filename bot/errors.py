@@ -12,6 +12,7 @@ boundary with ``raise ... from exc`` so the operator sees what failed, where, an
     │   ├── FetchError               the request failed (timeout, refused, status, too large)
     │   ├── RobotsDisallowed         robots.txt forbids the URL; it was never fetched
     │   ├── ParseError               the page or payload is not what the connector expects
+    │   ├── LimitReached             a run read less than the source lists (max_pages); the rest is never read
     │   └── MailboxError             a mailbox (IMAP) cannot be reached, logged into or read
     ├── OrderSyncError               an order source failed (csv row, shop API)
     ├── ScoringError                 the scorer's weights cannot be read or refitted; .path
@@ -148,6 +149,15 @@ class ParseError(SourceError):
     """The page or payload is not in the shape the connector reads."""
 
     kind = "parse"
+
+
+class LimitReached(SourceError):
+    """The source lists more pages than a run may read (``max_pages``): the rest is never read.
+
+    The run still counts as ok; ``check``, ``status`` and the digest say what is left out.
+    """
+
+    kind = "limit"
 
 
 class MailboxError(SourceError):

@@ -12,12 +12,13 @@ seconds]), so it is saved only when the run succeeded, in the same transaction a
 and the mentions: a crash never leaves a page scheduled whose reviews were not stored. A page
 whose fetch failed keeps its old entry (it is due again at once).
 
-:func:`pacing_problems` says, for ``recoverybot check``, when a source's pages cannot be asked
+:func:`pacing_problems` says, for ``recoverybot check`` and the digest, when a source's pages cannot be asked
 within its interval at its host's pace, or are cut by ``max_pages``: never a silent ``ok``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,7 +114,8 @@ class PacingProblem:
     """A source whose pages cannot all be read as configured."""
 
     source: str
-    message: str
+    message: str  # for `check`: the settings by name
+    words: str = ""  # for the digest: the same in plain words for shop staff, with what to change
 
 
 def pacing_problems(config: Config) -> Iterator[PacingProblem]:
@@ -135,7 +137,10 @@ def pacing_problems(config: Config) -> Iterator[PacingProblem]:
         max_pages = options.get("max_pages")
         if source.kind == "schema_org" and isinstance(max_pages, int) and pages > max_pages:
             yield PacingProblem(source.name, f"lists {pages} pages but max_pages is {max_pages}: "
-                                f"{pages - max_pages} are never read; raise max_pages")
+                                f"{pages - max_pages} are never read; raise max_pages",
+                                f"it lists {pages:,} pages but reads at most {max_pages:,} a run, so reviews on "
+                                f"the other {pages - max_pages:,} are never seen. Raise max_pages for this "
+                                "source in config.toml.")
         if not pages or not gap:
             continue
         every = source.every_seconds or _seconds(config.schedule.collect_every)
@@ -145,7 +150,19 @@ def pacing_problems(config: Config) -> Iterator[PacingProblem]:
         if needed > every:
             yield PacingProblem(source.name, f"{pages} pages at one every {gap:g}s take {needed / 60:.0f} min, "
                                 f"longer than its interval ({every / 60:.0f} min); later pages wait for the next "
-                                "run (raise [http] max_requests_per_minute for your own shop, or collect less often)")
+                                "run (raise [http] max_requests_per_minute for your own shop, or collect less often)",
+                                f"reading its {pages:,} pages at a polite pace takes about {_minutes(needed)}, "
+                                f"longer than the {_minutes(every)} between its runs, so new reviews on the later "
+                                "pages show up late. Collect it less often (every = "
+                                f'"{math.ceil(needed / 3600)}h" for this source in config.toml), or, if the site '
+                                "is your own shop, raise [http] max_requests_per_minute.")
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes >= 120:
+        return f"{minutes / 60:.1f} hours".replace(".0 ", " ")
+    return f"{max(1, minutes)} minute{'s' if minutes != 1 else ''}"
 
 
 def _seconds(value: str) -> int | None:

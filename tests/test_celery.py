@@ -119,7 +119,7 @@ def _page(i: int) -> str:
                        "reviews": [_review(i, 0, angry=True), _review(i, 1, angry=False)]})
 
 
-def _config_text(database: str, shop: str, hook: str, queue: str) -> str:
+def _config_text(database: str, shop: str, hook: str, queue: str, sources_count: int = SOURCES) -> str:
     sources = "".join(f"""
 [[sources]]
 name = "s{i}"
@@ -129,7 +129,7 @@ base_url = "{shop}/s{i}/api/v1"
 api_token_env = "RB_CELERY_JM"
 every = "1h"
 deadline = "2m"
-""" for i in range(SOURCES))
+""" for i in range(sources_count))
     return f"""
 [bot]
 database = "{database}"
@@ -156,7 +156,7 @@ sure_remedy_probability = 0.5
 sure_issue_probability = 0.5
 
 [policy]
-daily_budget = 200    # {SOURCES} remedies of 12 do not fit: the budget guard is exercised too
+daily_budget = 200    # {SOURCES} remedies of 12 do not fit: the budget guard is exercised too (fewer sources: all fit)
 monthly_budget = 5000
 claim_seconds = 30
 retry_backoff = 0

@@ -312,6 +312,47 @@ def test_source_health_and_missed_digest(filled: Store) -> None:
     assert "&lt;html&gt;blocked" in report.html
 
 
+def test_a_source_that_cannot_read_all_its_pages_is_not_healthy(store: Store) -> None:
+    """A source whose last run was cut by max_pages, or whose pages take longer than its interval at
+    the polite pace, says so in plain words in the digest, and is not counted healthy (issue 18)."""
+    urls = [f"https://shop.kestrel.test/products/p{i}" for i in range(3000)]
+    config = Config.model_validate({**make_config().model_dump(include={"bot", "digest"}), "sources": [
+        {"name": "shop", "kind": "schema_org", "sitemap": "https://shop.kestrel.test/sitemap.xml", "max_pages": 2000},
+        {"name": "catalogue", "kind": "schema_org", "urls": urls, "every": "30m",
+         "max_new_per_run": 100_000, "max_pages": 3000},
+        {"name": "mastodon", "kind": "mastodon"},
+    ], "http": {"max_requests_per_minute": 60}})
+    with store.session() as s:
+        s.add(SourceState(name="shop", kind="schema_org", cursor={}, last_run_at=at(DAY, 23),
+                          last_success_at=at(DAY, 23), consecutive_failures=0, last_error_at=at(DAY, 23),
+                          last_error_kind="limit", last_error_message="5000 pages found (with the sitemap "
+                          "https://shop.kestrel.test/sitemap.xml) but max_pages is 2000: 3000 pages are never read"))
+        s.add(SourceState(name="catalogue", kind="schema_org", cursor={}, last_run_at=at(DAY, 23),
+                          last_success_at=at(DAY, 23), consecutive_failures=0))
+        s.add(SourceState(name="mastodon", kind="mastodon", cursor={}, last_run_at=at(DAY, 23),
+                          last_success_at=at(DAY, 23), consecutive_failures=0))
+    report = digest.build(store, config, day=DAY, now=NOW)
+    text = " ".join(report.text.split())
+    assert "1 of 3 sources healthy" in text
+    assert ("- shop does not read all its pages: its last run found more pages than it may read (5000 pages found "
+            "(with the sitemap https://shop.kestrel.test/sitemap.xml) but max_pages is 2000: 3000 pages are never "
+            "read), so reviews on those pages are never seen. Raise max_pages for this source in config.toml.") in text
+    assert ("- catalogue does not read all its pages: reading its 3,000 pages at a polite pace takes about 50 "
+            "minutes, longer than the 30 minutes between its runs, so new reviews on the later pages show up late. "
+            'Collect it less often (every = "1h" for this source in config.toml), or, if the site is your own shop, '
+            "raise [http] max_requests_per_minute.") in text
+    assert "mastodon does not" not in text
+    html = " ".join(report.html.split())
+    assert "1 of 3 sources healthy" in html and "does not read all its pages</span>: reading its 3,000 pages" in html
+    # once a run reads everything again (the error is older than the last run), the warning goes
+    with store.session() as s:
+        state = s.get(SourceState, "shop")
+        assert state is not None
+        state.last_run_at = at(DAY, 23, 30)
+    again = " ".join(digest.build(store, config, day=DAY, now=NOW).text.split())
+    assert "shop does not" not in again and "2 of 3 sources healthy" in again
+
+
 def test_dry_run_says_so_and_lists_what_would_have_been_sent(store: Store) -> None:
     w = World(store)
     m = w.mention("shop", at(DAY, 10), "Arrived smashed", unhappy=True, rating=1, issue="damaged", sentiment=-0.7)

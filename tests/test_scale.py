@@ -169,6 +169,50 @@ def test_help_needs_no_database_library_and_check_no_scorer() -> None:
     assert out.stdout.split()[-2:] == ["False", "False"], out.stdout[-500:]
 
 
+def test_check_loads_no_database_library_nor_scorer(tmp_path: Path) -> None:
+    """`check` reads and validates a config with sources, orders, adapters, digest and alerts: it
+    needs neither SQLAlchemy nor the scorer, so it must not pay for importing them (issue 18)."""
+    import subprocess
+    import sys
+
+    from bot.cli import main
+
+    config = tmp_path / "config.toml"
+    assert main(["init", str(config)]) == 0
+    config.write_text(config.read_text(encoding="utf-8") + """
+[[sources]]
+name = "shop"
+kind = "schema_org"
+urls = ["https://shop.example/products/lamp"]
+sitemap = "https://shop.example/sitemap.xml"
+
+[[sources]]
+name = "reddit"
+kind = "reddit"
+subreddits = ["BuyItForLife"]
+keywords = ["Kestrel"]
+
+[[fulfilment]]
+name = "hook"
+kind = "webhook"
+url = "https://hooks.shop.example/remedy"
+
+[[fulfilment]]
+name = "woo"
+kind = "woocommerce"
+url = "https://shop.example"
+""", encoding="utf-8")
+    probe = ("import sys; from bot.cli import main\n"
+             f"code = main(['--config', {str(config)!r}, 'check'])\n"
+             "print('exit', code)\n"
+             "print('loaded', sorted(m for m in ('sqlalchemy', 'alembic', 'bot.store', 'bot.scoring.scorer', "
+             "'numpy', 'textblob', 'nltk') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
+                         cwd=tmp_path)
+    assert "exit 0" in out.stdout and ": valid" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    assert out.stdout.splitlines()[-1] == "loaded []", out.stdout[-500:]
+
+
 def test_customers_imported_from_orders_get_their_name_keys(tmp_path: Path) -> None:
     """The orders import inserts customers with INSERT ... ON CONFLICT (two workers may import the
     same buyer), which runs no ORM events: the name keys matching looks customers up by must still

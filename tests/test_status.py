@@ -181,3 +181,26 @@ def test_a_source_still_running_past_its_deadline_is_stuck_and_unhealthy(setup: 
     # within its deadline a running source is fine
     status = gather(config, store, now=NOW - timedelta(minutes=10))
     assert status.sources[0].health != "stuck"
+
+
+def test_a_source_whose_pages_do_not_fit_its_interval_is_a_warning(tmp_path: Path) -> None:
+    """More listed pages than the interval allows at the host's pace, or than max_pages: status says
+    so and is not healthy, even when every run worked (issue 18)."""
+    urls = ", ".join(f'"https://shop.example/products/p{i}"' for i in range(3000))
+    path = tmp_path / "config.toml"
+    path.write_text(f'[bot]\ndatabase = "sqlite:///{tmp_path}/s.db"\n[http]\nmax_requests_per_minute = 60\n'
+                    f'[[sources]]\nname = "big"\nkind = "schema_org"\nevery = "30m"\nmax_pages = 2500\n'
+                    f'urls = [{urls}]\n', encoding="utf-8")
+    config = cfg.load(path)
+    store = open_store(config.bot.database, config.base_dir)
+    try:
+        with store.session() as s:
+            s.add(SourceState(name="big", kind="schema_org", cursor={}, last_run_at=NOW, last_success_at=NOW,
+                              consecutive_failures=0, mentions_total=10))
+        status = gather(config, store, now=NOW, expect_daemon=False)
+        assert not status.healthy and status.sources[0].health == "warning"
+        text = render(status)
+        assert "source big: lists 3000 pages but max_pages is 2500: 500 are never read" in text
+        assert "source big: 3000 pages at one every 1s take 50 min, longer than its interval (30 min)" in text
+    finally:
+        store.dispose()

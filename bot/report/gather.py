@@ -27,6 +27,7 @@ from bot.report.view import (
     RemedyLine,
     Section,
     SourceCount,
+    SourceLimit,
     SourceProblem,
     clean,
     cues_in_words,
@@ -44,6 +45,7 @@ from bot.report.view import (
     stars,
     words,
 )
+from bot.revisit import pacing_problems
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -356,10 +358,20 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
     orders_problem: SourceProblem | None = None
     states = session.scalars(select(SourceState).order_by(SourceState.name)).all()
     source_names = {s.name for s in config.sources}
+    # Sources that work but cannot read all their pages (max_pages, or more pages than the interval
+    # allows at the polite pace): never a silent "healthy" (issue 18).
+    limits: dict[str, SourceLimit] = {}
+    enabled = {s.name for s in config.sources if s.enabled}
     for state in states:
         if not state.name.startswith("orders:"):
             source_names.add(state.name)
         if not state.consecutive_failures and not state.failing_since:
+            if (state.last_error_kind == "limit" and state.last_error_at == state.last_run_at
+                    and state.name in enabled):
+                limits[state.name] = SourceLimit(
+                    name=clean(state.name),
+                    words=f"its last run found more pages than it may read ({clip(state.last_error_message, 300)}), "
+                    "so reviews on those pages are never seen. Raise max_pages for this source in config.toml.")
             continue
         blocked = (state.last_error_kind or "") in {"robots", "blocked"} or bool(
             re.search(r"\b(403|429)\b", state.last_error_message or ""))
@@ -375,6 +387,13 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
         else:
             problems.append(problem)
     counts.sources_failing = len(problems)
+    for pacing in pacing_problems(config):
+        found = limits.get(pacing.source)
+        if found is None:
+            limits[pacing.source] = SourceLimit(name=clean(pacing.source), words=pacing.words)
+        elif "max_pages" not in pacing.message:  # a cut run already says what max_pages leaves out
+            found.words += " Also, " + pacing.words[0].lower() + pacing.words[1:]
+    unhealthy = {p.name for p in problems} | set(limits)
 
     # Budget this month (the month of the digest's day).
     month = session.get(BudgetPeriod, f"month:{period.day:%Y-%m}")
@@ -403,6 +422,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
         "counts": counts, "needs": Section(needs, counts.waiting, brief),
         "done": Section(done, int(done_total)), "failed": Section(failed, counts.failed),
         "watch": Section(watch, counts.watch), "problems": problems, "sources_total": len(source_names),
+        "limits": list(limits.values()), "sources_healthy": max(0, len(source_names) - len(unhealthy)),
         "orders_problem": orders_problem,
         "missed": missed, "chart": chart,
     }

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bot.collect import MORE_KEY, more_words
 from bot.config import Config, parse_duration
 from bot.daemon.process import DAEMON_JOB, HEARTBEAT_STALE, parse_time
+from bot.revisit import pacing_problems
 from bot.store import (
     BudgetPeriod,
     Case,
@@ -242,6 +243,13 @@ def gather(config: Config, store: Store, *, now: datetime | None = None, expect_
             status.problems.append(f"source {source.name} has not run since {item.last_run_at:%Y-%m-%d %H:%M} UTC "
                                    f"(schedule: {item.schedule})")
         status.sources.append(item)
+    by_name = {item.name: item for item in status.sources}
+    for pacing in pacing_problems(config):
+        # pages cut by max_pages or more than the interval allows: a warning, never a silent ok
+        found = by_name.get(pacing.source)
+        if found is not None and found.health in ("ok", "never run"):
+            found.health = "warning"
+        status.problems.append(f"source {pacing.source}: {pacing.message}")
 
     status.outbox = OutboxStatus(
         queued=int(counts.get(RemedyStatus.QUEUED.value, 0)),

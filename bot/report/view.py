@@ -215,6 +215,14 @@ class SourceProblem:
 
 
 @dataclass
+class SourceLimit:
+    """A source that works but cannot read all its pages: what is left out, in words, and what to change."""
+
+    name: str
+    words: str
+
+
+@dataclass
 class ChartRow:
     """One source's bars over the chart days (the first row is all sources together)."""
 

@@ -39,12 +39,12 @@ from bot.store.models import (
     fingerprint,
     utcnow,
 )
+from bot.env import mask_url  # one place for it: `check` masks the URL without loading SQLAlchemy
 from bot.store.session import (
     NoDatabase,
     Store,
     describe_db_error,
     make_engine,
-    mask_url,
     open_store,
     resolve_url,
     sqlite_file,

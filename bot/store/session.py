@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.env import mask_url
 from bot.errors import ConfigError, StoreError, UsageError
 
 
@@ -105,16 +106,6 @@ def describe_db_error(exc: BaseException) -> str:
     if cause is exc and first.startswith("("):  # SQLAlchemy's "(module.Class) message" form
         first = first.split(")", 1)[-1].strip()
     return f"{type(cause).__name__}: {first[:300]}" if first else type(cause).__name__
-
-
-def mask_url(url: str) -> str:
-    """The database URL with any password hidden, for logs and errors."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
 
 
 class Store:

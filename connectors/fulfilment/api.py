@@ -3,7 +3,7 @@ error mapping, and the look-back that finds what an earlier, interrupted attempt
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from bot.errors import DispatchError
-from bot.store import utcnow
 from connectors.fulfilment.base import AdapterOptions, Deps, Job, check_status, http_error
 
 
@@ -82,4 +81,4 @@ class ApiAdapter:
 
 
 def since(job: Job) -> datetime:
-    return (job.queued_at or utcnow()) - LOOKBACK
+    return (job.queued_at or datetime.now(UTC)) - LOOKBACK

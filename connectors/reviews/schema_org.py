@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.errors import FetchError, ParseError, SourceError
+from bot.errors import FetchError, LimitReached, ParseError, SourceError
 from bot.revisit import Schedule
 from connectors.base import (
     CollectContext,
@@ -104,7 +104,7 @@ class SchemaOrgConnector:
         if len(urls) > self.options.max_pages:
             # no url on the error: that would make the sitemap be read in full again next run
             where = f" (with the sitemap {self.options.sitemap})" if self.options.sitemap else ""
-            ctx.report(SourceError(
+            ctx.report(LimitReached(
                 f"{len(urls)} pages found{where} but max_pages is {self.options.max_pages}: "
                 f"{len(urls) - self.options.max_pages} pages are never read",
                 source=self.name, hint="raise this source's max_pages"))
