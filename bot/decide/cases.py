@@ -295,9 +295,6 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
             issue = _issue(mention.assessment)
             result = match_mention(session, mention, config.matching, issue=issue, now=now)
             keys = _identity(mention, result)
-            foreseen, _why = _find_case(session, mention, issue, result, config, now)
-            if foreseen is not None:
-                keys.add(f"case:{foreseen.id}")
             matched = issue, result
         if keys & avoid:
             raise Busy(frozenset(keys))  # a mention of this person waits for another worker: keep the order
