@@ -14,6 +14,14 @@ review texts are made up here (a few angry and happy templates with numbers), ne
 Prints one line per worker count: seconds until every mention was collected, seconds until
 every mention was scored, mentions per second, and the speed-up over one worker. Needs
 redis-server and PostgreSQL on 127.0.0.1:5432 ($RECOVERYBOT_TEST_PG for another admin URL).
+
+``--cases N`` measures case work instead (linking, matching, deciding, queueing): N buyers of a
+cheap gadget, each with an order and one scored defective-item review (``tests.decide_world``),
+in a fresh PostgreSQL database; that many processes each run one ``bot.decide.cases.process``
+pass, all started at once, and the clock runs from the start until the last pass ends. Every
+case must end with exactly one remedy and the day's budget equal to their sum.
+
+    .venv/bin/python bench/scale.py --cases 400 --workers 1 2 4
 """
 
 from __future__ import annotations
@@ -144,6 +152,94 @@ def run(workers: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {"workers": workers, "collected": collected_at, "scored": scored_at, "rate": total / scored_at}
 
 
+CASES_CONFIG = """[bot]
+database = "{database}"
+
+[policy]
+daily_budget = 1000000
+monthly_budget = 1000000
+
+[[fulfilment]]
+name = "warehouse"
+kind = "csv"
+"""
+
+
+def cases_worker(config_path: str) -> int:
+    """One process pass, started when the parent writes a line: prints when it ran and what it did."""
+    from bot.config import load
+    from bot.decide.cases import process
+    from tests.decide_world import NOW
+
+    config = load(config_path)
+    store = open_store(config.bot.database, config.base_dir)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.time()
+    summary = process(store, config, now=NOW)
+    ended = time.time()
+    store.dispose()
+    print(json.dumps({"started": started, "ended": ended, "opened": summary.opened, "decided": summary.decided,
+                      "errors": summary.errors}), flush=True)
+    return 0
+
+
+def run_cases(workers: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    from decimal import Decimal
+
+    from bot.store import BudgetPeriod, Case, Remedy
+    from tests.decide_world import seed_unhappy
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"recoverybot_scale_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    database = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        config = folder / f"cases-{workers}.toml"
+        config.write_text(CASES_CONFIG.format(database=database), encoding="utf-8")
+        store = open_store(database)
+        with store.session() as session:
+            seed_unhappy(session, args.cases)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        for _ in range(workers):
+            procs.append(subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--cases-worker", str(config)],
+                                          cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          text=True))
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise SystemExit("a case worker did not start")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=args.timeout)
+            if proc.returncode != 0:
+                raise SystemExit(f"a case worker failed ({proc.returncode})")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        with store.session() as session:
+            cases = session.scalar(select(func.count()).select_from(Case)) or 0
+            remedies = session.scalars(select(Remedy)).all()
+            day = session.scalars(select(BudgetPeriod).where(BudgetPeriod.period.like("day:%"))).one()
+            assert cases == args.cases and len(remedies) == cases and len({r.case_id for r in remedies}) == cases
+            assert day.reserved == sum((r.amount for r in remedies), Decimal(0))
+        store.dispose()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    return {"workers": workers, "wall": wall, "rate": args.cases / wall,
+            "decided": [r["decided"] for r in results], "errors": sum(len(r["errors"]) for r in results)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -151,7 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-source", type=int, default=100, help="reviews per source (at most 100: one page)")
     parser.add_argument("--latency", type=float, default=1.0, help="seconds each source's page takes to answer")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--cases", type=int, default=0, help="measure case work on this many buyers instead")
+    parser.add_argument("--cases-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cases_worker:
+        return cases_worker(args.cases_worker)
+    if args.cases:
+        print(f"{args.cases} buyers, one review each; {os.cpu_count()} CPUs; each worker: one process pass")
+        base_rate: float | None = None
+        with tempfile.TemporaryDirectory(prefix="rb-scale-") as tmp:
+            for workers in args.workers:
+                result = run_cases(workers, args, Path(tmp))
+                base_rate = base_rate or result["rate"]
+                print(f"{workers} worker{'s' if workers > 1 else ' '}: {result['wall']:6.1f} s, "
+                      f"{result['rate']:6.1f} cases/s, speed-up {result['rate'] / base_rate:.2f}x "
+                      f"(cases decided per worker: {result['decided']}, errors {result['errors']})", flush=True)
+        return 0
     args.per_source = min(args.per_source, 100)
     print(f"{args.sources} sources x {args.per_source} reviews, {args.latency:.2f} s per page, "
           f"{os.cpu_count()} CPUs; each worker: recoverybot worker --concurrency 1")

@@ -222,6 +222,9 @@ class EngineConfig(Section):
         "redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672// (it may carry a password).")
     queue: str = Field("recoverybot", description="Name of the broker queue the scheduler fills and the workers read.")
     score_batch: int = Field(500, ge=1, le=100_000, description="Mentions one score task assesses at most.")
+    process_passes: int = Field(
+        2, ge=1, le=64, description="Process-cases tasks that may run at once on different workers; case work locks "
+        "per buyer, so each takes other buyers (one more request waits, the rest are coalesced).")
     redeliver_after: str = Field(
         "2h", description="A task whose worker vanished without a word (its machine gone) is delivered again after "
         "this; longer than the longest source `deadline`. A killed worker process on a living machine is redelivered at once.")

@@ -242,6 +242,47 @@ def test_process_passes_coalesce_without_losing_a_request(pg_url: str) -> None:
         store.dispose()
 
 
+def test_process_passes_run_side_by_side_up_to_the_configured_number(pg_url: str) -> None:
+    """Case work locks per buyer, so with ``[engine] process_passes = 2`` two passes run at once; a
+    third request waits for one of them, a fourth does nothing."""
+    from bot.engine.celery_app import process_turn
+
+    store = open_store(pg_url)
+    inside = threading.Semaphore(0)
+    release = threading.Event()
+    turns: list[str] = []
+
+    def pass_(name: str) -> None:
+        with process_turn(store, 2) as turn:
+            turns.append(f"{name} {turn}")
+            inside.release()
+            release.wait(30)
+
+    try:
+        threads = [threading.Thread(target=pass_, args=(name,)) for name in ("one", "two")]
+        for thread in threads:
+            thread.start()
+        assert inside.acquire(timeout=30) and inside.acquire(timeout=30)  # both inside at the same time
+        assert sorted(turns) == ["one True", "two True"]
+        threads.append(threading.Thread(target=pass_, args=("waiter",)))
+        threads[-1].start()
+        deadline = time.monotonic() + 30
+        with store.engine.connect() as conn:  # two slots and the waiting slot held
+            while conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+                                    "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() < 3:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        with process_turn(store, 2) as turn:
+            assert turn is False
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(turns) == ["one True", "two True", "waiter True"]
+    finally:
+        release.set()
+        store.dispose()
+
+
 def test_scheduler_and_three_workers_keep_exactly_once(tmp_path: Path, pg_url: str, broker: RedisServer) -> None:
     started = time.monotonic()
     deadline = started + 240  # generous: a loaded 2-core CI machine runs 5 processes here

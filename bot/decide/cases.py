@@ -11,19 +11,46 @@
    waiting for approval with the reasons. The rule, the reasons and an AuditLog row are stored.
 
 A crash between or within steps leaves either the old or the new state; the next run goes on.
-On PostgreSQL each step takes one advisory transaction lock, so two cycles at once never open two
-cases for one complaint nor decide one case twice (SQLite's BEGIN IMMEDIATE does the same).
+
+Several passes at once (Celery workers, issue 18) share the work by buyer (``bot.decide.locks``).
+On PostgreSQL each step locks what it reads and writes, not the whole database:
+
+- *linking* a mention locks the keys it can join a case by: its text fingerprint (when long
+  enough to count as a copy), its author's email and handle, the customer and order it matched,
+  and the case it joins. Matching reads orders and customers, never cases, so it runs before the
+  locks are taken (its customer is one of the keys); ``_find_case`` runs again under them and a
+  case it did not foresee is locked by starting again. Two mentions that share any key are linked
+  one after the other, as by one process: the second sees the first's case. Two mentions of one
+  buyer under keys that do not meet (an email on one source, a handle on another, neither yet
+  tied to a customer) may be linked at once and open two cases; one process opens two there too,
+  since ``_find_case`` finds nothing that ties them. Neither case has an order, so neither gets
+  more than a ``contact``; when the buyer becomes known (an orders sync, ``customers link``) the
+  rematch merges the later case into the earlier (its contact cancelled). A matched mention always
+  holds its customer's key, so two cases with orders for one buyer are never opened at once: the
+  worst case is a later merge, never a second real remedy.
+- *deciding* a case locks the case and its customer (the per-customer limit and the remedies in
+  flight are read per customer); the budget is shared by all buyers and stays exact through the
+  guarded UPDATE on its rows (``bot.outbox.reserve``), whose row lock lasts from the reservation
+  to the commit only.
+- *matching again* locks the case, then the customer it found and the case it merges into.
+- staff actions and the bulk ``_seen`` take the one exclusive lock, as all case work did before.
+
+A pass tries each step's locks without waiting; a step another worker holds is left to the end
+of the pass (and so is any later one sharing a key with it, so one buyer's mentions keep their
+order), then waited for. Workers in one pass thus take different buyers instead of queueing.
+SQLite has one writer anyway: there every step is one BEGIN IMMEDIATE transaction, as before.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.errors import RecoveryBotError
@@ -31,6 +58,7 @@ from bot.notes import context as note_context
 from bot.notes import is_contact
 from bot.notes import render as render_note
 from bot.decide.defects import defect_of
+from bot.decide.locks import Busy, Locks, lock_all, run
 from bot.decide.policy import Decision, Facts, decide
 from bot.outbox import BudgetExceeded, propose, queue, release, reopen_dry_run
 from bot.store import (
@@ -55,8 +83,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# One advisory lock for all case work on PostgreSQL ("rcvb" in ASCII).
-LOCK_KEY = 0x72637662
+T = TypeVar("T")
+_lock = lock_all  # the exclusive lock of all case work (staff actions; bot.decide.locks)
 # Copies shorter than this are too generic ("Broken!") to say two authors are one.
 MIN_COPY_CHARS = 30
 OPEN = (CaseStatus.NEW.value, CaseStatus.MATCHED.value, CaseStatus.UNMATCHED.value)
@@ -95,9 +123,27 @@ class ProcessSummary:
         return out
 
 
-def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+def _postgres(store: Store) -> bool:
+    return store.engine.dialect.name == "postgresql"
+
+
+def _share(items: list[T], step: Callable[[T, bool, frozenset[str]], None], name: Callable[[T], str], verb: str,
+           summary: ProcessSummary) -> None:
+    """Run ``step(item, wait, avoid)`` on every item: first trying its locks (another worker holds
+    them: left for later, and so is every later item sharing a key with it, which keeps one
+    buyer's order), then waiting for the ones left. A step's own error is recorded, the rest go on."""
+    later: list[T] = []
+    busy: set[str] = set()
+    for wait, todo in ((False, items), (True, later)):
+        for item in todo:
+            try:
+                step(item, wait, frozenset(busy) if not wait else frozenset())
+            except Busy as exc:
+                later.append(item)
+                busy |= exc.keys
+            except RecoveryBotError as exc:
+                summary.errors.append(f"{name(item)}: {exc.message}")
+                log.warning("cannot %s %s: %s", verb, name(item), exc.message)
 
 
 def _issue(assessment: Assessment) -> str:
@@ -211,38 +257,87 @@ def _store_keys(session: Session, mention: Mention) -> None:
             session.add(MentionKey(key=key, mention_id=mention.id))
 
 
-def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:
+def _identity(mention: Mention, result: MatchResult) -> set[str]:
+    """The keys a mention can join a case by (what _find_case compares), as lock names."""
+    keys = {f"mention:{mention.id}"}
+    if _normal_len(mention.text) >= MIN_COPY_CHARS:
+        keys.add(f"text:{mention.fingerprint}")
+    if mention.author_email and mention.author_email.strip():
+        keys.add(f"email:{mention.author_email.strip().lower()}")
+    if mention.author_handle and mention.author_handle.strip().lstrip("@"):
+        keys.add(f"handle:{mention.source_kind}:{mention.author_handle.strip().lower().lstrip('@')}")
+    if result.matched and result.customer_id is not None:
+        keys.add(f"customer:{result.customer_id}")
+    if result.matched and result.order_id is not None:
+        keys.add(f"order:{result.order_id}")
+    return keys
+
+
+def _linked(session: Session, mention_id: int) -> bool:
+    return session.scalar(select(CaseMention.case_id).where(CaseMention.mention_id == mention_id)) is not None
+
+
+def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summary: ProcessSummary, *,
+              wait: bool = True, avoid: frozenset[str] = frozenset()) -> None:
     from bot.match import match_mention
 
-    with store.session() as session:
-        _lock(session)
-        if session.scalar(select(CaseMention.case_id).where(CaseMention.mention_id == mention_id)) is not None:
-            return  # another process linked it meanwhile
-        mention = session.get(Mention, mention_id)
-        assert mention is not None and mention.assessment is not None
+    keys = {f"mention:{mention_id}"}
+    matched: tuple[str, MatchResult] | None = None
+    if _postgres(store):
+        # Matched before the locks: matching reads orders, customers and handle links, never
+        # cases, and the customer it finds is one of the keys. An orders sync meanwhile is the
+        # rematch's to catch, as for a mention linked just before it.
+        with store.session() as session:
+            if _linked(session, mention_id):
+                return
+            mention = session.get(Mention, mention_id)
+            assert mention is not None and mention.assessment is not None
+            issue = _issue(mention.assessment)
+            result = match_mention(session, mention, config.matching, issue=issue, now=now)
+            keys = _identity(mention, result)
+            matched = issue, result
+        if keys & avoid:
+            raise Busy(frozenset(keys))  # a mention of this person waits for another worker: keep the order
+    run(store, keys, lambda session, locks: _link(session, locks, mention_id, matched, config, now, summary),
+        wait=wait)
+
+
+def _link(session: Session, locks: Locks, mention_id: int, matched: tuple[str, MatchResult] | None, config: Config,
+          now: datetime, summary: ProcessSummary) -> None:
+    from bot.match import match_mention
+
+    if _linked(session, mention_id):
+        return  # another process linked it meanwhile
+    mention = session.get(Mention, mention_id)
+    assert mention is not None and mention.assessment is not None
+    if matched is None:
         issue = _issue(mention.assessment)
         result = match_mention(session, mention, config.matching, issue=issue, now=now)
-        case, why = _find_case(session, mention, issue, result, config, now)
-        if (case.order_id if case is not None else result.order_id if result.matched else None) is None:
-            _store_keys(session, mention)  # it waits for its order: an orders sync looks it up by these
-        if case is not None:
-            session.add(CaseMention(case_id=case.id, mention_id=mention.id))
-            session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
-                                 detail={"mention": mention.id, "source": mention.source, "why": why}))
-            summary.merged += 1
-            if case.status == CaseStatus.NEW.value and case.order_id is None and result.matched:
-                _store_match(case, result)  # a later mention names the order the first one did not
-        else:
-            case = Case(subject_key=f"{issue}:m{mention.id}", issue=issue, status=CaseStatus.NEW.value,
-                        mention_id=mention.id, created_at=now, updated_at=now)
-            _store_match(case, result)
-            session.add(case)
-            session.flush()
-            session.add(CaseMention(case_id=case.id, mention_id=mention.id))
-            session.add(AuditLog(at=now, case_id=case.id, action="case_opened",
-                                 detail={"mention": mention.id, "source": mention.source, "issue": issue}))
-            summary.opened += 1
-        summary.linked += 1
+    else:
+        issue, result = matched
+    case, why = _find_case(session, mention, issue, result, config, now)
+    if case is not None:
+        locks.need(f"case:{case.id}")  # the case it joins may be decided meanwhile: hold it
+    if (case.order_id if case is not None else result.order_id if result.matched else None) is None:
+        _store_keys(session, mention)  # it waits for its order: an orders sync looks it up by these
+    if case is not None:
+        session.add(CaseMention(case_id=case.id, mention_id=mention.id))
+        session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",
+                             detail={"mention": mention.id, "source": mention.source, "why": why}))
+        summary.merged += 1
+        if case.status == CaseStatus.NEW.value and case.order_id is None and result.matched:
+            _store_match(case, result)  # a later mention names the order the first one did not
+    else:
+        case = Case(subject_key=f"{issue}:m{mention.id}", issue=issue, status=CaseStatus.NEW.value,
+                    mention_id=mention.id, created_at=now, updated_at=now)
+        _store_match(case, result)
+        session.add(case)
+        session.flush()
+        session.add(CaseMention(case_id=case.id, mention_id=mention.id))
+        session.add(AuditLog(at=now, case_id=case.id, action="case_opened",
+                             detail={"mention": mention.id, "source": mention.source, "issue": issue}))
+        summary.opened += 1
+    summary.linked += 1
 
 
 # --- phase 0: rematch ----------------------------------------------------------------------------
@@ -265,8 +360,9 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
                  summary: ProcessSummary) -> bool:
     from bot.match import match_mention
 
-    with store.session() as session:
-        _lock(session)
+    # Locks the case, then the customer it found (a mention of that buyer linked meanwhile would
+    # open a second case) and the case it merges into (bot.decide.locks).
+    def step(session: Session, locks: Locks) -> bool:
         case = session.get(Case, case_id, populate_existing=True)
         if case is None or case.order_id is not None or case.status not in REMATCHABLE:
             return False  # changed meanwhile
@@ -284,6 +380,7 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
             # stamps come from the wall clock, `now` may be given.
             case.updated_at = max(now, newest)
             return False
+        locks.need(f"customer:{result.customer_id}")
         for remedy in active:
             if remedy.status == RemedyStatus.QUEUED.value:
                 release(session, remedy)
@@ -298,6 +395,7 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
             .order_by(Case.id.desc()).limit(1)
         ).first()
         if target is not None:
+            locks.need(f"case:{target.id}")
             # The buyer already has a case for this issue: one case, one remedy.
             session.execute(update(CaseMention).where(CaseMention.case_id == case.id).values(case_id=target.id)
                             .execution_options(synchronize_session=False))
@@ -320,6 +418,8 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
             session.add(AuditLog(at=now, case_id=case.id, action="rematched",
                                  detail={"confidence": result.confidence, "cancelled": [r.id for r in active]}))
         return True
+
+    return run(store, {f"case:{case_id}"}, step)
 
 
 def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummary) -> int:
@@ -420,7 +520,7 @@ def _seen(store: Store, case_ids: list[int], when: datetime) -> None:
     real = select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY), Remedy.kind != "contact")
     for start in range(0, len(case_ids), 500):
         with store.session() as session:
-            _lock(session)
+            _lock(session)  # one statement over many cases: the exclusive lock, briefly
             session.execute(
                 update(Case).where(Case.id.in_(case_ids[start:start + 500]), Case.order_id.is_(None),
                                    Case.status.in_(REMATCHABLE), Case.id.not_in(real),
@@ -594,12 +694,20 @@ def _note(case: Case, decision: Decision, facts: Facts, config: Config) -> str:
     return render_note(template, ctx)
 
 
-def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summary: ProcessSummary) -> None:
-    with store.session() as session:
-        _lock(session)
+def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summary: ProcessSummary, *,
+                customer_id: int | None = None, wait: bool = True, avoid: frozenset[str] = frozenset()) -> None:
+    """Decide one new case holding its lock and its customer's (``customer_id``: the one it had
+    when listed; a case that has another by now starts again holding that one, bot.decide.locks)."""
+    keys = {f"case:{case_id}"} | ({f"customer:{customer_id}"} if customer_id is not None else set())
+    if keys & avoid:
+        raise Busy(frozenset(keys))  # an earlier case of this buyer waits for another worker
+
+    def step(session: Session, locks: Locks) -> None:
         case = session.get(Case, case_id, populate_existing=True)
         if case is None or case.status != CaseStatus.NEW.value:
             return  # another process decided it meanwhile
+        if case.customer_id is not None:
+            locks.need(f"customer:{case.customer_id}")  # the per-customer limit reads their other cases
         mention = case.mention
         assert mention.assessment is not None
         matched = case.order_id is not None
@@ -642,6 +750,8 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
         }))
         summary.decided += 1
 
+    run(store, keys, step, wait=wait)
+
 
 def process(store: Store, config: Config, *, now: datetime | None = None) -> ProcessSummary:
     """Put cases decided during an ended dry run to staff (:func:`bot.outbox.reopen_dry_run`),
@@ -652,20 +762,15 @@ def process(store: Store, config: Config, *, now: datetime | None = None) -> Pro
     # Before anything else: cases decided in a dry run that has since ended go to staff.
     summary.reopened = reopen_dry_run(store, config, now)
     _rematch(store, config, now, summary)
-    for mention_id in _pending_mentions(store):
-        try:
-            _link_one(store, mention_id, config, now, summary)
-        except RecoveryBotError as exc:
-            summary.errors.append(f"mention #{mention_id}: {exc.message}")
-            log.warning("cannot link mention #%s: %s", mention_id, exc.message)
+    _share(_pending_mentions(store),
+           lambda mention_id, wait, avoid: _link_one(store, mention_id, config, now, summary, wait=wait, avoid=avoid),
+           lambda mention_id: f"mention #{mention_id}", "link", summary)
     with store.session() as session:
-        new = list(session.scalars(select(Case.id).where(Case.status == CaseStatus.NEW.value).order_by(Case.id)))
-    for case_id in new:
-        try:
-            _decide_one(store, case_id, config, now, summary)
-        except RecoveryBotError as exc:
-            summary.errors.append(f"case #{case_id}: {exc.message}")
-            log.warning("cannot decide case #%s: %s", case_id, exc.message)
+        new = [(case_id, customer_id) for case_id, customer_id in session.execute(
+            select(Case.id, Case.customer_id).where(Case.status == CaseStatus.NEW.value).order_by(Case.id))]
+    _share(new, lambda item, wait, avoid: _decide_one(store, item[0], config, now, summary, customer_id=item[1],
+                                                      wait=wait, avoid=avoid),
+           lambda item: f"case #{item[0]}", "decide", summary)
     return summary
 
 

@@ -22,8 +22,9 @@ guarantees live in the database, not in the broker: a mention is unique per (sou
 id), an assessment per mention, a remedy's idempotency key is unique and inserted in the
 transaction that reserves its budget, and dispatch claims a remedy with a lease.
 
-Case work still runs under ``bot.decide.cases``' one advisory lock per step: two workers process
-cases safely at once, but one after the other (see docs/workers.md).
+Case work locks per buyer (``bot.decide.locks``): up to ``[engine] process_passes`` process
+passes run at once and share out the buyers; one more request waits for a pass to end, any
+further one is coalesced into it (see docs/workers.md).
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ log = logging.getLogger("recoverybot.engine")
 app = Celery("recoverybot", set_as_current=False)
 
 # Advisory lock keys (eight ASCII letters each, apart from the daemon's and bot.decide.cases' own):
-# one scheduler, one migration, one process pass and one waiter; per source, a key space of its own.
+# one scheduler, one migration, one waiter for a process pass; per source and per process pass
+# slot, a key space of their own.
 SCHEDULER_KEY = int.from_bytes(b"rcvbschd", "big") - 2**63
 MIGRATE_KEY = int.from_bytes(b"rcvbmigr", "big") - 2**63
-PROCESS_KEY = int.from_bytes(b"rcvbproc", "big") - 2**63
+PROCESS_SPACE = 0x72637070  # "rcpp": pg_try_advisory_lock(int, int) with the slot's number
 PROCESS_WAIT_KEY = int.from_bytes(b"rcvbwait", "big") - 2**63
 SOURCE_KEY_SPACE = 0x72637673  # "rcvs": pg_try_advisory_lock(int, int) with the name's crc32
 TIME_MARGIN = 60  # seconds a task may run past its stage's own deadline before Celery kills it
@@ -266,7 +268,7 @@ def process_cases() -> dict[str, Any]:
     from bot.decide import cases, staff
 
     rt = runtime()
-    with job_context("process"), process_turn(rt.store) as turn:
+    with job_context("process"), process_turn(rt.store, rt.config.engine.process_passes) as turn:
         if not turn:
             return {"coalesced": True}
         with record_run(rt.store, "process") as summary:
@@ -278,32 +280,37 @@ def process_cases() -> dict[str, Any]:
 
 
 @contextmanager
-def process_turn(store: Store) -> Iterator[bool]:
-    """One process pass at a time, and at most one waiting for the next (the daemon's
-    ``request_process`` coalescing, across machines). Case work runs under one lock anyway
-    (bot.decide.cases), so a second pass at the same time would only wait and re-match everything.
+def process_turn(store: Store, passes: int = 1) -> Iterator[bool]:
+    """At most ``passes`` process passes at a time, and at most one waiting for the next (the
+    daemon's ``request_process`` coalescing, across machines). Case work locks per buyer
+    (bot.decide.locks), so passes at once share out the buyers; more of them than there is work
+    would only try each other's locks.
 
-    Free: this task runs now. Taken: it becomes the one waiter (blocking until the running pass
-    ends, then running: mentions scored after that pass looked are still processed); if a waiter
-    exists already, this task does nothing (the waiter's pass starts later and sees the same
-    mentions). Yields False in that last case. Both locks go with the connection if the worker dies.
+    A slot free: this task runs now. All taken: it becomes the one waiter (blocking until the pass
+    in the first slot ends, then running in it: mentions scored after the running passes looked
+    are still processed); if a waiter exists already, this task does nothing (the waiter's pass
+    starts later and sees the same mentions). Yields False in that last case. The locks go with the
+    connection if the worker dies.
     """
     with store.engine.connect() as conn:
-        def call(function: str, key: int) -> Any:
-            value = conn.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
+        def call(function: str, *key: int) -> Any:
+            args = ", ".join(f":k{i}" for i in range(len(key)))
+            value = conn.execute(text(f"SELECT {function}({args})"), {f"k{i}": k for i, k in enumerate(key)}).scalar()
             conn.commit()  # session-level locks: they outlive this transaction
             return value
 
-        if call("pg_try_advisory_lock", PROCESS_KEY) is not True:
+        slot = next((n for n in range(passes) if call("pg_try_advisory_lock", PROCESS_SPACE, n) is True), None)
+        if slot is None:
             if call("pg_try_advisory_lock", PROCESS_WAIT_KEY) is not True:
                 yield False
                 return
-            call("pg_advisory_lock", PROCESS_KEY)  # wait for the running pass to end
+            slot = 0
+            call("pg_advisory_lock", PROCESS_SPACE, slot)  # wait for the pass in the first slot to end
             call("pg_advisory_unlock", PROCESS_WAIT_KEY)  # the next request may wait now
         try:
             yield True
         finally:
-            call("pg_advisory_unlock", PROCESS_KEY)
+            call("pg_advisory_unlock", PROCESS_SPACE, slot)
 
 
 @app.task(name="recoverybot.orders_sync", **TASK_OPTIONS)
