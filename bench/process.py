@@ -14,12 +14,21 @@ Texts come from templates: this measures speed, not accuracy.
 
     python bench/process.py [--sizes 1000,10000,100000] [--batch 200]
     python bench/process.py --db postgresql+psycopg://127.0.0.1/rb_bench_process   # created and dropped
+    python bench/process.py --sizes 100000 --profile 25   # where the time goes (cProfile, SQL)
+
+``--profile N`` prints, for each timed run, the N functions with the most cumulative time and the
+N SQL statements with the most total time (count and milliseconds per new mention), counted by
+SQLAlchemy engine events here in the bench, not in the product.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import random
+import re
 import sys
 import tempfile
 import time
@@ -31,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402 - after the sys.path line above
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402 - after the sys.path line above
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.config import Config  # noqa: E402
@@ -257,14 +266,60 @@ def bench_config() -> Config:
                                   "policy": {"daily_budget": 100000, "monthly_budget": 1000000}})
 
 
-def timed_process(store: Store, config: Config, now: datetime, batch: int) -> tuple[float, Any]:
+class SqlTally:
+    """Statements the engine runs while on: count and time per statement shape (literals folded)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.on = False
+        self.stats: dict[str, list[float]] = {}
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool) -> None:
+        conn.info.setdefault("bench_t", []).append(time.perf_counter())
+
+    def _after(self, conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        started = conn.info["bench_t"].pop()
+        if not self.on:
+            return
+        shape = re.sub(r"\s+", " ", statement)
+        shape = re.sub(r"(\?|%\(\w+\)s|\$\d+)(, (\?|%\(\w+\)s|\$\d+))+", "...", shape)
+        entry = self.stats.setdefault(shape, [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - started
+
+    def report(self, batch: int, top: int) -> str:
+        total_n = sum(int(v[0]) for v in self.stats.values())
+        total_t = sum(v[1] for v in self.stats.values())
+        out = [f"    SQL: {total_n / batch:.1f} statements, {total_t / batch * 1000:.1f} ms per new mention"]
+        for shape, (n, t) in sorted(self.stats.items(), key=lambda kv: -kv[1][1])[:top]:
+            out.append(f"    {n / batch:7.2f}x {t / batch * 1000:7.2f} ms  {shape[:220]}")
+        return "\n".join(out)
+
+
+def timed_process(store: Store, config: Config, now: datetime, batch: int,
+                  profile: int = 0, label: str = "") -> tuple[float, Any]:
+    tally = SqlTally(store.engine) if profile else None
+    profiler = cProfile.Profile() if profile else None
+    if tally is not None and profiler is not None:
+        tally.on = True
+        profiler.enable()
     t = time.perf_counter()
     summary = process(store, config, now=now)
     took = time.perf_counter() - t
+    if tally is not None and profiler is not None:
+        profiler.disable()
+        tally.on = False
+        buffer = io.StringIO()
+        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile)
+        print(f"  --- {label}: {took / batch * 1000:.1f} ms per new mention", flush=True)
+        print(tally.report(batch, profile))
+        print("\n".join("    " + line for line in buffer.getvalue().splitlines() if line.strip()), flush=True)
     return took / batch * 1000, summary
 
 
-def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int) -> dict[str, Any]:
+def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int, profile: int = 0) -> dict[str, Any]:
     rnd = random.Random(seed)
     now = utcnow()
     store = open_store(url)
@@ -274,11 +329,11 @@ def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int) -> d
         filled = time.perf_counter() - t0
         config = bench_config()
         add_batch(store, state, batch, now, rnd, "new")
-        plain, s1 = timed_process(store, config, now, batch)
+        plain, s1 = timed_process(store, config, now, batch, profile, f"{stored} stored, no sync")
         arrived = sync_orders(store, state, utcnow(), rnd, sync_count)
         now2 = utcnow()
         add_batch(store, state, batch, now2, rnd, "after")
-        synced, s2 = timed_process(store, config, now2, batch)
+        synced, s2 = timed_process(store, config, now2, batch, profile, f"{stored} stored, after sync")
     finally:
         store.dispose()
     return {"stored": stored, "filled": filled, "plain": plain, "synced": synced, "linked": s1.linked + s2.linked,
@@ -299,6 +354,8 @@ def main() -> int:
     parser.add_argument("--db", help="a PostgreSQL URL (its database is created and dropped per size); "
                         "default: SQLite files in a temporary folder")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest functions (cProfile) and SQL statements of each timed run")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     print(f"{'stored':>9} {'fill s':>7} {'ms/new, no sync':>16} {'ms/new, after sync':>19} {'rematched':>10}")
@@ -310,14 +367,14 @@ def main() -> int:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             try:
-                row = run_size(args.db, stored, args.batch, args.sync, args.seed)
+                row = run_size(args.db, stored, args.batch, args.sync, args.seed, args.profile)
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                row = run_size(f"sqlite:///{Path(tmp) / 'bench.db'}", stored, args.batch, args.sync, args.seed)
+                row = run_size(f"sqlite:///{Path(tmp) / 'bench.db'}", stored, args.batch, args.sync, args.seed, args.profile)
         print(f"{row['stored']:>9} {row['filled']:>7.1f} {row['plain']:>16.1f} {row['synced']:>19.1f} "
               f"{row['rematched']:>4}/{row['arrived']:<5}", flush=True)
         for error in row["errors"][:3]:
