@@ -273,21 +273,45 @@ class SqlTally:
         self.engine = engine
         self.on = False
         self.stats: dict[str, list[float]] = {}
+        self.samples: dict[str, tuple[str, Any]] = {}
         event.listen(engine, "before_cursor_execute", self._before)
         event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool) -> None:
         conn.info.setdefault("bench_t", []).append(time.perf_counter())
 
-    def _after(self, conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+    def _after(self, conn: Any, _cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
         started = conn.info["bench_t"].pop()
         if not self.on:
             return
         shape = re.sub(r"\s+", " ", statement)
         shape = re.sub(r"(\?|%\(\w+\)s|\$\d+)(, (\?|%\(\w+\)s|\$\d+))+", "...", shape)
+        if not many:
+            self.samples.setdefault(shape, (statement, params))
         entry = self.stats.setdefault(shape, [0, 0.0])
         entry[0] += 1
         entry[1] += time.perf_counter() - started
+
+    def scans(self) -> list[str]:
+        """The statements whose plan reads a whole table (EXPLAIN [QUERY PLAN] of one sample each)."""
+        out = []
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            sqlite = self.engine.dialect.name == "sqlite"
+            for shape, (statement, params) in self.samples.items():
+                if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
+                    continue
+                cursor.execute(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, params)
+                plan = [str(row[-1] if sqlite else row[0]) for row in cursor.fetchall()]
+                full = [line.strip() for line in plan
+                        if (line.startswith("SCAN") and "CONSTANT ROW" not in line) or "Seq Scan" in line]
+                if full:
+                    out.append(f"    {'; '.join(full)}  <-  {shape[:200]}")
+            raw.rollback()
+        finally:
+            raw.close()
+        return out
 
     def report(self, batch: int, top: int) -> str:
         total_n = sum(int(v[0]) for v in self.stats.values())
@@ -315,6 +339,7 @@ def timed_process(store: Store, config: Config, now: datetime, batch: int,
         pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile)
         print(f"  --- {label}: {took / batch * 1000:.1f} ms per new mention", flush=True)
         print(tally.report(batch, profile))
+        print("    full scans:\n" + ("\n".join(tally.scans()) or "    none"))
         print("\n".join("    " + line for line in buffer.getvalue().splitlines() if line.strip()), flush=True)
     return took / batch * 1000, summary
 
