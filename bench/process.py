@@ -305,7 +305,8 @@ class SqlTally:
                 cursor.execute(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, params)
                 plan = [str(row[-1] if sqlite else row[0]) for row in cursor.fetchall()]
                 full = [line.strip() for line in plan
-                        if (line.startswith("SCAN") and "CONSTANT ROW" not in line) or "Seq Scan" in line]
+                        if (line.startswith("SCAN") and "CONSTANT ROW" not in line and not line.startswith("SCAN anon_"))
+                        or "Seq Scan" in line]
                 if full:
                     out.append(f"    {'; '.join(full)}  <-  {shape[:200]}")
             raw.rollback()

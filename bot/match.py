@@ -34,12 +34,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import UsageError
 from bot.store import Customer, CustomerHandle, CustomerNameKey, Mention, Order, OrderLine, utcnow
-from bot.store.keys import ANY, fold, name_keys, pair_lookup_keys
+from bot.store.keys import ANY, customer_pair_keys, fold, name_keys, pair_lookup_keys
 
 
 class MatchConfig(BaseModel):
@@ -438,24 +438,25 @@ def _recent(customer_id: Any, since: datetime) -> Any:
     return select(Order.id).where(Order.customer_id == customer_id, Order.placed_at >= since).exists()
 
 
+ROWS_PER_CUSTOMER = 8  # key rows a bounded lookup reads per customer it may compare (a two-word name has ~8)
+
+
 def _keyed(session: Session, keys: list[str], since: datetime, limit: int | None) -> list[int] | None:
     """Ids of the customers with an order since ``since`` stored under any of ``keys`` (sorted);
-    None when more than ``limit``. Each key is read up to ``limit`` + 1 rows by the key index, so a
-    common word costs ``limit`` rows, not every customer who has it."""
+    None when more than ``limit``, or when the keys hold more than ``limit`` x ROWS_PER_CUSTOMER
+    rows: the read stops there, so a common word costs that many index rows, not every customer
+    who has it."""
     if not keys:
         return []
+    stmt = select(CustomerNameKey.customer_id).where(CustomerNameKey.key.in_(keys),
+                                                     _recent(CustomerNameKey.customer_id, since))
     if limit is None:
-        return sorted(set(session.scalars(select(CustomerNameKey.customer_id).where(
-            CustomerNameKey.key.in_(keys), _recent(CustomerNameKey.customer_id, since)))))
-    found: set[int] = set()
-    for start in range(0, len(keys), 50):
-        parts = [select(CustomerNameKey.customer_id).where(
-            CustomerNameKey.key == key, _recent(CustomerNameKey.customer_id, since)).limit(limit + 1).subquery()
-            for key in keys[start:start + 50]]
-        stmt = union_all(*[select(part.c.customer_id) for part in parts])
-        found.update(session.scalars(stmt))
-        if len(found) > limit:
-            return None
+        return sorted(set(session.scalars(stmt)))
+    most = limit * ROWS_PER_CUSTOMER
+    rows = session.scalars(stmt.limit(most + 1)).all()
+    found = set(rows)
+    if len(rows) > most or len(found) > limit:
+        return None
     return sorted(found)
 
 
@@ -514,11 +515,17 @@ def match_mention(
 
     candidates: list[_Candidate] = []
     ruled_out: list[str] = []
-    for customer, identity, id_reasons in people.values():
-        orders = session.scalars(
-            select(Order).where(Order.customer_id == customer.id).options(selectinload(Order.lines))
+    # Every candidate's orders in one query (with their lines), newest first as before.
+    orders_of: dict[int, list[Order]] = {}
+    ids = list(people)
+    for start in range(0, len(ids), 500):
+        for order in session.scalars(
+            select(Order).where(Order.customer_id.in_(ids[start:start + 500])).options(selectinload(Order.lines))
             .order_by(Order.placed_at.desc())
-        ).all()
+        ):
+            orders_of.setdefault(order.customer_id, []).append(order)
+    for customer, identity, id_reasons in people.values():
+        orders = orders_of.get(customer.id, [])
         mine: list[_Candidate] = []
         notes: list[str] = []
         for order in orders:
@@ -679,7 +686,9 @@ def mention_keys(email: str | None, handle: str | None, name: str | None, source
                  raw: Any) -> list[str]:
     """Who a mention may be, as lookup keys (``MentionKey``): every way :func:`match_mention` finds
     a customer (email, handle forms, the quoted order, the name's keys) as the key a customer
-    has for it (:func:`customer_keys`)."""
+    has for it (:func:`customer_keys`). A name of two words or more gives its pair lookup keys
+    (bot.store.keys: first and last name as written, an initial, one letter short in one of them,
+    reordered), a single word its word keys, initials only the key that meets everyone."""
     keys: set[str] = set()
     if email and email.strip():
         keys.add("email:" + email.strip().lower())
@@ -689,7 +698,10 @@ def mention_keys(email: str | None, handle: str | None, name: str | None, source
     if isinstance(number, str) and number.strip():
         keys.add(order_key(number))
     names = name_keys(name)
-    keys.update(["name:" + ANY] if names is None else ["name:" + k for k in names])
+    pairs = pair_lookup_keys(name) if names is not None else []
+    # A name of two words or more is kept by its pair keys only: a common first name's word key
+    # would tie the mention to every customer who has it, and each would be compared after a sync.
+    keys.update(["name:" + ANY] if names is None else ["name:" + k for k in pairs or names])
     return sorted(k[:400] for k in keys)
 
 
@@ -707,7 +719,7 @@ def customer_keys(session: Session, customer_ids: list[int]) -> tuple[dict[str, 
             names = name_keys(name)
             if names is None:
                 initials_only = True
-            for key in names or []:
+            for key in (names or []) + customer_pair_keys(name):
                 keys.setdefault("name:" + key, set()).add(name or "")
         for handle in session.scalars(select(CustomerHandle.handle).where(CustomerHandle.customer_id.in_(chunk))):
             keys.setdefault("handle:" + handle, set())

@@ -1,5 +1,6 @@
 """pair keys of customer names (first and last word) so a common first name is not a lookup of
-every customer who has it; indexes for the lookups of a cycle that still read whole tables: a
+every customer who has it, and the identity keys of waiting mentions written anew (a name of two
+words or more is kept by its pair keys); indexes for the lookups of a cycle that still read whole tables: a
 customer by lower-case email, handles by when they were linked
 
 Revision ID: 0014_proc
@@ -45,6 +46,27 @@ def _fill() -> None:
         if keys:
             bind.execute(sa.insert(name_key), keys)
         last = rows[-1][0]
+    # The mentions that have keys (those of waiting cases): their keys anew, by the code's function.
+    from bot.match import mention_keys
+
+    mention = sa.table('mention', sa.column('id'), sa.column('author_email'), sa.column('author_handle'),
+                       sa.column('author_name'), sa.column('source_kind'), sa.column('raw', sa.JSON()))
+    mention_key = sa.table('mention_key', sa.column('key'), sa.column('mention_id'))
+    last = 0
+    while True:
+        ids = list(bind.scalars(sa.select(mention_key.c.mention_id).where(mention_key.c.mention_id > last)
+                                .group_by(mention_key.c.mention_id).order_by(mention_key.c.mention_id).limit(BATCH)))
+        if not ids:
+            break
+        found = bind.execute(sa.select(mention.c.id, mention.c.author_email, mention.c.author_handle,
+                                       mention.c.author_name, mention.c.source_kind, mention.c.raw)
+                             .where(mention.c.id.in_(ids))).all()
+        bind.execute(sa.delete(mention_key).where(mention_key.c.mention_id.in_(ids)))
+        keys = [{"key": k, "mention_id": row[0]} for row in found
+                for k in mention_keys(row[1], row[2], row[3], row[4], row[5]) or ["-"]]
+        if keys:
+            bind.execute(sa.insert(mention_key), keys)
+        last = ids[-1]
 
 
 def downgrade() -> None:
