@@ -70,6 +70,11 @@ try:  # the lookup tables of migration 0010 (absent on older code: the bench mea
     KEYS: tuple[Any, ...] = (CustomerNameKey, MentionKey)
 except ImportError:
     KEYS = ()
+try:  # the rematch's mark (absent on older code, which stamps every waiting case instead)
+    from bot.decide.cases import SEEN_KEY
+    from bot.store import Meta
+except ImportError:
+    SEEN_KEY = ""
 
 FIRST = ["Ada", "Ben", "Cara", "Dev", "Elif", "Finn", "Gita", "Hugo", "Ines", "Jon", "Kai", "Lena", "Milo", "Nora",
          "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xavi", "Yara", "Zeno", "Anja", "Bram",
@@ -155,7 +160,17 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
         for chunk in _chunks(lines):
             s.execute(insert(OrderLine), chunk)
         mentions, assessments, cases, links, remedies, probes = [], [], [], [], [], []
+
+        def flush() -> None:  # in slices, so 1M mentions never sit in memory at once
+            for table, data in ((Mention, mentions), (Assessment, assessments), (Case, cases), (CaseMention, links),
+                                (Remedy, remedies), *([(KEYS[1], probes)] if KEYS else [])):
+                for chunk in _chunks(data):
+                    s.execute(insert(table), chunk)
+                data.clear()
+
         for m in range(1, stored + 1):
+            if m % 20000 == 0:
+                flush()
             source, kind = SOURCES[m % len(SOURCES)]
             sku, pname, _ = PRODUCTS[m % len(PRODUCTS)]
             unhappy = m % 5 == 0
@@ -199,10 +214,9 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                                  "created_at": published})
             if not matched and len(state["unmatched_authors"]) < 400:
                 state["unmatched_authors"].append((m, name, pname, published))
-        for table, data in ((Mention, mentions), (Assessment, assessments), (Case, cases), (CaseMention, links),
-                            (Remedy, remedies), *([(KEYS[1], probes)] if KEYS else [])):
-            for chunk in _chunks(data):
-                s.execute(insert(table), chunk)
+        flush()
+        if SEEN_KEY:  # every waiting case was matched against the orders as they are (as after a cycle)
+            s.execute(insert(Meta), [{"key": SEEN_KEY, "value": old.isoformat()}])
         if s.get_bind().dialect.name == "postgresql":  # explicit ids leave the sequences behind
             for table in ("customer", "shop_order", "mention", "recovery_case"):
                 s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

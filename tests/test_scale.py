@@ -177,7 +177,7 @@ def test_customers_imported_from_orders_get_their_name_keys(tmp_path: Path) -> N
     """The orders import inserts customers with INSERT ... ON CONFLICT (two workers may import the
     same buyer), which runs no ORM events: the name keys matching looks customers up by must still
     be written, or a reviewer who signs with their name is never matched."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from bot.orders import import_file
     from connectors.orders import OrdersConfig

@@ -570,16 +570,18 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
     in_flight: tuple[int, ...] = ()
     if case.customer_id is not None:
         year_ago = now - timedelta(days=365)
+        # Driven from the customer's cases (by index), each probing its own remedies: not from
+        # every given or active remedy in the store.
+        given = select(Remedy.id).where(Remedy.case_id == Case.id, Remedy.kind != "contact",
+                                        Remedy.status.in_(GIVEN_REMEDY), Remedy.created_at >= year_ago).exists()
         prior = int(session.scalar(
-            select(func.count(func.distinct(Remedy.case_id))).join(Case, Case.id == Remedy.case_id)
-            .where(Case.customer_id == case.customer_id, Case.id != case.id, Remedy.kind != "contact",
-                   Remedy.status.in_(GIVEN_REMEDY), Remedy.created_at >= year_ago)
+            select(func.count(Case.id)).where(Case.customer_id == case.customer_id, Case.id != case.id, given)
         ) or 0)
+        active = select(Remedy.id).where(Remedy.case_id == Case.id, Remedy.status.in_(ACTIVE_REMEDY)).exists()
         in_flight = tuple(session.scalars(
             select(Case.id).where(
                 Case.customer_id == case.customer_id, Case.id != case.id,
-                (Case.status == CaseStatus.AWAITING_APPROVAL.value)
-                | Case.id.in_(select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY))),
+                (Case.status == CaseStatus.AWAITING_APPROVAL.value) | active,
             ).order_by(Case.id)
         ))
     copied_from, copied_by = _copies(session, case, mentions, now)
