@@ -14,12 +14,21 @@ Texts come from templates: this measures speed, not accuracy.
 
     python bench/process.py [--sizes 1000,10000,100000] [--batch 200]
     python bench/process.py --db postgresql+psycopg://127.0.0.1/rb_bench_process   # created and dropped
+    python bench/process.py --sizes 100000 --profile 25   # where the time goes (cProfile, SQL)
+
+``--profile N`` prints, for each timed run, the N functions with the most cumulative time and the
+N SQL statements with the most total time (count and milliseconds per new mention), counted by
+SQLAlchemy engine events here in the bench, not in the product.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import random
+import re
 import sys
 import tempfile
 import time
@@ -31,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402 - after the sys.path line above
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402 - after the sys.path line above
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.config import Config  # noqa: E402
@@ -61,6 +70,11 @@ try:  # the lookup tables of migration 0010 (absent on older code: the bench mea
     KEYS: tuple[Any, ...] = (CustomerNameKey, MentionKey)
 except ImportError:
     KEYS = ()
+try:  # the rematch's mark (absent on older code, which stamps every waiting case instead)
+    from bot.decide.cases import SEEN_KEY
+    from bot.store import Meta
+except ImportError:
+    SEEN_KEY = ""
 
 FIRST = ["Ada", "Ben", "Cara", "Dev", "Elif", "Finn", "Gita", "Hugo", "Ines", "Jon", "Kai", "Lena", "Milo", "Nora",
          "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xavi", "Yara", "Zeno", "Anja", "Bram",
@@ -146,7 +160,17 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
         for chunk in _chunks(lines):
             s.execute(insert(OrderLine), chunk)
         mentions, assessments, cases, links, remedies, probes = [], [], [], [], [], []
+
+        def flush() -> None:  # in slices, so 1M mentions never sit in memory at once
+            for table, data in ((Mention, mentions), (Assessment, assessments), (Case, cases), (CaseMention, links),
+                                (Remedy, remedies), *([(KEYS[1], probes)] if KEYS else [])):
+                for chunk in _chunks(data):
+                    s.execute(insert(table), chunk)
+                data.clear()
+
         for m in range(1, stored + 1):
+            if m % 20000 == 0:
+                flush()
             source, kind = SOURCES[m % len(SOURCES)]
             sku, pname, _ = PRODUCTS[m % len(PRODUCTS)]
             unhappy = m % 5 == 0
@@ -190,10 +214,9 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                                  "created_at": published})
             if not matched and len(state["unmatched_authors"]) < 400:
                 state["unmatched_authors"].append((m, name, pname, published))
-        for table, data in ((Mention, mentions), (Assessment, assessments), (Case, cases), (CaseMention, links),
-                            (Remedy, remedies), *([(KEYS[1], probes)] if KEYS else [])):
-            for chunk in _chunks(data):
-                s.execute(insert(table), chunk)
+        flush()
+        if SEEN_KEY:  # every waiting case was matched against the orders as they are (as after a cycle)
+            s.execute(insert(Meta), [{"key": SEEN_KEY, "value": old.isoformat()}])
         if s.get_bind().dialect.name == "postgresql":  # explicit ids leave the sequences behind
             for table in ("customer", "shop_order", "mention", "recovery_case"):
                 s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -257,14 +280,86 @@ def bench_config() -> Config:
                                   "policy": {"daily_budget": 100000, "monthly_budget": 1000000}})
 
 
-def timed_process(store: Store, config: Config, now: datetime, batch: int) -> tuple[float, Any]:
+class SqlTally:
+    """Statements the engine runs while on: count and time per statement shape (literals folded)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.on = False
+        self.stats: dict[str, list[float]] = {}
+        self.samples: dict[str, tuple[str, Any]] = {}
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool) -> None:
+        conn.info.setdefault("bench_t", []).append(time.perf_counter())
+
+    def _after(self, conn: Any, _cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        started = conn.info["bench_t"].pop()
+        if not self.on:
+            return
+        shape = re.sub(r"\s+", " ", statement)
+        shape = re.sub(r"(\?|%\(\w+\)s|\$\d+)(, (\?|%\(\w+\)s|\$\d+))+", "...", shape)
+        if not many:
+            self.samples.setdefault(shape, (statement, params))
+        entry = self.stats.setdefault(shape, [0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - started
+
+    def scans(self) -> list[str]:
+        """The statements whose plan reads a whole table (EXPLAIN [QUERY PLAN] of one sample each)."""
+        out = []
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            sqlite = self.engine.dialect.name == "sqlite"
+            for shape, (statement, params) in self.samples.items():
+                if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
+                    continue
+                cursor.execute(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, params)
+                plan = [str(row[-1] if sqlite else row[0]) for row in cursor.fetchall()]
+                full = [line.strip() for line in plan
+                        if (line.startswith("SCAN") and "CONSTANT ROW" not in line and not line.startswith("SCAN anon_"))
+                        or "Seq Scan" in line]
+                if full:
+                    out.append(f"    {'; '.join(full)}  <-  {shape[:200]}")
+            raw.rollback()
+        finally:
+            raw.close()
+        return out
+
+    def report(self, batch: int, top: int) -> str:
+        total_n = sum(int(v[0]) for v in self.stats.values())
+        total_t = sum(v[1] for v in self.stats.values())
+        out = [f"    SQL: {total_n / batch:.1f} statements, {total_t / batch * 1000:.1f} ms per new mention"]
+        for shape, (n, t) in sorted(self.stats.items(), key=lambda kv: -kv[1][1])[:top]:
+            out.append(f"    {n / batch:7.2f}x {t / batch * 1000:7.2f} ms  {shape[:220]}")
+        return "\n".join(out)
+
+
+def timed_process(store: Store, config: Config, now: datetime, batch: int,
+                  profile: int = 0, label: str = "") -> tuple[float, Any]:
+    tally = SqlTally(store.engine) if profile else None
+    profiler = cProfile.Profile() if profile else None
+    if tally is not None and profiler is not None:
+        tally.on = True
+        profiler.enable()
     t = time.perf_counter()
     summary = process(store, config, now=now)
     took = time.perf_counter() - t
+    if tally is not None and profiler is not None:
+        profiler.disable()
+        tally.on = False
+        buffer = io.StringIO()
+        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile)
+        print(f"  --- {label}: {took / batch * 1000:.1f} ms per new mention", flush=True)
+        print(tally.report(batch, profile))
+        print("    full scans:\n" + ("\n".join(tally.scans()) or "    none"))
+        print("\n".join("    " + line for line in buffer.getvalue().splitlines() if line.strip()), flush=True)
     return took / batch * 1000, summary
 
 
-def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int) -> dict[str, Any]:
+def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int, profile: int = 0) -> dict[str, Any]:
     rnd = random.Random(seed)
     now = utcnow()
     store = open_store(url)
@@ -274,11 +369,11 @@ def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int) -> d
         filled = time.perf_counter() - t0
         config = bench_config()
         add_batch(store, state, batch, now, rnd, "new")
-        plain, s1 = timed_process(store, config, now, batch)
+        plain, s1 = timed_process(store, config, now, batch, profile, f"{stored} stored, no sync")
         arrived = sync_orders(store, state, utcnow(), rnd, sync_count)
         now2 = utcnow()
         add_batch(store, state, batch, now2, rnd, "after")
-        synced, s2 = timed_process(store, config, now2, batch)
+        synced, s2 = timed_process(store, config, now2, batch, profile, f"{stored} stored, after sync")
     finally:
         store.dispose()
     return {"stored": stored, "filled": filled, "plain": plain, "synced": synced, "linked": s1.linked + s2.linked,
@@ -299,6 +394,8 @@ def main() -> int:
     parser.add_argument("--db", help="a PostgreSQL URL (its database is created and dropped per size); "
                         "default: SQLite files in a temporary folder")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the N costliest functions (cProfile) and SQL statements of each timed run")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     print(f"{'stored':>9} {'fill s':>7} {'ms/new, no sync':>16} {'ms/new, after sync':>19} {'rematched':>10}")
@@ -310,14 +407,14 @@ def main() -> int:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             try:
-                row = run_size(args.db, stored, args.batch, args.sync, args.seed)
+                row = run_size(args.db, stored, args.batch, args.sync, args.seed, args.profile)
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                row = run_size(f"sqlite:///{Path(tmp) / 'bench.db'}", stored, args.batch, args.sync, args.seed)
+                row = run_size(f"sqlite:///{Path(tmp) / 'bench.db'}", stored, args.batch, args.sync, args.seed, args.profile)
         print(f"{row['stored']:>9} {row['filled']:>7.1f} {row['plain']:>16.1f} {row['synced']:>19.1f} "
               f"{row['rematched']:>4}/{row['arrived']:<5}", flush=True)
         for error in row["errors"][:3]:

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.errors import UsageError
 from bot.match_settings import MatchConfig
 from bot.store import Customer, CustomerHandle, CustomerNameKey, Mention, Order, OrderLine, utcnow
-from bot.store.keys import ANY, fold, name_keys
+from bot.store.keys import ANY, customer_pair_keys, fold, name_keys, pair_lookup_keys
 
 
 class HandleNotLinked(UsageError):
@@ -285,9 +285,10 @@ class _Candidate:
         }
 
 
-def _identities(session: Session, mention: Mention, config: MatchConfig,
-                since: datetime) -> dict[int, tuple[Customer, float, list[str]]]:
-    """Customers the mention's author may be, with identity evidence and its words."""
+def _identities(session: Session, mention: Mention, config: MatchConfig, since: datetime,
+                overflow: list[bool]) -> dict[int, tuple[Customer, float, list[str]]]:
+    """Customers the mention's author may be, with identity evidence and its words;
+    ``overflow[0]`` is set when the name fits too many customers to look them up."""
     found: dict[int, tuple[Customer, float, list[str]]] = {}
 
     def add(customer: Customer, score: float, reason: str) -> None:
@@ -313,9 +314,23 @@ def _identities(session: Session, mention: Mention, config: MatchConfig,
         # Identity from the quote alone is none: the weight goes to the quoted order (_score_order).
         add(quoted.customer, 0.0, f"the message quotes order {quoted.number}, this customer's")
     if mention.author_name and _fold(mention.author_name):
-        fits = name_candidates(session, mention.author_name, since, config.name_min)
+        fits = bounded_name_candidates(session, mention.author_name, since, config.name_min, config.name_candidates)
+        if fits is None:
+            # Too common to look up: the name still counts for the people found otherwise.
+            overflow[0] = True
+            fits = {}
+            known = [c.id for c, _score, _why in found.values() if c.name]
+            recent = set(session.scalars(select(Order.customer_id).where(
+                Order.customer_id.in_(known), Order.placed_at >= since))) if known else set()
+            for customer, _score, _why in list(found.values()):
+                if customer.id in recent:
+                    similarity, how = name_similarity(mention.author_name, customer.name)
+                    if similarity >= config.name_min:
+                        fits[customer.id] = (similarity, how)
+        missing = [cid for cid in fits if cid not in found]
+        loaded = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(missing)))} if missing else {}
         for customer_id, (similarity, how) in fits.items():
-            customer = session.get(Customer, customer_id)
+            customer = found[customer_id][0] if customer_id in found else loaded.get(customer_id)
             if customer is not None:
                 add(customer, config.weight_name * similarity,
                     f"{how}: {mention.author_name!r} ~ {customer.name!r}")
@@ -329,25 +344,74 @@ def name_candidates(session: Session, author_name: str, since: datetime,
 
     Candidates are looked up by their name keys (bot.store.keys) instead of comparing every
     recent customer; a reviewer's name of initials only has no key and is compared with them all.
-    Only (id, name) pairs are read; the caller loads the few that fit.
+    Only (id, name) pairs are read; the caller loads the few that fit. Unbounded: see
+    :func:`bounded_name_candidates` for what matching uses.
     """
+    found = _name_fits(session, author_name, since, name_min, None)
+    assert found is not None
+    return found
+
+
+def bounded_name_candidates(session: Session, author_name: str, since: datetime, name_min: float,
+                            limit: int) -> dict[int, tuple[float, str]] | None:
+    """:func:`name_candidates`, comparing at most ``limit`` customers: when the name's word keys
+    find more, only customers whose first and last name both fit (pair keys: the same words, an
+    initial, one letter short in one of them, or the words reordered) are compared; None when even
+    those are more than ``limit`` (a name this common says nothing of who wrote it)."""
+    return _name_fits(session, author_name, since, name_min, limit)
+
+
+def _name_fits(session: Session, author_name: str, since: datetime, name_min: float,
+               limit: int | None) -> dict[int, tuple[float, str]] | None:
     wanted = name_keys(author_name)
-    recent = select(Order.id).where(Order.customer_id == Customer.id, Order.placed_at >= since).exists()
-    if wanted is None:
-        stmt = select(Customer.id, Customer.name).where(recent, Customer.name.is_not(None))
+    if wanted is None:  # initials only: compared with every recent customer, as before
+        stmt = select(Customer.id, Customer.name).where(_recent(Customer.id, since), Customer.name.is_not(None))
+        rows = list(session.execute(stmt.order_by(Customer.id).limit(None if limit is None else limit + 1)))
+        if limit is not None and len(rows) > limit:
+            return None
     else:
-        stmt = (
-            select(Customer.id, Customer.name)
-            .join(CustomerNameKey, CustomerNameKey.customer_id == Customer.id)
-            .where(CustomerNameKey.key.in_([*wanted, ANY]), recent, Customer.name.is_not(None))
-            .distinct()
-        )
+        ids = _keyed(session, [*wanted, ANY], since, limit)
+        if ids is None:
+            pairs = pair_lookup_keys(author_name)
+            ids = _keyed(session, pairs, since, limit) if pairs else None
+            if ids is None:
+                return None
+        rows = []
+        for start in range(0, len(ids), 500):
+            rows += session.execute(select(Customer.id, Customer.name).where(
+                Customer.id.in_(ids[start:start + 500]), Customer.name.is_not(None))).all()
     fits: dict[int, tuple[float, str]] = {}
-    for customer_id, name in session.execute(stmt.order_by(Customer.id)):
+    for customer_id, name in sorted(rows, key=lambda row: row[0]):
         similarity, how = name_similarity(author_name, name)
         if similarity >= name_min:
             fits[customer_id] = (similarity, how)
     return fits
+
+
+def _recent(customer_id: Any, since: datetime) -> Any:
+    return select(Order.id).where(Order.customer_id == customer_id, Order.placed_at >= since).exists()
+
+
+ROWS_PER_CUSTOMER = 8  # key rows a bounded lookup reads per customer it may compare (a two-word name has ~8)
+
+
+def _keyed(session: Session, keys: list[str], since: datetime, limit: int | None) -> list[int] | None:
+    """Ids of the customers with an order since ``since`` stored under any of ``keys`` (sorted);
+    None when more than ``limit``, or when the keys hold more than ``limit`` x ROWS_PER_CUSTOMER
+    rows: the read stops there, so a common word costs that many index rows, not every customer
+    who has it."""
+    if not keys:
+        return []
+    stmt = select(CustomerNameKey.customer_id).where(CustomerNameKey.key.in_(keys),
+                                                     _recent(CustomerNameKey.customer_id, since))
+    if limit is None:
+        return sorted(set(session.scalars(stmt)))
+    most = limit * ROWS_PER_CUSTOMER
+    rows = session.scalars(stmt.limit(most + 1)).all()
+    found = set(rows)
+    if len(rows) > most or len(found) > limit:
+        return None
+    return sorted(found)
 
 
 def _reference(order: Order, issue: str | None, config: MatchConfig) -> tuple[datetime | None, str]:
@@ -396,17 +460,26 @@ def match_mention(
     # Name candidates are looked for among buyers of the last two windows (plus delivery time):
     # enough to explain "outside the window", small enough for a big shop's fuzzy pass.
     since = when - 2 * window - timedelta(days=max(config.expected_delivery_days, 60))
-    people = _identities(session, mention, config, since)
+    overflow = [False]
+    people = _identities(session, mention, config, since, overflow)
     if not people:
+        if overflow[0]:
+            return MatchResult(matched=False, why_unmatched=_too_common(mention, config))
         return MatchResult(matched=False, why_unmatched=_nobody(mention))
 
     candidates: list[_Candidate] = []
     ruled_out: list[str] = []
-    for customer, identity, id_reasons in people.values():
-        orders = session.scalars(
-            select(Order).where(Order.customer_id == customer.id).options(selectinload(Order.lines))
+    # Every candidate's orders in one query (with their lines), newest first as before.
+    orders_of: dict[int, list[Order]] = {}
+    ids = list(people)
+    for start in range(0, len(ids), 500):
+        for order in session.scalars(
+            select(Order).where(Order.customer_id.in_(ids[start:start + 500])).options(selectinload(Order.lines))
             .order_by(Order.placed_at.desc())
-        ).all()
+        ):
+            orders_of.setdefault(order.customer_id, []).append(order)
+    for customer, identity, id_reasons in people.values():
+        orders = orders_of.get(customer.id, [])
         mine: list[_Candidate] = []
         notes: list[str] = []
         for order in orders:
@@ -471,6 +544,12 @@ def quoted_order(session: Session, mention: Mention) -> Order | None:
     bare = number.strip().lstrip("#").strip()
     forms = list(dict.fromkeys([number.strip(), bare, f"#{bare}"]))
     return session.scalars(select(Order).where(Order.number.in_(forms)).limit(1)).first()
+
+
+def _too_common(mention: Mention, config: MatchConfig) -> str:
+    return (f"the name {mention.author_name!r} fits more than {config.name_candidates} customers "
+            "([matching] name_candidates): the name alone cannot tell who wrote this; an email, a linked "
+            "handle (`recoverybot customers link`) or an order number would")
 
 
 def _nobody(mention: Mention) -> str:
@@ -561,7 +640,9 @@ def mention_keys(email: str | None, handle: str | None, name: str | None, source
                  raw: Any) -> list[str]:
     """Who a mention may be, as lookup keys (``MentionKey``): every way :func:`match_mention` finds
     a customer (email, handle forms, the quoted order, the name's keys) as the key a customer
-    has for it (:func:`customer_keys`)."""
+    has for it (:func:`customer_keys`). A name of two words or more gives its pair lookup keys
+    (bot.store.keys: first and last name as written, an initial, one letter short in one of them,
+    reordered), a single word its word keys, initials only the key that meets everyone."""
     keys: set[str] = set()
     if email and email.strip():
         keys.add("email:" + email.strip().lower())
@@ -571,7 +652,10 @@ def mention_keys(email: str | None, handle: str | None, name: str | None, source
     if isinstance(number, str) and number.strip():
         keys.add(order_key(number))
     names = name_keys(name)
-    keys.update(["name:" + ANY] if names is None else ["name:" + k for k in names])
+    pairs = pair_lookup_keys(name) if names is not None else []
+    # A name of two words or more is kept by its pair keys only: a common first name's word key
+    # would tie the mention to every customer who has it, and each would be compared after a sync.
+    keys.update(["name:" + ANY] if names is None else ["name:" + k for k in pairs or names])
     return sorted(k[:400] for k in keys)
 
 
@@ -589,7 +673,7 @@ def customer_keys(session: Session, customer_ids: list[int]) -> tuple[dict[str, 
             names = name_keys(name)
             if names is None:
                 initials_only = True
-            for key in names or []:
+            for key in (names or []) + customer_pair_keys(name):
                 keys.setdefault("name:" + key, set()).add(name or "")
         for handle in session.scalars(select(CustomerHandle.handle).where(CustomerHandle.customer_id.in_(chunk))):
             keys.setdefault("handle:" + handle, set())

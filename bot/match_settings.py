@@ -42,3 +42,10 @@ class MatchConfig(BaseModel):
         7, ge=0, description="When an order has no expected delivery date: order date plus this many days."
     )
     max_candidates: int = Field(5, ge=1, description="How many candidates an unmatched result keeps for the digest.")
+    name_candidates: int = Field(
+        100, ge=1,
+        description="At most this many customers are compared with a reviewer's name. When more share a "
+        "word of it (a common first name), only those whose first and last name both fit are compared; "
+        "when even those are more, the name alone cannot tell who wrote the mention: it waits "
+        "unmatched, with that reason, unless an email, handle or quoted order says who it is.",
+    )

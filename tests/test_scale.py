@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.config import Config
 from bot.decide.cases import process
 from bot.match import name_candidates, name_similarity
 from bot.orders import upsert_order
-from bot.store import AuditLog, Case, Customer, CustomerNameKey, Order, Store, open_store
+from bot.store import AuditLog, Case, Customer, CustomerNameKey, Meta, Order, Store, open_store
 from connectors.orders.base import ParsedLine, ParsedOrder
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 
@@ -119,8 +120,11 @@ def test_an_orders_sync_matches_the_waiting_case_whose_order_arrived_and_no_othe
         cases = {c.mention.external_id: c for c in s.scalars(select(Case))}
         assert cases["waits"].order is not None and cases["waits"].order.number == "K-2"
         assert cases["other"].order_id is None
-        # Seen against the new orders without being matched again: no audit row, a newer stamp.
-        assert cases["other"].updated_at > waiting["other"][1]
+        # Seen against the new orders without being matched again: no audit row, and not rewritten
+        # either: one mark says what every waiting case has been matched against.
+        assert cases["other"].updated_at == waiting["other"][1]
+        mark = s.get(Meta, "rematch_seen")
+        assert mark is not None and datetime.fromisoformat(mark.value) == s.scalar(select(func.max(Order.updated_at)))
         assert [a.case_id for a in s.scalars(select(AuditLog).where(AuditLog.action == "rematched"))] == [
             cases["waits"].id]
     # Nothing changed since: nobody is matched again.

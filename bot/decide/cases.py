@@ -70,6 +70,7 @@ from bot.store import (
     CustomerHandle,
     Mention,
     MentionKey,
+    Meta,
     Order,
     Remedy,
     RemedyStatus,
@@ -422,48 +423,115 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
     return run(store, {f"case:{case_id}"}, step)
 
 
+SEEN_KEY = "rematch_seen"  # Meta: every waiting case has been matched against changes up to this stamp
+
+
+def _seen_until(session: Session) -> datetime | None:
+    row = session.get(Meta, SEEN_KEY)
+    if row is None:
+        return None
+    try:
+        return _aware(datetime.fromisoformat(row.value))
+    except ValueError:
+        return None
+
+
 def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummary) -> int:
     with store.session() as session:
         newest = _newest_change(session)
         if newest is None:
             return 0
-        # Only complaints younger than the matching window (by their first mention): an older one
-        # is past any remedy, and trying every unmatched case ever recorded grows slower each month.
-        young = now - timedelta(days=config.matching.window_days)
-        rows = session.execute(
-            select(Case.id, Case.updated_at).join(Mention, Mention.id == Case.mention_id)
-            .where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE),
-                   func.coalesce(Mention.published_at, Mention.collected_at) >= young)
-            .order_by(Case.id)
-        ).all()
-    # The cheap check: only cases last matched before the newest order / handle change.
-    stale = [case_id for case_id, updated in rows if updated is None or _aware(updated) < newest]  # type: ignore[operator]
-    if not stale:
-        return 0
-    # Changes since the oldest of their last matches are what they have not seen.
-    waiting = set(stale)
-    stamps = [_aware(updated) for case_id, updated in rows if case_id in waiting]
-    oldest = None if any(s is None for s in stamps) else min(s for s in stamps if s is not None)
-    hit = _touched(store, stale, oldest, config.matching.name_min)
+        seen = _seen_until(session)
+    if seen is not None and newest <= seen:
+        return 0  # nothing changed since every waiting case was last matched: the cheap check
+    # Only complaints younger than the matching window (by their first mention): an older one
+    # is past any remedy, and trying every unmatched case ever recorded grows slower each month.
+    young = now - timedelta(days=config.matching.window_days)
+    if seen is None:
+        # No mark yet (a new or upgraded store): the waiting cases' own stamps say what they saw.
+        with store.session() as session:
+            rows = session.execute(
+                select(Case.id, Case.updated_at).join(Mention, Mention.id == Case.mention_id)
+                .where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE),
+                       or_(Case.updated_at.is_(None), Case.updated_at < newest),
+                       func.coalesce(Mention.published_at, Mention.collected_at) >= young)
+                .order_by(Case.id)
+            ).all()
+        stale = [case_id for case_id, _updated in rows]
+        stamps = [_aware(updated) for _case_id, updated in rows]
+        oldest = None if any(s is None for s in stamps) else min((s for s in stamps if s is not None), default=None)
+        hit = _touched(store, stale, oldest, config.matching.name_min) if stale else set()
+    else:
+        # Changes since the mark: only the waiting cases whose keys meet a changed customer's.
+        stale = _touched_since(store, seen, newest, young, config.matching.name_min)
+        hit = set(stale)
     done = 0
+    failed = False
     for case_id in stale:
         if case_id not in hit:
             continue
         try:
             done += _rematch_one(store, case_id, config, now, newest, summary)
         except RecoveryBotError as exc:
+            failed = True
             summary.errors.append(f"case #{case_id}: {exc.message}")
             log.warning("cannot match case #%s again: %s", case_id, exc.message)
-    _seen(store, [case_id for case_id in stale if case_id not in hit], max(now, newest))
+    if not failed:  # a case that failed is tried again next time: the mark stays where it was
+        _seen(store, newest)
     summary.rematched += done
     return done
+
+
+def _touched_since(store: Store, since: datetime, newest: datetime, young: datetime, name_min: float) -> list[int]:
+    """The waiting cases (no order, young, last matched before ``newest``) a change since ``since``
+    can match differently: those with a mention whose identity keys (MentionKey) meet the keys of a
+    customer whose orders or handles changed (by a name key: only when the names are alike enough
+    to count). Driven from the changed customers' keys by index: it costs what changed, not what
+    waits (issue 18)."""
+    from bot.match import customer_keys, name_similarity
+
+    with store.session() as session:
+        changed = set(session.scalars(select(Order.customer_id).where(Order.updated_at > since)))
+        changed |= set(session.scalars(select(CustomerHandle.customer_id).where(CustomerHandle.created_at > since)))
+        if not changed:
+            return []
+        keys, initials_only = customer_keys(session, sorted(changed))
+        waiting = (
+            select(CaseMention.case_id).join(Case, Case.id == CaseMention.case_id)
+            .join(Mention, Mention.id == Case.mention_id)
+            .where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE),
+                   or_(Case.updated_at.is_(None), Case.updated_at < newest),
+                   func.coalesce(Mention.published_at, Mention.collected_at) >= young)
+        )
+        if initials_only:
+            # A customer named by initials only may be anyone: every waiting case, as before.
+            return sorted(set(session.scalars(waiting)))
+        mentions: set[int] = set()
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            for mention_id, key, author in session.execute(
+                select(MentionKey.mention_id, MentionKey.key, Mention.author_name)
+                .join(Mention, Mention.id == MentionKey.mention_id)
+                .where(MentionKey.key.in_(ordered[start:start + 500]))
+            ):
+                if mention_id in mentions:
+                    continue
+                if (not key.startswith("name:") or key == "name:*"
+                        or any(name_similarity(author, name)[0] >= name_min for name in keys.get(key, ()))):
+                    mentions.add(mention_id)
+        found: set[int] = set()
+        chosen = sorted(mentions)
+        for start in range(0, len(chosen), 500):
+            found.update(session.scalars(waiting.where(CaseMention.mention_id.in_(chosen[start:start + 500]))))
+        return sorted(found)
 
 
 def _touched(store: Store, stale: list[int], since: datetime | None, name_min: float) -> set[int]:
     """The stale cases a change since ``since`` can match differently: those with a mention whose
     identity keys (MentionKey) meet the keys of a customer whose orders or handles changed (by a
     name key: only when the names are alike enough to count). The others would find what they
-    found last time, so they are not matched again (issue 18)."""
+    found last time, so they are not matched again (issue 18). Used while the store has no
+    ``rematch_seen`` mark yet (it reads every stale case once); then :func:`_touched_since`."""
     from bot.match import customer_keys, name_similarity
 
     hit: set[int] = set()
@@ -482,7 +550,7 @@ def _touched(store: Store, stale: list[int], since: datetime | None, name_min: f
                 hit.add(case_id)
         if since is None:
             return wanted
-        changed = set(session.scalars(select(Order.customer_id).where(Order.updated_at > since).distinct()))
+        changed = set(session.scalars(select(Order.customer_id).where(Order.updated_at > since)))
         changed |= set(session.scalars(select(CustomerHandle.customer_id).where(CustomerHandle.created_at > since)))
         if not changed:
             return hit
@@ -513,20 +581,20 @@ def _touched(store: Store, stale: list[int], since: datetime | None, name_min: f
     return hit
 
 
-def _seen(store: Store, case_ids: list[int], when: datetime) -> None:
-    """Mark cases as matched against the orders and links of now (what _rematch_one does for a
-    case it tried in vain), in one statement per chunk; cases staff are asked about for a real
-    remedy are left as they are, as _rematch_one leaves them."""
-    real = select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY), Remedy.kind != "contact")
-    for start in range(0, len(case_ids), 500):
-        with store.session() as session:
-            _lock(session)  # one statement over many cases: the exclusive lock, briefly
-            session.execute(
-                update(Case).where(Case.id.in_(case_ids[start:start + 500]), Case.order_id.is_(None),
-                                   Case.status.in_(REMATCHABLE), Case.id.not_in(real),
-                                   or_(Case.updated_at.is_(None), Case.updated_at < when))
-                .values(updated_at=when).execution_options(synchronize_session=False)
-            )
+def _seen(store: Store, newest: datetime) -> None:
+    """Mark every waiting case as matched against the orders and links up to ``newest`` (one row,
+    Meta ``rematch_seen``, instead of a stamp on each case). Never moved back: a slower cycle that
+    read an older ``newest`` leaves a newer mark alone."""
+    value = newest.astimezone(UTC).isoformat()
+    with store.session() as session:
+        _lock(session)
+        row = session.get(Meta, SEEN_KEY, populate_existing=True)
+        if row is None:
+            session.add(Meta(key=SEEN_KEY, value=value))
+        else:
+            old = _seen_until(session)
+            if old is None or old < newest:
+                row.value = value
 
 
 def rematch(store: Store, config: Config, *, now: datetime | None = None) -> int:
@@ -602,16 +670,18 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
     in_flight: tuple[int, ...] = ()
     if case.customer_id is not None:
         year_ago = now - timedelta(days=365)
+        # Driven from the customer's cases (by index), each probing its own remedies: not from
+        # every given or active remedy in the store.
+        given = select(Remedy.id).where(Remedy.case_id == Case.id, Remedy.kind != "contact",
+                                        Remedy.status.in_(GIVEN_REMEDY), Remedy.created_at >= year_ago).exists()
         prior = int(session.scalar(
-            select(func.count(func.distinct(Remedy.case_id))).join(Case, Case.id == Remedy.case_id)
-            .where(Case.customer_id == case.customer_id, Case.id != case.id, Remedy.kind != "contact",
-                   Remedy.status.in_(GIVEN_REMEDY), Remedy.created_at >= year_ago)
+            select(func.count(Case.id)).where(Case.customer_id == case.customer_id, Case.id != case.id, given)
         ) or 0)
+        active = select(Remedy.id).where(Remedy.case_id == Case.id, Remedy.status.in_(ACTIVE_REMEDY)).exists()
         in_flight = tuple(session.scalars(
             select(Case.id).where(
                 Case.customer_id == case.customer_id, Case.id != case.id,
-                (Case.status == CaseStatus.AWAITING_APPROVAL.value)
-                | Case.id.in_(select(Remedy.case_id).where(Remedy.status.in_(ACTIVE_REMEDY))),
+                (Case.status == CaseStatus.AWAITING_APPROVAL.value) | active,
             ).order_by(Case.id)
         ))
     copied_from, copied_by = _copies(session, case, mentions, now)

@@ -548,6 +548,8 @@ Index("ix_mention_handle_lower", func.lower(Mention.author_handle))
 Index("ix_mention_email_lower", func.lower(Mention.author_email))
 Index("ix_case_customer_issue_created", Case.customer_id, Case.issue, Case.created_at)
 Index("ix_case_order", Case.order_id)
+Index("ix_customer_email_lower", func.lower(Customer.email))
+Index("ix_handle_created", CustomerHandle.created_at)
 
 
 def _name_key_rows(customer: Customer) -> list[dict[str, Any]]:
