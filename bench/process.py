@@ -221,6 +221,9 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
             for table in ("customer", "shop_order", "mention", "recovery_case"):
                 s.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                f"(SELECT max(id) FROM {table}))"))
+            # A live database's autovacuum keeps planner statistics; a store bulk-loaded a moment ago
+            # has none (its tables look empty), and the planner then reads whole tables.
+            s.execute(text("ANALYZE"))
     state["next_mention"] = stored + 1
     state["next_customer"] = customers
     return state

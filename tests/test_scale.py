@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.decide.cases import process
-from bot.match import name_candidates, name_similarity
+from bot.match import MatchConfig, bounded_name_candidates, match_mention, name_candidates, name_similarity
 from bot.orders import upsert_order
 from bot.store import AuditLog, Case, Customer, CustomerNameKey, Meta, Order, Store, open_store
 from connectors.orders.base import ParsedLine, ParsedOrder
@@ -240,3 +241,56 @@ def test_customers_imported_from_orders_get_their_name_keys(tmp_path: Path) -> N
         assert set(customer_name_keys("Greta Lindqvist")) <= keys and keys
     finally:
         store.dispose()
+
+
+def _common_names(s: Session) -> None:
+    """Twelve Adas and twelve Bergs, one Ada Berg: more than the lookup's bound of five share a word."""
+    for i in range(12):
+        add_order(s, f"ada{i}@mail.example", f"Ada {LAST[i]}", f"A-{i}", [("MUG-1", "Travel Mug", "15.00", 1)],
+                  placed=days_ago(20), delivered=days_ago(15))
+        add_order(s, f"berg{i}@mail.example", f"{FIRST[i]} Berg", f"B-{i}", [("MUG-1", "Travel Mug", "15.00", 1)],
+                  placed=days_ago(20), delivered=days_ago(15))
+    add_order(s, "ada.berg@mail.example", "Ada Berg", "K-1", [("KET-2", "Glass Kettle", "39.00", 1)],
+              placed=days_ago(20), delivered=days_ago(15))
+
+
+def test_a_common_name_is_looked_up_by_first_and_last_name(store: Store) -> None:
+    with store.session() as s:
+        _common_names(s)
+    since = days_ago(300)
+    with store.session() as s:
+        # More customers share a word than the bound: the pair keys find what comparing them all finds.
+        for probe in ["Ada Berg", "Berg Ada", "ADA BERG", "Ada B.", "A. Berg", "Ada Bergg", "Adda Berg", "Ada Brg"]:
+            assert len(name_candidates(s, probe, since, 0.5)) >= 1, probe
+            assert bounded_name_candidates(s, probe, since, 0.5, 5) == name_candidates(s, probe, since, 0.5), probe
+        # Under the bound nothing changes at all.
+        assert bounded_name_candidates(s, "Ada Berg", since, 0.5, 100) == name_candidates(s, "Ada Berg", since, 0.5)
+        config = MatchConfig(name_candidates=5)
+        mention = add_mention(s, "m1", "My glass kettle cracked on the second day, water everywhere.", "damaged",
+                              source="trustpilot", kind="trustpilot", published=days_ago(2),
+                              author_name="Ada Berg", product_name="Glass Kettle")
+        result = match_mention(s, mention, config, issue="damaged", now=NOW)
+        assert result.matched and result.order_id == s.scalars(select(Order.id).where(Order.number == "K-1")).one()
+
+
+def test_a_name_too_common_to_look_up_waits_with_the_reason(store: Store) -> None:
+    config = Config.model_validate({"bot": {"shop_name": "Kestrel Lane", "dry_run": True},
+                                    "policy": {"daily_budget": 400, "monthly_budget": 2000},
+                                    "matching": {"name_candidates": 5}})
+    with store.session() as s:
+        _common_names(s)
+        add_mention(s, "ada", "The travel mug leaks from the lid, my bag is soaked every morning.", "defective",
+                    source="trustpilot", kind="trustpilot", published=days_ago(2), author_name="Ada",
+                    product_name="Travel Mug")
+        add_mention(s, "known", "The travel mug leaks from the lid, coffee all over my desk today.", "defective",
+                    published=days_ago(2), author_name="Ada", author_email="ada3@mail.example",
+                    product_name="Travel Mug")
+    process(store, config, now=NOW)
+    with store.session() as s:
+        cases = {c.mention.external_id: c for c in s.scalars(select(Case))}
+        # Twelve Adas bought a mug: the name alone cannot say which; the case says so and waits.
+        assert cases["ada"].order_id is None
+        assert any("fits more than 5 customers" in r for r in cases["ada"].match_reasons), cases["ada"].match_reasons
+        # The verified email still says who it is, and the name still counts for that customer.
+        assert cases["known"].order is not None and cases["known"].order.number == "A-3"
+        assert any("'Ada' ~ 'Ada Nguyen'" in r for r in cases["known"].match_reasons), cases["known"].match_reasons

@@ -176,11 +176,13 @@ def _store_match(case: Case, result: MatchResult) -> None:
 
 def _pending_mentions(store: Store) -> list[int]:
     with store.session() as session:
-        linked = select(CaseMention.mention_id)
+        # The unhappy assessments by their partial index (ix_assessment_pending), each probing
+        # case_mention by its unique index; only the few pending are joined to their mention.
+        pending = select(Assessment.mention_id).where(
+            Assessment.unhappy.is_(True), Assessment.scored.is_(True),
+            ~select(CaseMention.mention_id).where(CaseMention.mention_id == Assessment.mention_id).exists())
         return list(session.scalars(
-            select(Mention.id).join(Assessment, Assessment.mention_id == Mention.id)
-            .where(Assessment.unhappy.is_(True), Assessment.scored.is_(True), Mention.id.not_in(linked))
-            .order_by(Mention.published_at, Mention.id)
+            select(Mention.id).where(Mention.id.in_(pending)).order_by(Mention.published_at, Mention.id)
         ))
 
 

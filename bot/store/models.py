@@ -550,6 +550,10 @@ Index("ix_case_customer_issue_created", Case.customer_id, Case.issue, Case.creat
 Index("ix_case_order", Case.order_id)
 Index("ix_customer_email_lower", func.lower(Customer.email))
 Index("ix_handle_created", CustomerHandle.created_at)
+# The unhappy scored assessments: what `process` looks through for mentions not yet in a case.
+Index("ix_assessment_pending", Assessment.mention_id,
+      sqlite_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True),
+      postgresql_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True))
 
 
 def _name_key_rows(customer: Customer) -> list[dict[str, Any]]:

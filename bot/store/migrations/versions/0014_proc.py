@@ -1,7 +1,7 @@
 """pair keys of customer names (first and last word) so a common first name is not a lookup of
 every customer who has it, and the identity keys of waiting mentions written anew (a name of two
 words or more is kept by its pair keys); indexes for the lookups of a cycle that still read whole tables: a
-customer by lower-case email, handles by when they were linked
+customer by lower-case email, handles by when they were linked, unhappy assessments (partial)
 
 Revision ID: 0014_proc
 Revises: 0010_indexes
@@ -24,6 +24,9 @@ BATCH = 2000
 def upgrade() -> None:
     op.create_index('ix_customer_email_lower', 'customer', [sa.text('lower(email)')])
     op.create_index('ix_handle_created', 'customer_handle', ['created_at'])
+    op.create_index('ix_assessment_pending', 'assessment', ['mention_id'],
+                    sqlite_where=sa.text('unhappy IS 1 AND scored IS 1'),
+                    postgresql_where=sa.text('unhappy IS true AND scored IS true'))
     _fill()
 
 
@@ -72,5 +75,6 @@ def _fill() -> None:
 def downgrade() -> None:
     name_key = sa.table('customer_name_key', sa.column('key'))
     op.get_bind().execute(sa.delete(name_key).where(name_key.c.key.like('p:%')))
+    op.drop_index('ix_assessment_pending', table_name='assessment')
     op.drop_index('ix_handle_created', table_name='customer_handle')
     op.drop_index('ix_customer_email_lower', table_name='customer')
