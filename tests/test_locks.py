@@ -285,5 +285,16 @@ def test_a_step_waits_for_its_keys_only_and_starts_again_for_a_key_it_finds(pg: 
 
             assert run(store, {"case:1"}, step) == "ran"
             assert starts == [frozenset({"case:1"}), frozenset({"case:1", "customer:3"})]
+
+            def adding(session: object, locks: Locks) -> frozenset[str]:
+                locks.add("customer:4")  # free: taken at once, no second start
+                starts.append(locks.held)
+                locks.add("customer:1")  # held by the other transaction: tried, not waited for
+                return locks.held
+
+            starts.clear()
+            with pytest.raises(Busy):
+                run(store, {"case:2"}, adding, wait=False)
+            assert starts == [frozenset({"case:2", "customer:4"})]
     finally:
         holder.dispose()

@@ -16,10 +16,10 @@ Several passes at once (Celery workers, issue 18) share the work by buyer (``bot
 On PostgreSQL each step locks what it reads and writes, not the whole database:
 
 - *linking* a mention locks the keys it can join a case by: its text fingerprint (when long
-  enough to count as a copy), its author's email and handle, the customer and order it matched,
-  and the case it joins. Matching reads orders and customers, never cases, so it runs before the
-  locks are taken (its customer is one of the keys); ``_find_case`` runs again under them and a
-  case it did not foresee is locked by starting again. Two mentions that share any key are linked
+  enough to count as a copy), its author's email and handle (all known from the mention itself,
+  locked first), then the customer and order it matched (matching reads orders and customers,
+  never cases, so these are tried right after it, before ``_find_case`` reads any case), and the
+  case it joins (found by ``_find_case``, so locked by starting again). Two mentions that share any key are linked
   one after the other, as by one process: the second sees the first's case. Two mentions of one
   buyer under keys that do not meet (an email on one source, a handle on another, neither yet
   tied to a customer) may be linked at once and open two cases; one process opens two there too,
@@ -260,8 +260,9 @@ def _store_keys(session: Session, mention: Mention) -> None:
             session.add(MentionKey(key=key, mention_id=mention.id))
 
 
-def _identity(mention: Mention, result: MatchResult) -> set[str]:
-    """The keys a mention can join a case by (what _find_case compares), as lock names."""
+def _identity(mention: Mention) -> set[str]:
+    """The keys a mention can join a case by that it carries itself (what _find_case compares),
+    as lock names; the customer and order it matches are added once matching found them."""
     keys = {f"mention:{mention.id}"}
     if _normal_len(mention.text) >= MIN_COPY_CHARS:
         keys.add(f"text:{mention.fingerprint}")
@@ -269,11 +270,14 @@ def _identity(mention: Mention, result: MatchResult) -> set[str]:
         keys.add(f"email:{mention.author_email.strip().lower()}")
     if mention.author_handle and mention.author_handle.strip().lstrip("@"):
         keys.add(f"handle:{mention.source_kind}:{mention.author_handle.strip().lower().lstrip('@')}")
-    if result.matched and result.customer_id is not None:
-        keys.add(f"customer:{result.customer_id}")
-    if result.matched and result.order_id is not None:
-        keys.add(f"order:{result.order_id}")
     return keys
+
+
+def _matched_keys(result: MatchResult) -> list[str]:
+    if not result.matched:
+        return []
+    return ([f"customer:{result.customer_id}"] if result.customer_id is not None else []) + (
+        [f"order:{result.order_id}"] if result.order_id is not None else [])
 
 
 def _linked(session: Session, mention_id: int) -> bool:
@@ -282,42 +286,31 @@ def _linked(session: Session, mention_id: int) -> bool:
 
 def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summary: ProcessSummary, *,
               wait: bool = True, avoid: frozenset[str] = frozenset()) -> None:
-    from bot.match import match_mention
 
     keys = {f"mention:{mention_id}"}
-    matched: tuple[str, MatchResult] | None = None
     if _postgres(store):
-        # Matched before the locks: matching reads orders, customers and handle links, never
-        # cases, and the customer it finds is one of the keys. An orders sync meanwhile is the
-        # rematch's to catch, as for a mention linked just before it.
-        with store.session() as session:
-            if _linked(session, mention_id):
-                return
+        with store.session() as session:  # who wrote it, from the mention alone (a cheap read)
             mention = session.get(Mention, mention_id)
-            assert mention is not None and mention.assessment is not None
-            issue = _issue(mention.assessment)
-            result = match_mention(session, mention, config.matching, issue=issue, now=now)
-            keys = _identity(mention, result)
-            matched = issue, result
+            assert mention is not None
+            keys = _identity(mention)
         if keys & avoid:
             raise Busy(frozenset(keys))  # a mention of this person waits for another worker: keep the order
-    run(store, keys, lambda session, locks: _link(session, locks, mention_id, matched, config, now, summary),
-        wait=wait)
+    run(store, keys, lambda session, locks: _link(session, locks, mention_id, config, now, summary), wait=wait)
 
 
-def _link(session: Session, locks: Locks, mention_id: int, matched: tuple[str, MatchResult] | None, config: Config,
-          now: datetime, summary: ProcessSummary) -> None:
+def _link(session: Session, locks: Locks, mention_id: int, config: Config, now: datetime,
+          summary: ProcessSummary) -> None:
     from bot.match import match_mention
 
     if _linked(session, mention_id):
         return  # another process linked it meanwhile
     mention = session.get(Mention, mention_id)
     assert mention is not None and mention.assessment is not None
-    if matched is None:
-        issue = _issue(mention.assessment)
-        result = match_mention(session, mention, config.matching, issue=issue, now=now)
-    else:
-        issue, result = matched
+    issue = _issue(mention.assessment)
+    result = match_mention(session, mention, config.matching, issue=issue, now=now)
+    # Matching reads orders, customers and handle links, never cases: the customer and order it
+    # found are locked before any case is read.
+    locks.add(*_matched_keys(result))
     case, why = _find_case(session, mention, issue, result, config, now)
     if case is not None:
         locks.need(f"case:{case.id}")  # the case it joins may be decided meanwhile: hold it
@@ -383,7 +376,7 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
             # stamps come from the wall clock, `now` may be given.
             case.updated_at = max(now, newest)
             return False
-        locks.need(f"customer:{result.customer_id}")
+        locks.add(f"customer:{result.customer_id}")  # before the buyer's other cases are read
         for remedy in active:
             if remedy.status == RemedyStatus.QUEUED.value:
                 release(session, remedy)
@@ -779,7 +772,7 @@ def _decide_one(store: Store, case_id: int, config: Config, now: datetime, summa
         if case is None or case.status != CaseStatus.NEW.value:
             return  # another process decided it meanwhile
         if case.customer_id is not None:
-            locks.need(f"customer:{case.customer_id}")  # the per-customer limit reads their other cases
+            locks.add(f"customer:{case.customer_id}")  # before the per-customer limit reads their other cases
         mention = case.mention
         assert mention.assessment is not None
         matched = case.order_id is not None

@@ -13,9 +13,11 @@ or rollback (a killed worker's go with its connection):
 
 Deadlocks: a step asks for all its locks in one statement, the shared one first and the keys in
 the order of their numbers (PostgreSQL evaluates a select list from left to right), and never
-waits for a lock while holding others: a step that finds it needs a key it does not hold (the
-case a mention joins, the customer a case turns out to be) raises :class:`Relock`, which rolls
-the transaction back; it starts again asking for the old keys and the new together. After
+waits for a lock while holding others. A key it learns of on the way is either tried without
+waiting (:meth:`Locks.add`: the customer a mention matched, before any case is read) or, when
+what it read already depends on it (the case a mention joins), asked for with
+:meth:`Locks.need`; a key it cannot have at once raises :class:`Relock`, which rolls the
+transaction back, and the step starts again asking for the old keys and the new together. After
 ``RETRIES`` such starts it takes the exclusive lock instead, as all case work did before. The
 budget rows (``bot.outbox.reserve``) are locked last, by their guarded UPDATE, and whoever holds
 one waits for no advisory lock.
@@ -78,16 +80,32 @@ def lock_all(session: Session) -> None:
 
 
 class Locks:
-    """What one step's transaction holds; :meth:`need` says what else its reads depend on."""
+    """What one step's transaction holds, and the two ways of asking for more."""
 
     def __init__(self, session: Session, held: frozenset[str], everything: bool) -> None:
+        self.session = session
         self.held = held
         self.everything = everything or not _postgres(session)
 
     def need(self, *keys: str) -> None:
+        """What the step has read already depends on these keys: start again holding them."""
         missing = frozenset(keys) - self.held
         if missing and not self.everything:
             raise Relock(missing)
+
+    def add(self, *keys: str) -> None:
+        """Take these keys now, for what the step reads from here on: tried without waiting (so
+        never a deadlock); when one is held elsewhere, start again holding them (Relock)."""
+        missing = frozenset(keys) - self.held
+        if not missing or self.everything:
+            return
+        numbers = sorted({key_number(key) for key in missing})
+        row = self.session.execute(
+            text("SELECT " + ", ".join(f"pg_try_advisory_xact_lock(:s, :k{i})" for i in range(len(numbers)))),
+            {"s": KEY_SPACE} | {f"k{i}": n for i, n in enumerate(numbers)}).one()
+        if not all(row):
+            raise Relock(missing)  # the rollback lets go of those it did get
+        self.held |= missing
 
 
 def _take(session: Session, keys: frozenset[str], wait: bool, everything: bool) -> bool:
