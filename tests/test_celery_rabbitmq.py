@@ -29,7 +29,6 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from bot.config import load
 from bot.store import Assessment, Case, Mention, Remedy, open_store, utcnow
 from tests.decide_world import add_order
 from tests.httpserver import LocalServer, Route
@@ -130,18 +129,15 @@ def test_scheduler_and_workers_on_rabbitmq_keep_exactly_once(tmp_path: Path, pg_
             assert victim not in {w.pid for w in workers}  # a pool process, not a worker's parent
             os.kill(victim, signal.SIGKILL)
 
-            from bot.engine.celery_app import configure
+            # A sender app of its own: the module's app may still hold a producer pool on another
+            # broker (tests/test_celery.py runs first in the same process, on its own Redis).
+            from celery import Celery
 
-            os.environ["RB_CELERY_BROKER"] = rabbit
-            try:
-                app = configure(load(config_path))
+            with Celery("rb-sender", broker=rabbit, set_as_current=False) as app:
                 for name, args in (("recoverybot.collect_source", ("s1",)), ("recoverybot.process_cases", ()),
                                    ("recoverybot.dispatch_due", ())):
                     for _ in range(2):
                         app.send_task(name, args=args, queue=queue)
-            finally:
-                os.environ.pop("RB_CELERY_BROKER", None)
-            app.close()
 
             def settled() -> bool:
                 if count(Mention) < 2 * SOURCES or count(Assessment) < 2 * SOURCES:
