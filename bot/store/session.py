@@ -175,6 +175,10 @@ def check_database(url: str, base_dir: Path | None, *, create: bool | str) -> Pa
         raise NoDatabase(f"no database at {path}; run `recoverybot init`",
                          hint="check [bot] database in the config; `recoverybot init` creates an empty database")
     left = traces(path)
+    if left and path.exists():
+        # Another process created it between our two looks (it makes the file before its
+        # lock, so a trace seen first and then no file is a database that is really gone).
+        return None
     if left and create != "fresh":
         raise NoDatabase(
             f"no database at {path}, but one lived there before ({left[0].name} is still there): "
