@@ -88,14 +88,17 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     unhappy_threshold: float = Field(
-        default=0.0, description="Decision threshold on the combined unhappiness score; raise it to flag fewer buyers.")
+        default=0.0, description="The phrase rules' threshold on their unhappiness score; raise it to let them flag fewer buyers "
+        "(with model = true the rules are the model's evidence, not the decision).")
     issue_min_weight: float = Field(
         default=2.0, ge=0.0, description="Minimum phrase weight before a fixable issue (replacement, refund...) is named; "
         "weaker evidence gives 'other'.")
     unhappy_max_rating: int = Field(
-        default=2, ge=0, le=5, description="Ratings at or below this are unhappy whatever the words say.")
+        default=2, ge=0, le=5, description="The phrase rules read ratings at or below this as unhappy whatever the words say (with "
+        "model = true the stars are one input of the model).")
     happy_min_rating: int = Field(
-        default=4, ge=1, le=6, description="Ratings at or above this are happy unless the text reports a real failure.")
+        default=4, ge=1, le=6, description="The phrase rules read ratings at or above this as happy unless the text reports a real "
+        "failure.")
     max_chars: int = Field(
         default=20000, ge=100, description="Longer texts are scored on their first max_chars characters (noted in cues).")
     extra_phrases: dict[str, list[str]] = Field(
@@ -108,7 +111,7 @@ class ScoringConfig(BaseModel):
     extra_positive_words: list[str] = Field(
         default_factory=list, description="Extra single words that count as positive (VADER valence +2).")
     model: bool = Field(
-        default=True, description="Let the bundled learned model decide (trained on 6,200 real buyer texts; the "
+        default=True, description="Let the bundled learned model decide (trained on 10,600 real buyer texts; the "
         "phrase rules become its evidence and its explanations). false: the phrase rules alone decide, and no "
         "remedy is ever automatic (nothing is 'sure').")
     model_min_probability: float = Field(
