@@ -345,8 +345,30 @@ def cmd_train(rows: list[Row], c: float, min_df: int) -> None:
                               "issue_route": round(route, 2)},
                   meta={"trained_on": len([r for r in train if not r.unsure]), "languages": languages,
                         "C": c, "min_df": min_df, "version": learned.VERSION})
+    floor = choose_words_floor(dev)
+    print(f"the buyer's own words name the issue where the model's is below {floor:.2f} (chosen on dev)")
     print(f"wrote {learned.WEIGHTS.relative_to(ROOT)} ({learned.WEIGHTS.stat().st_size // 1024} KB, "
           f"{len(model.vocab.names)} features); languages read: {', '.join(languages)}")
+
+
+def choose_words_floor(dev: Sequence[Row], floors: Sequence[float] = (0.0, 0.3, 0.4, 0.5)) -> float:
+    """Below which issue probability the phrase rules' fixable issue overrides the model's (the
+    full Scorer on dev, issue right on remedy-worthy texts; the lowest floor of the best), stored in
+    the weights file just written as `issue_from_words`."""
+    from bot.scoring import Scorer
+
+    model = learned.LearnedModel(learned.WEIGHTS)
+    worthy = [r for r in dev if r.remedy]
+    scorer = Scorer(model=model)
+    results = {}
+    for floor in floors:
+        model.thresholds["issue_from_words"] = floor
+        results[floor] = sum(scorer.assess(r.text, r.rating).issue.value == r.issue for r in worthy) / max(1, len(worthy))
+        print(f"  words below {floor:.2f}: issue right on remedy-worthy dev texts {results[floor]:.3f}")
+    best = min(floors, key=lambda f: (-round(results[f], 3), f))
+    model.thresholds["issue_from_words"] = best
+    model.save(learned.WEIGHTS)
+    return best
 
 
 def supported_languages(dev: Sequence[Row], v: Verdicts, min_n: int = 12, min_f1: float = 0.75) -> list[str]:
