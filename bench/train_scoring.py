@@ -439,8 +439,10 @@ def main() -> None:
     ap.add_argument("command", choices=("compare", "train", "test"))
     ap.add_argument("--c", type=float, default=4.0)
     ap.add_argument("--min-df", type=int, default=2)
+    ap.add_argument("--labels", type=Path, default=LABELS,
+                    help="another labels file (e.g. the labels before settling: bench/labels/settle.py original)")
     args = ap.parse_args()
-    rows = load_rows()
+    rows = load_rows(labels=args.labels)
     if args.command == "compare":
         cmd_compare(rows)
     elif args.command == "train":
