@@ -99,7 +99,7 @@ backoff = 0
 
 [scoring]
 # this test is about who wrote what; the scorer's own certainty is tested in test_scorer.py
-sure_remedy_probability = 0.8
+sure_remedy_probability = 0.6
 sure_issue_probability = 0.9
 
 [orders]
