@@ -60,7 +60,7 @@ def test_sigkill_at_random_moments_never_doubles_nor_overspends(tmp_path: Path) 
             seed_unhappy(session, CASES)
         store.dispose()
 
-        env = {**os.environ, "RB_CRASH_SECRET": "crash-test-secret", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "RB_CRASH_SECRET": "crash-test-secret", "PYTHONPATH": str(ROOT), "RB_WORLD_T0": str(time.time())}
         command = [sys.executable, "-m", "tests.decide_world", str(config_path), "50"]
         killed = 0
         for _ in range(KILLS):
@@ -111,7 +111,7 @@ def test_two_cycles_at_once_on_postgresql_never_double_nor_overspend(tmp_path: P
         with store.session() as session:
             seed_unhappy(session, 150)
         store.dispose()
-        env = {**os.environ, "RB_CRASH_SECRET": "crash-test-secret", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "RB_CRASH_SECRET": "crash-test-secret", "PYTHONPATH": str(ROOT), "RB_WORLD_T0": str(time.time())}
         command = [sys.executable, "-m", "tests.decide_world", str(config_path), "5"]
         workers = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                    for _ in range(2)]
@@ -184,7 +184,7 @@ smtp_timeout = 10
         with store.session() as session:
             seed_unhappy(session, buyers)
         store.dispose()
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RB_WORLD_T0": str(time.time())}
         command = [sys.executable, "-m", "tests.decide_world", str(config_path), "50"]
         killed = 0
         for _ in range(8):
