@@ -4,7 +4,7 @@
 * ``remedy``: would a concrete remedy for their order put it right;
 * ``issue``: which of the eleven issue kinds, given that they are unhappy.
 
-Trained on 10,600 real buyer texts labelled by us (``bench/train_scoring.py``; labels by id in
+Trained on 14,100 real buyer texts labelled by us (``bench/train_scoring.py``; labels by id in
 ``bench/labels/``), chosen and thresholded on a dev split, measured once on a test split nothing
 was tuned on. The weights ship in this package as ``weights.npz`` (numpy arrays, no pickle); the
 thresholds that make a remedy automatic (``sure``) were chosen on dev for precision >= 0.95.

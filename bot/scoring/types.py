@@ -111,7 +111,7 @@ class ScoringConfig(BaseModel):
     extra_positive_words: list[str] = Field(
         default_factory=list, description="Extra single words that count as positive (VADER valence +2).")
     model: bool = Field(
-        default=True, description="Let the bundled learned model decide (trained on 10,600 real buyer texts; the "
+        default=True, description="Let the bundled learned model decide (trained on 14,100 real buyer texts; the "
         "phrase rules become its evidence and its explanations). false: the phrase rules alone decide, and no "
         "remedy is ever automatic (nothing is 'sure').")
     model_min_probability: float = Field(
