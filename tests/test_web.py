@@ -359,6 +359,35 @@ def test_digest_buttons_are_signed_for_each_recipient(world: World, client: http
     assert statuses(world, case_id)[0] == "awaiting_approval"  # opening them did nothing
 
 
+def test_the_also_waiting_lines_have_their_own_buttons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past [digest] cards the waiting cases are one line each, and still one click from a decision."""
+    import re
+
+    monkeypatch.setenv("RB_TEST_WEB_KEY", KEY)
+
+    for world in start(tmp_path, cases=3, digest="cards = 1"):
+        with httpx.Client(base_url=world.url, follow_redirects=True, timeout=20) as client:
+            messages = _send_digest(world)
+            with world.store.session() as session:
+                waiting = [c.id for c in session.query(Case).filter_by(status="awaiting_approval").order_by(Case.id)]
+            assert len(waiting) == 3
+            [recipient], html, text = messages[0]
+            assert "Also waiting" in html and "Also waiting" in text
+            also = html[html.index("Also waiting"):]
+            found = re.findall(r'<a href="(http://127\.0\.0\.1:\d+/link/[^"]+)"[^>]*>(Approve|Reject|Change)</a>', also)
+            assert [label for _url, label in found] == ["Approve", "Reject", "Change"] * 2
+            assert all(url.replace("&amp;", "&") in text for url, _label in found)
+            # Each line's Approve opens the confirmation of its own case, signed for this recipient.
+            shown = []
+            for url, label in found:
+                if label == "Approve":
+                    page = client.get(url.replace("&amp;", "&"))
+                    assert page.status_code == 200 and f"{recipient} (until" in page.text
+                    shown += [cid for cid in waiting if f"case {cid}" in page.text]
+            assert len(shown) == 2 and set(shown) < set(waiting)
+            assert all(statuses(world, cid)[0] == "awaiting_approval" for cid in waiting)  # a GET never acts
+
+
 def test_a_decision_on_an_older_proposal_is_refused_under_the_lock(world: World) -> None:
     from bot.decide.staff import ProposalChanged, approve, reject
 

@@ -46,7 +46,7 @@ class World:
             return case
 
 
-def make_config(tmp_path: Path, smtp_port: int, web_port: int, extra: str = "") -> Config:
+def make_config(tmp_path: Path, smtp_port: int, web_port: int, extra: str = "", digest: str = "") -> Config:
     text = f"""
 [bot]
 database = "sqlite:///store.db"
@@ -66,6 +66,7 @@ smtp_host = "127.0.0.1"
 smtp_port = {smtp_port}
 smtp_security = "none"
 sender = "bot@kestrel.example"
+{digest}
 
 [web]
 enabled = true
@@ -91,10 +92,10 @@ def seed_waiting(store: Store, config: Config, cases: int = 1) -> None:
     process(store, config, now=NOW)
 
 
-def start(tmp_path: Path, *, cases: int = 1, extra: str = "") -> Iterator[World]:
+def start(tmp_path: Path, *, cases: int = 1, extra: str = "", digest: str = "") -> Iterator[World]:
     smtp = SmtpServer()
     with smtp:
-        config = make_config(tmp_path, smtp.port, free_port(), extra)
+        config = make_config(tmp_path, smtp.port, free_port(), extra, digest)
         store = open_store(config.bot.database, config.base_dir)
         try:
             seed_waiting(store, config, cases)

@@ -147,7 +147,9 @@ def build(store: Store, config: Config, *, day: date | None = None, now: datetim
         "generated": local_time(now, zone, "%a %d %b %Y %H:%M"),
         "quiet_text": "All quiet: nobody unhappy, nothing waiting, nothing failing." if counts.quiet else "",
         "inbox_url": config.web.public_url + "/",
-        "buttons": _buttons(store, config, recipient, [it.case_id for it in data["needs"].items if it.case_id], now),
+        # The cards and the one-line "also waiting" cases alike: each is one click from its decision.
+        "buttons": _buttons(store, config, recipient,
+                            [it.case_id for it in (*data["needs"].items, *data["needs"].brief) if it.case_id], now),
     }
     try:
         html = _env().get_template("digest.html").render(**context)
