@@ -242,11 +242,12 @@ def test_public_bind_without_a_key_is_refused_at_start_up(tmp_path: Path) -> Non
     assert signing_key(config.web, environ={})  # loopback: a key made for this process
 
 
-def _daemon_config(tmp_path: Path, port: int, bind: str = "127.0.0.1") -> Path:
+def _daemon_config(tmp_path: Path, port: int, bind: str = "127.0.0.1", shop: str = "Kestrel Lane") -> Path:
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [bot]
 database = "sqlite:///daemon.db"
+shop_name = "{shop}"
 
 [schedule]
 jitter = "1s"
@@ -284,6 +285,14 @@ def test_the_daemon_serves_the_inbox_and_refuses_a_public_bind_without_key(tmp_p
                 return False
 
         wait_for("the inbox to answer", answers, timeout=60, proc=proc)
+        assert "Kestrel Lane" in httpx.get(f"http://127.0.0.1:{port}/login", timeout=10).text
+
+        # A reload reaches the inbox too (shop name, caps, staff): it follows the daemon's config.
+        _daemon_config(tmp_path, port, shop="Heron Row")
+        proc.signal(signal.SIGHUP)
+        wait_for("the inbox to show the reloaded config",
+                 lambda: "Heron Row" in httpx.get(f"http://127.0.0.1:{port}/login", timeout=10).text,
+                 timeout=60, proc=proc)
         proc.signal(signal.SIGTERM)
         assert proc.wait(60) == 0
 

@@ -551,7 +551,8 @@ def run_daemon(config: Config, config_path: Path | None = None, *, signals: Sign
             if signals.reload.is_set():
                 signals.reload.clear()
                 log.info("SIGHUP: reloading %s", daemon.config_path)
-                daemon.reload()
+                if daemon.reload() and web is not None:
+                    _reload_web(web, daemon.config)
                 heartbeat.beat(_info(daemon, config_path))
             now = time.monotonic()
             if now - last_beat >= min(HEARTBEAT_SECONDS, parse_duration(daemon.config.schedule.heartbeat_every)):
@@ -621,13 +622,25 @@ class DatabaseWatch:
 
 
 def _start_web(config: Config, store: Store) -> WebServer | None:
-    """The staff inbox in a thread of this process when [web] enabled (a reload does not move it:
-    a changed [web] section needs a restart)."""
+    """The staff inbox in a thread of this process when [web] enabled (a reload gives it the new
+    config, :func:`_reload_web`; a changed [web] section itself needs a restart)."""
     if not config.web.enabled:
         return None
     from bot.web.server import WebServer
 
     return WebServer(config, store).start()
+
+
+def _reload_web(web: WebServer, config: Config) -> None:
+    """Give the running inbox the reloaded config (caps, staff, shop name, mail settings), so an
+    approval or a change from the inbox follows the same policy as the daemon. Its own [web]
+    section (address, port, key, public URL) stays until a restart: the server is bound to it."""
+    app = web.app.state.web
+    if config.web != app.config.web:
+        log.warning("config reload: [web] changed; the inbox keeps its address, key and links until the "
+                    "daemon restarts (systemctl restart recoverybot); the rest of the config applies now")
+        config = config.model_copy(update={"web": app.config.web})
+    app.config = config
 
 
 def _info(daemon: Daemon, config_path: Path | None) -> dict[str, Any]:
