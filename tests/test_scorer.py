@@ -29,7 +29,7 @@ def test_weights_ship_in_the_package_and_load_without_pickle() -> None:
         assert data["weights"].shape[1] == 2 + 2 * len(data["classes"])
     model = learned.load()
     assert model is learned.load()  # built once per process
-    assert set(model.thresholds) == {"unhappy", "remedy", "sure_remedy", "sure_issue", "issue_route"}
+    assert set(model.thresholds) == {"unhappy", "remedy", "sure_remedy", "sure_issue", "issue_route", "issue_from_words"}
     assert "en" in model.languages and model.meta["version"] == learned.VERSION
 
 
