@@ -175,15 +175,23 @@ def _store_match(case: Case, result: MatchResult) -> None:
 
 
 def _pending_mentions(store: Store) -> list[int]:
+    """The unhappy scored mentions not yet in a case, oldest first. Read from the partial index of
+    assessments not marked ``linked`` (ix_assessment_unlinked), so it costs what is new, not what is
+    stored; a row marked late (a mention linked by code that did not mark it) is marked here, so it
+    is read once more at most: case_mention, checked for each row, stays the truth."""
     with store.session() as session:
-        # The unhappy assessments by their partial index (ix_assessment_pending), each probing
-        # case_mention by its unique index; only the few pending are joined to their mention.
-        pending = select(Assessment.mention_id).where(
-            Assessment.unhappy.is_(True), Assessment.scored.is_(True),
-            ~select(CaseMention.mention_id).where(CaseMention.mention_id == Assessment.mention_id).exists())
-        return list(session.scalars(
-            select(Mention.id).where(Mention.id.in_(pending)).order_by(Mention.published_at, Mention.id)
-        ))
+        rows = session.execute(
+            select(Assessment.mention_id, CaseMention.mention_id.is_not(None))
+            .join(Mention, Mention.id == Assessment.mention_id)
+            .outerjoin(CaseMention, CaseMention.mention_id == Assessment.mention_id)
+            .where(Assessment.unhappy.is_(True), Assessment.scored.is_(True), Assessment.linked.is_(False))
+            .order_by(Mention.published_at, Mention.id)
+        ).all()
+        late = [mention_id for mention_id, linked in rows if linked]
+        for start in range(0, len(late), 500):
+            session.execute(update(Assessment).where(Assessment.mention_id.in_(late[start:start + 500]))
+                            .values(linked=True).execution_options(synchronize_session=False))
+        return [mention_id for mention_id, linked in rows if not linked]
 
 
 def _find_case(session: Session, mention: Mention, issue: str, result: MatchResult, config: Config,
@@ -316,6 +324,7 @@ def _link(session: Session, locks: Locks, mention_id: int, config: Config, now: 
         locks.need(f"case:{case.id}")  # the case it joins may be decided meanwhile: hold it
     if (case.order_id if case is not None else result.order_id if result.matched else None) is None:
         _store_keys(session, mention)  # it waits for its order: an orders sync looks it up by these
+    mention.assessment.linked = True  # out of the pending lookup's index (_pending_mentions)
     if case is not None:
         session.add(CaseMention(case_id=case.id, mention_id=mention.id))
         session.add(AuditLog(at=now, case_id=case.id, action="mention_merged",

@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    false,
     true,
 )
 from sqlalchemy.engine import Connection, Dialect
@@ -177,6 +178,9 @@ class Assessment(Base):
     sure: Mapped[bool | None] = mapped_column(Boolean, default=None)  # NULL: decided before the model (as sure)
     scored: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     language: Mapped[str | None] = mapped_column(String(12), default=None)
+    # Set when the mention joins a case (bot.decide.cases): the pending lookup's partial index
+    # then holds only what is new. A hint, not the truth: case_mention says what is linked.
+    linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     mention: Mapped[Mention] = relationship(back_populates="assessment")
 
@@ -550,10 +554,11 @@ Index("ix_case_customer_issue_created", Case.customer_id, Case.issue, Case.creat
 Index("ix_case_order", Case.order_id)
 Index("ix_customer_email_lower", func.lower(Customer.email))
 Index("ix_handle_created", CustomerHandle.created_at)
-# The unhappy scored assessments: what `process` looks through for mentions not yet in a case.
-Index("ix_assessment_pending", Assessment.mention_id,
-      sqlite_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True),
-      postgresql_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True))
+# The unhappy scored assessments not yet in a case: what `process` looks through for new work
+# (it holds what is new, not every complaint ever stored).
+Index("ix_assessment_unlinked", Assessment.mention_id,
+      sqlite_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True) & Assessment.linked.is_(False),
+      postgresql_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True) & Assessment.linked.is_(False))
 
 
 def _name_key_rows(customer: Customer) -> list[dict[str, Any]]:
