@@ -33,7 +33,8 @@ On PostgreSQL each step locks what it reads and writes, not the whole database:
   guarded UPDATE on its rows (``bot.outbox.reserve``), whose row lock lasts from the reservation
   to the commit only.
 - *matching again* locks the case, then the customer it found and the case it merges into.
-- staff actions and the bulk ``_seen`` take the one exclusive lock, as all case work did before.
+- staff actions take the one exclusive lock, as all case work did before; the rematch's mark
+  (``_seen``) locks only its own row.
 
 A pass tries each step's locks without waiting; a step another worker holds is left to the end
 of the pass (and so is any later one sharing a key with it, so one buyer's mentions keep their
@@ -75,6 +76,7 @@ from bot.store import (
     Remedy,
     RemedyStatus,
     Store,
+    dialect_insert,
     utcnow,
 )
 
@@ -85,7 +87,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_lock = lock_all  # the exclusive lock of all case work (staff actions; bot.decide.locks)
+_lock = lock_all  # the exclusive lock of all case work (staff actions, bot.decide.staff and reply)
 # Copies shorter than this are too generic ("Broken!") to say two authors are one.
 MIN_COPY_CHARS = 30
 OPEN = (CaseStatus.NEW.value, CaseStatus.MATCHED.value, CaseStatus.UNMATCHED.value)
@@ -362,7 +364,7 @@ def _newest_change(session: Session) -> datetime | None:
 
 
 def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newest: datetime,
-                 summary: ProcessSummary) -> bool:
+                 summary: ProcessSummary, *, wait: bool = True) -> bool:
     from bot.match import match_mention
 
     # Locks the case, then the customer it found (a mention of that buyer linked meanwhile would
@@ -371,6 +373,9 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
         case = session.get(Case, case_id, populate_existing=True)
         if case is None or case.order_id is not None or case.status not in REMATCHABLE:
             return False  # changed meanwhile
+        seen = _aware(case.updated_at)
+        if seen is not None and seen >= newest:
+            return False  # another pass matched it against these changes meanwhile: not twice
         active = [r for r in case.remedies if r.status in ACTIVE_REMEDY]
         if any(r.kind != "contact" for r in active):
             return False  # staff are asked about a real remedy: leave that decision alone
@@ -424,7 +429,7 @@ def _rematch_one(store: Store, case_id: int, config: Config, now: datetime, newe
                                  detail={"confidence": result.confidence, "cancelled": [r.id for r in active]}))
         return True
 
-    return run(store, {f"case:{case_id}"}, step)
+    return run(store, {f"case:{case_id}"}, step, wait=wait)
 
 
 SEEN_KEY = "rematch_seen"  # Meta: every waiting case has been matched against changes up to this stamp
@@ -471,15 +476,19 @@ def _rematch(store: Store, config: Config, now: datetime, summary: ProcessSummar
         hit = set(stale)
     done = 0
     failed = False
-    for case_id in stale:
-        if case_id not in hit:
-            continue
-        try:
-            done += _rematch_one(store, case_id, config, now, newest, summary)
-        except RecoveryBotError as exc:
-            failed = True
-            summary.errors.append(f"case #{case_id}: {exc.message}")
-            log.warning("cannot match case #%s again: %s", case_id, exc.message)
+    # As _share: a case another pass is matching is left to the end (it is then stamped, and
+    # skipped here), so passes at once share the waiting cases instead of matching each twice.
+    later: list[int] = []
+    for wait, todo in ((False, [case_id for case_id in stale if case_id in hit]), (True, later)):
+        for case_id in todo:
+            try:
+                done += _rematch_one(store, case_id, config, now, newest, summary, wait=wait)
+            except Busy:
+                later.append(case_id)
+            except RecoveryBotError as exc:
+                failed = True
+                summary.errors.append(f"case #{case_id}: {exc.message}")
+                log.warning("cannot match case #%s again: %s", case_id, exc.message)
     if not failed:  # a case that failed is tried again next time: the mark stays where it was
         _seen(store, newest)
     summary.rematched += done
@@ -588,17 +597,18 @@ def _touched(store: Store, stale: list[int], since: datetime | None, name_min: f
 def _seen(store: Store, newest: datetime) -> None:
     """Mark every waiting case as matched against the orders and links up to ``newest`` (one row,
     Meta ``rematch_seen``, instead of a stamp on each case). Never moved back: a slower cycle that
-    read an older ``newest`` leaves a newer mark alone."""
+    read an older ``newest`` leaves a newer mark alone. Only the mark's row is locked (FOR UPDATE),
+    not all case work: passes at once would otherwise wait here for each other's steps, and every
+    step for this one (issue 18)."""
     value = newest.astimezone(UTC).isoformat()
     with store.session() as session:
-        _lock(session)
-        row = session.get(Meta, SEEN_KEY, populate_existing=True)
-        if row is None:
-            session.add(Meta(key=SEEN_KEY, value=value))
-        else:
-            old = _seen_until(session)
-            if old is None or old < newest:
-                row.value = value
+        session.execute(dialect_insert(session, Meta).values(key=SEEN_KEY, value=value)
+                        .on_conflict_do_nothing(index_elements=["key"]))
+        row = session.get(Meta, SEEN_KEY, populate_existing=True, with_for_update=True)
+        assert row is not None
+        old = _seen_until(session)
+        if old is None or old < newest:
+            row.value = value
 
 
 def rematch(store: Store, config: Config, *, now: datetime | None = None) -> int:
