@@ -386,3 +386,26 @@ def test_upgrade_marks_the_mentions_already_in_a_case(tmp_path: Path) -> None:
         assert _pending_index_rows(store) == set()
     finally:
         store.dispose()
+
+
+def test_a_text_copied_by_many_names_the_nearest_copies_only(store: Store) -> None:
+    """The copy guard reads at most COPIES_SHOWN other cases each way (issue 18: a text copied
+    thousands of times must not make each of its cases read all the others)."""
+    from bot.decide.cases import COPIES_SHOWN
+
+    config = _config()
+    body = "The desk lamp flickers for a minute and then it dies, every single evening since I got it."
+    with store.session() as s:
+        for n in range(COPIES_SHOWN + 3):
+            add_mention(s, f"copy{n}", body, "defective", published=days_ago(2 - n / 100),
+                        author_name=None, author_email=f"copy{n}@mail.example")
+    process(store, config, now=NOW)
+    with store.session() as s:
+        cases = s.scalars(select(Case).order_by(Case.id)).all()
+        assert len(cases) == COPIES_SHOWN + 3  # other people: a case each
+        first, last = cases[0], cases[-1]
+        assert first.approval_reason and "also posted by at least 10 other people" in first.approval_reason
+        named = [f"#{c.id}" for c in cases[1:COPIES_SHOWN + 1]]
+        assert f"(case {', '.join(named)}, and more)" in first.approval_reason
+        assert last.approval_reason and "posted earlier by someone else" in last.approval_reason
+        assert f"#{cases[2].id}," in last.approval_reason and f"#{cases[1].id}," not in last.approval_reason

@@ -698,7 +698,7 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
                 (Case.status == CaseStatus.AWAITING_APPROVAL.value) | active,
             ).order_by(Case.id)
         ))
-    copied_from, copied_by = _copies(session, case, mentions, now)
+    copied_from, copied_by, copied_more = _copies(session, case, mentions, now)
     return Facts(
         issue=case.issue,
         rating=mention.rating,
@@ -727,24 +727,35 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
                     default=1),
         copied_from=copied_from,
         copied_by=copied_by,
+        copied_more=copied_more,
         mention_age_days=(now - (mention.published_at or mention.collected_at)).total_seconds() / 86400,
         unsure=_unsure(assessment),
     )
 
 
-def _copies(session: Session, case: Case, mentions: list[Mention], now: datetime) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Other cases with the same words as this one's (earlier ones, later ones). A case holds one
-    person's mentions, so these are someone else's: a copy, or the original of this copy."""
+COPIES_SHOWN = 10  # other cases with the same words a case names, each way (the nearest ones)
+
+
+def _copies(session: Session, case: Case, mentions: list[Mention],
+            now: datetime) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    """Other cases with the same words as this one's (the nearest earlier ones, the nearest later
+    ones, whether there are more). A case holds one person's mentions, so these are someone
+    else's: a copy, or the original of this copy. At most ``COPIES_SHOWN`` each way are read: a
+    text copied thousands of times costs no more than one copied eleven times (issue 18)."""
     prints = {m.fingerprint for m in mentions if _normal_len(m.text) >= MIN_COPY_CHARS}
     if not prints:
-        return (), ()
-    others = sorted(set(session.scalars(
+        return (), (), False
+    same = (
         select(CaseMention.case_id).join(Mention, Mention.id == CaseMention.mention_id)
         .join(Case, Case.id == CaseMention.case_id)
-        .where(Mention.fingerprint.in_(prints), CaseMention.case_id != case.id,
-               Case.created_at >= now - timedelta(days=365))
-    )))
-    return tuple(i for i in others if i < case.id), tuple(i for i in others if i > case.id)
+        .where(Mention.fingerprint.in_(prints), Case.created_at >= now - timedelta(days=365)).distinct()
+    )
+    earlier = list(session.scalars(same.where(CaseMention.case_id < case.id)
+                                   .order_by(CaseMention.case_id.desc()).limit(COPIES_SHOWN + 1)))
+    later = list(session.scalars(same.where(CaseMention.case_id > case.id)
+                                 .order_by(CaseMention.case_id).limit(COPIES_SHOWN + 1)))
+    more = len(earlier) > COPIES_SHOWN or len(later) > COPIES_SHOWN
+    return tuple(sorted(earlier[:COPIES_SHOWN])), tuple(later[:COPIES_SHOWN]), more
 
 
 def _unsure(assessment: Assessment) -> str | None:
