@@ -79,6 +79,9 @@ try:  # the rematch's mark (absent on older code, which stamps every waiting cas
 except ImportError:
     SEEN_KEY = ""
 
+# Every unhappy stored mention is in a case, as process leaves it (a column of migration 0015).
+LINKED: Any = (lambda unhappy: {"linked": unhappy}) if hasattr(Assessment, "linked") else (lambda unhappy: {})
+
 FIRST = ["Ada", "Ben", "Cara", "Dev", "Elif", "Finn", "Gita", "Hugo", "Ines", "Jon", "Kai", "Lena", "Milo", "Nora",
          "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xavi", "Yara", "Zeno", "Anja", "Bram",
          "Cleo", "Dario", "Emma", "Felix", "Greta", "Hamid", "Ilse", "Jasper", "Kira", "Luca", "Maren", "Nico"]
@@ -194,7 +197,7 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                              "raw": {}})
             assessments.append({"mention_id": m, "sentiment": -0.8 if unhappy else 0.7, "unhappy": unhappy,
                                 "issue": ISSUES[m % 6] if unhappy else "none", "confidence": 0.9, "cues": [],
-                                "scored_at": published, "scored": True})
+                                "scored_at": published, "scored": True, **LINKED(unhappy)})
             if not unhappy:
                 continue
             status = "dispatched" if matched else ("unmatched" if m % 2 else "awaiting_approval")
@@ -343,6 +346,9 @@ class SqlTally:
         return "\n".join(out)
 
 
+PROFILE_SORT = ["cumulative"]  # --sort
+
+
 def timed_process(store: Store, config: Config, now: datetime, batch: int,
                   profile: int = 0, label: str = "") -> tuple[float, Any]:
     tally = SqlTally(store.engine) if profile else None
@@ -357,7 +363,7 @@ def timed_process(store: Store, config: Config, now: datetime, batch: int,
         profiler.disable()
         tally.on = False
         buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile)
+        pstats.Stats(profiler, stream=buffer).sort_stats(PROFILE_SORT[0]).print_stats(profile)
         print(f"  --- {label}: {took / batch * 1000:.1f} ms per new mention", flush=True)
         print(tally.report(batch, profile))
         print("    full scans:\n" + ("\n".join(tally.scans()) or "    none"))
@@ -437,7 +443,10 @@ def main() -> int:
                         "(the 'fill s' column is then the copy and the upgrade of the kept store)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the N costliest functions (cProfile) and SQL statements of each timed run")
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"],
+                        help="how --profile orders the functions (tottime: time in the function itself)")
     args = parser.parse_args()
+    PROFILE_SORT[0] = args.sort
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     print(f"{'stored':>9} {'fill s':>7} {'ms/new, no sync':>16} {'ms/new, after sync':>19} {'rematched':>10}")
     for stored in sizes:

@@ -300,6 +300,8 @@ def _link_one(store: Store, mention_id: int, config: Config, now: datetime, summ
     keys = {f"mention:{mention_id}"}
     if _postgres(store):
         with store.session() as session:  # who wrote it, from the mention alone (a cheap read)
+            if _linked(session, mention_id):
+                return  # another pass linked it since this one listed it: no locks to take for it
             mention = session.get(Mention, mention_id)
             assert mention is not None
             keys = _identity(mention)
@@ -510,8 +512,7 @@ def _touched_since(store: Store, since: datetime, newest: datetime, young: datet
             return []
         keys, initials_only = customer_keys(session, sorted(changed))
         waiting = (
-            select(CaseMention.case_id).join(Case, Case.id == CaseMention.case_id)
-            .join(Mention, Mention.id == Case.mention_id)
+            select(Case.id).join(Mention, Mention.id == Case.mention_id)
             .where(Case.order_id.is_(None), Case.status.in_(REMATCHABLE),
                    or_(Case.updated_at.is_(None), Case.updated_at < newest),
                    func.coalesce(Mention.published_at, Mention.collected_at) >= young)
@@ -535,7 +536,12 @@ def _touched_since(store: Store, since: datetime, newest: datetime, young: datet
         found: set[int] = set()
         chosen = sorted(mentions)
         for start in range(0, len(chosen), 500):
-            found.update(session.scalars(waiting.where(CaseMention.mention_id.in_(chosen[start:start + 500]))))
+            # Their cases first, then which of those wait, each by its primary key: one query
+            # with the mention ids in it let SQLite read every waiting case instead (1.2 s at 1M).
+            cases = sorted(set(session.scalars(
+                select(CaseMention.case_id).where(CaseMention.mention_id.in_(chosen[start:start + 500])))))
+            if cases:
+                found.update(session.scalars(waiting.where(Case.id.in_(cases))))
         return sorted(found)
 
 
