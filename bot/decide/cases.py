@@ -740,28 +740,39 @@ def _facts(session: Session, case: Case, mention: Mention, before_delivery: bool
 
 
 COPIES_SHOWN = 10  # other cases with the same words a case names, each way (the nearest ones)
+COPIES_READ = 50  # mentions with the same words read each way from the case's first (by id)
 
 
 def _copies(session: Session, case: Case, mentions: list[Mention],
             now: datetime) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
     """Other cases with the same words as this one's (the nearest earlier ones, the nearest later
     ones, whether there are more). A case holds one person's mentions, so these are someone
-    else's: a copy, or the original of this copy. At most ``COPIES_SHOWN`` each way are read: a
-    text copied thousands of times costs no more than one copied eleven times (issue 18)."""
-    prints = {m.fingerprint for m in mentions if _normal_len(m.text) >= MIN_COPY_CHARS}
+    else's: a copy, or the original of this copy.
+
+    Only the ``COPIES_READ`` mentions with those words nearest the case's first, each way, are
+    read (ix_mention_fingerprint_id, in id order): a text copied thousands of times costs no more
+    than one copied a few times (issue 18)."""
+    prints = sorted({m.fingerprint for m in mentions if _normal_len(m.text) >= MIN_COPY_CHARS})
     if not prints:
         return (), (), False
-    same = (
-        select(CaseMention.case_id).join(Mention, Mention.id == CaseMention.mention_id)
-        .join(Case, Case.id == CaseMention.case_id)
-        .where(Mention.fingerprint.in_(prints), Case.created_at >= now - timedelta(days=365)).distinct()
-    )
-    earlier = list(session.scalars(same.where(CaseMention.case_id < case.id)
-                                   .order_by(CaseMention.case_id.desc()).limit(COPIES_SHOWN + 1)))
-    later = list(session.scalars(same.where(CaseMention.case_id > case.id)
-                                 .order_by(CaseMention.case_id).limit(COPIES_SHOWN + 1)))
-    more = len(earlier) > COPIES_SHOWN or len(later) > COPIES_SHOWN
-    return tuple(sorted(earlier[:COPIES_SHOWN])), tuple(later[:COPIES_SHOWN]), more
+    found: set[int] = set()
+    more = False
+    for print_ in prints:
+        for near, order in ((Mention.id < case.mention_id, Mention.id.desc()),
+                            (Mention.id > case.mention_id, Mention.id.asc())):
+            nearest = (select(Mention.id).where(Mention.fingerprint == print_, near)
+                       .order_by(order).limit(COPIES_READ))
+            rows = list(session.execute(
+                select(CaseMention.case_id, Case.created_at).join(Case, Case.id == CaseMention.case_id)
+                .where(CaseMention.mention_id.in_(nearest.scalar_subquery()))))
+            more |= len(rows) >= COPIES_READ
+            year_ago = now - timedelta(days=365)
+            found.update(case_id for case_id, created in rows
+                         if case_id != case.id and (_aware(created) or now) >= year_ago)
+    earlier = sorted(i for i in found if i < case.id)
+    later = sorted(i for i in found if i > case.id)
+    more |= len(earlier) > COPIES_SHOWN or len(later) > COPIES_SHOWN
+    return tuple(earlier[-COPIES_SHOWN:]), tuple(later[:COPIES_SHOWN]), more
 
 
 def _unsure(assessment: Assessment) -> str | None:

@@ -132,7 +132,8 @@ class Mention(Base):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_mention_source_external"),
         Index("ix_mention_collected", "collected_at"),
-        Index("ix_mention_fingerprint", "fingerprint"),
+        # By words, then id: the copies of a text nearest a mention are read in order (issue 18).
+        Index("ix_mention_fingerprint_id", "fingerprint", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,6 +1,7 @@
 """assessment.linked: set when the mention joins a case, so the lookup of mentions not yet in a
 case reads a partial index of what is new (ix_assessment_unlinked) instead of every unhappy
-assessment ever stored (ix_assessment_pending, dropped)
+assessment ever stored (ix_assessment_pending, dropped); mentions indexed by fingerprint and id, so
+the copies of a text nearest a case are read without reading every copy
 
 Revision ID: 0015_linked
 Revises: 0014_proc
@@ -26,9 +27,13 @@ def upgrade() -> None:
     op.create_index('ix_assessment_unlinked', 'assessment', ['mention_id'],
                     sqlite_where=sa.text('unhappy IS 1 AND scored IS 1 AND linked IS 0'),
                     postgresql_where=sa.text('unhappy IS true AND scored IS true AND linked IS false'))
+    op.create_index('ix_mention_fingerprint_id', 'mention', ['fingerprint', 'id'])
+    op.drop_index('ix_mention_fingerprint', table_name='mention')
 
 
 def downgrade() -> None:
+    op.create_index('ix_mention_fingerprint', 'mention', ['fingerprint'])
+    op.drop_index('ix_mention_fingerprint_id', table_name='mention')
     op.drop_index('ix_assessment_unlinked', table_name='assessment')
     op.create_index('ix_assessment_pending', 'assessment', ['mention_id'],
                     sqlite_where=sa.text('unhappy IS 1 AND scored IS 1'),
