@@ -130,15 +130,28 @@ def _postgres(store: Store) -> bool:
     return store.engine.dialect.name == "postgresql"
 
 
+CHECK = 25  # items whose state _share reads at once before stepping through them
+
+
 def _share(items: list[T], step: Callable[[T, bool, frozenset[str]], None], name: Callable[[T], str], verb: str,
-           summary: ProcessSummary) -> None:
+           summary: ProcessSummary, still: Callable[[list[T]], list[T]] | None = None) -> None:
     """Run ``step(item, wait, avoid)`` on every item: first trying its locks (another worker holds
     them: left for later, and so is every later item sharing a key with it, which keeps one
-    buyer's order), then waiting for the ones left. A step's own error is recorded, the rest go on."""
+    buyer's order), then waiting for the ones left. A step's own error is recorded, the rest go on.
+
+    ``still(chunk)``: which of the next ``CHECK`` items are still to do, read in one query. Passes
+    at once list the same items; without it a pass spends a transaction (and its locks) on every
+    item the others did meanwhile, only to find it done. The step still checks under its locks."""
     later: list[T] = []
     busy: set[str] = set()
     for wait, todo in ((False, items), (True, later)):
-        for item in todo:
+        pending: list[T] = []
+        for index, item in enumerate(todo):
+            if still is not None:
+                if index % CHECK == 0:
+                    pending = still(todo[index:index + CHECK])
+                if item not in pending:
+                    continue  # done by another pass since it was listed
             try:
                 step(item, wait, frozenset(busy) if not wait else frozenset())
             except Busy as exc:
@@ -874,16 +887,32 @@ def process(store: Store, config: Config, *, now: datetime | None = None) -> Pro
     # Before anything else: cases decided in a dry run that has since ended go to staff.
     summary.reopened = reopen_dry_run(store, config, now)
     _rematch(store, config, now, summary)
+    several = _postgres(store)  # where passes run at once (SQLite has one writer: nothing to skip)
     _share(_pending_mentions(store),
            lambda mention_id, wait, avoid: _link_one(store, mention_id, config, now, summary, wait=wait, avoid=avoid),
-           lambda mention_id: f"mention #{mention_id}", "link", summary)
+           lambda mention_id: f"mention #{mention_id}", "link", summary,
+           (lambda chunk: _unlinked(store, chunk)) if several else None)
     with store.session() as session:
         new = [(case_id, customer_id) for case_id, customer_id in session.execute(
             select(Case.id, Case.customer_id).where(Case.status == CaseStatus.NEW.value).order_by(Case.id))]
     _share(new, lambda item, wait, avoid: _decide_one(store, item[0], config, now, summary, customer_id=item[1],
                                                       wait=wait, avoid=avoid),
-           lambda item: f"case #{item[0]}", "decide", summary)
+           lambda item: f"case #{item[0]}", "decide", summary,
+           (lambda chunk: _undecided(store, chunk)) if several else None)
     return summary
+
+
+def _unlinked(store: Store, mention_ids: list[int]) -> list[int]:
+    with store.session() as session:
+        done = set(session.scalars(select(CaseMention.mention_id).where(CaseMention.mention_id.in_(mention_ids))))
+    return [mention_id for mention_id in mention_ids if mention_id not in done]
+
+
+def _undecided(store: Store, items: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
+    with store.session() as session:
+        new = set(session.scalars(select(Case.id).where(Case.id.in_([case_id for case_id, _ in items]),
+                                                        Case.status == CaseStatus.NEW.value)))
+    return [item for item in items if item[0] in new]
 
 
 __all__ = ["ProcessSummary", "process", "rematch"]
