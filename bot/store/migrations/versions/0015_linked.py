@@ -1,7 +1,8 @@
 """assessment.linked: set when the mention joins a case, so the lookup of mentions not yet in a
 case reads a partial index of what is new (ix_assessment_unlinked) instead of every unhappy
 assessment ever stored (ix_assessment_pending, dropped); mentions indexed by fingerprint and id, so
-the copies of a text nearest a case are read without reading every copy
+the copies of a text nearest a case are read without reading every copy; orders by customer and
+date, so whether a customer ordered recently is read from the index alone
 
 Revision ID: 0015_linked
 Revises: 0014_proc
@@ -29,9 +30,13 @@ def upgrade() -> None:
                     postgresql_where=sa.text('unhappy IS true AND scored IS true AND linked IS false'))
     op.create_index('ix_mention_fingerprint_id', 'mention', ['fingerprint', 'id'])
     op.drop_index('ix_mention_fingerprint', table_name='mention')
+    op.create_index('ix_order_customer_placed', 'shop_order', ['customer_id', 'placed_at'])
+    op.drop_index('ix_order_customer', table_name='shop_order')
 
 
 def downgrade() -> None:
+    op.create_index('ix_order_customer', 'shop_order', ['customer_id'])
+    op.drop_index('ix_order_customer_placed', table_name='shop_order')
     op.create_index('ix_mention_fingerprint', 'mention', ['fingerprint'])
     op.drop_index('ix_mention_fingerprint_id', table_name='mention')
     op.drop_index('ix_assessment_unlinked', table_name='assessment')
