@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
+import json
+import shutil
 import pstats
 import random
 import re
@@ -75,6 +78,9 @@ try:  # the rematch's mark (absent on older code, which stamps every waiting cas
     from bot.store import Meta
 except ImportError:
     SEEN_KEY = ""
+
+# Every unhappy stored mention is in a case, as process leaves it (a column of migration 0015).
+LINKED: Any = (lambda unhappy: {"linked": unhappy}) if hasattr(Assessment, "linked") else (lambda unhappy: {})
 
 FIRST = ["Ada", "Ben", "Cara", "Dev", "Elif", "Finn", "Gita", "Hugo", "Ines", "Jon", "Kai", "Lena", "Milo", "Nora",
          "Omar", "Pia", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Vik", "Wren", "Xavi", "Yara", "Zeno", "Anja", "Bram",
@@ -191,7 +197,7 @@ def fill(store: Store, stored: int, now: datetime, rnd: random.Random) -> dict[s
                              "raw": {}})
             assessments.append({"mention_id": m, "sentiment": -0.8 if unhappy else 0.7, "unhappy": unhappy,
                                 "issue": ISSUES[m % 6] if unhappy else "none", "confidence": 0.9, "cues": [],
-                                "scored_at": published, "scored": True})
+                                "scored_at": published, "scored": True, **LINKED(unhappy)})
             if not unhappy:
                 continue
             status = "dispatched" if matched else ("unmatched" if m % 2 else "awaiting_approval")
@@ -340,6 +346,9 @@ class SqlTally:
         return "\n".join(out)
 
 
+PROFILE_SORT = ["cumulative"]  # --sort
+
+
 def timed_process(store: Store, config: Config, now: datetime, batch: int,
                   profile: int = 0, label: str = "") -> tuple[float, Any]:
     tally = SqlTally(store.engine) if profile else None
@@ -354,7 +363,7 @@ def timed_process(store: Store, config: Config, now: datetime, batch: int,
         profiler.disable()
         tally.on = False
         buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(profile)
+        pstats.Stats(profiler, stream=buffer).sort_stats(PROFILE_SORT[0]).print_stats(profile)
         print(f"  --- {label}: {took / batch * 1000:.1f} ms per new mention", flush=True)
         print(tally.report(batch, profile))
         print("    full scans:\n" + ("\n".join(tally.scans()) or "    none"))
@@ -362,13 +371,38 @@ def timed_process(store: Store, config: Config, now: datetime, batch: int,
     return took / batch * 1000, summary
 
 
-def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int, profile: int = 0) -> dict[str, Any]:
+def _state_out(state: dict[str, Any], rnd: random.Random) -> str:
+    return json.dumps({**state, "unmatched_authors": [[m, name, p, published.isoformat()] for m, name, p, published
+                                                      in state["unmatched_authors"]], "rnd": rnd.getstate()[1]})
+
+
+def _state_in(text_: str, rnd: random.Random) -> dict[str, Any]:
+    state = json.loads(text_)
+    state["unmatched_authors"] = [(m, name, p, datetime.fromisoformat(published))
+                                  for m, name, p, published in state["unmatched_authors"]]
+    rnd.setstate((3, tuple(state.pop("rnd")), None))
+    return state
+
+
+def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int, profile: int = 0,
+             cached: Path | None = None, keep: Any = None) -> dict[str, Any]:
+    """One size. ``cached``: the fill's state kept with a kept database; when it is there, the
+    database (a copy of the kept one) is only upgraded, else it is filled and ``keep()`` is called
+    (the store closed) to keep it."""
     rnd = random.Random(seed)
     now = utcnow()
-    store = open_store(url)
+    t0 = time.perf_counter()
+    store = open_store(url)  # a kept fill from older code is upgraded here (its migration is timed)
     try:
-        t0 = time.perf_counter()
-        state = fill(store, stored, now, rnd)
+        if cached is not None and cached.exists():
+            state = _state_in(cached.read_text(encoding="utf-8"), rnd)
+        else:
+            state = fill(store, stored, now, rnd)
+            if cached is not None and keep is not None:
+                store.dispose()
+                keep()
+                cached.write_text(_state_out(state, rnd), encoding="utf-8")
+                store = open_store(url)
         filled = time.perf_counter() - t0
         config = bench_config()
         add_batch(store, state, batch, now, rnd, "new")
@@ -381,6 +415,13 @@ def run_size(url: str, stored: int, batch: int, sync_count: int, seed: int, prof
         store.dispose()
     return {"stored": stored, "filled": filled, "plain": plain, "synced": synced, "linked": s1.linked + s2.linked,
             "rematched": s2.rematched, "arrived": arrived, "errors": s1.errors + s2.errors}
+
+
+def _keep_pg(admin: Any, kept: str, name: str) -> None:
+    """The filled database as a template of later runs (``--cache``)."""
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{kept}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{kept}" TEMPLATE "{name}"'))
 
 
 def _pg_admin(url: str) -> tuple[str, str]:
@@ -397,27 +438,58 @@ def main() -> int:
     parser.add_argument("--db", help="a PostgreSQL URL (its database is created and dropped per size); "
                         "default: SQLite files in a temporary folder")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--cache", metavar="DIR", help="keep each size's filled store (SQLite: a file in DIR; "
+                        "PostgreSQL: a template database) and start later runs from a copy of it "
+                        "(the 'fill s' column is then the copy and the upgrade of the kept store)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the N costliest functions (cProfile) and SQL statements of each timed run")
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"],
+                        help="how --profile orders the functions (tottime: time in the function itself)")
     args = parser.parse_args()
+    PROFILE_SORT[0] = args.sort
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     print(f"{'stored':>9} {'fill s':>7} {'ms/new, no sync':>16} {'ms/new, after sync':>19} {'rematched':>10}")
     for stored in sizes:
+        cache = Path(args.cache) if args.cache else None
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
         if args.db:
             admin_url, name = _pg_admin(args.db)
             admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            kept = f"{name}_fill_{stored}_{args.seed}"
+            state = cache / f"{kept}.json" if cache is not None else None
+            t0 = time.perf_counter()
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                found = state is not None and state.exists() and conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": kept}).first() is not None
+                conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{kept}"' if found else "")))
+            copied = time.perf_counter() - t0
+            if state is not None and not found:
+                state.unlink(missing_ok=True)  # its database is gone: fill again
             try:
-                row = run_size(args.db, stored, args.batch, args.sync, args.seed, args.profile)
+                row = run_size(args.db, stored, args.batch, args.sync, args.seed, args.profile, state,
+                               functools.partial(_keep_pg, admin, kept, name))
+                row["filled"] += copied
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                row = run_size(f"sqlite:///{Path(tmp) / 'bench.db'}", stored, args.batch, args.sync, args.seed, args.profile)
+                db = Path(tmp) / "bench.db"
+                kept_db = cache / f"fill-{stored}-{args.seed}.db" if cache is not None else None
+                state = kept_db.with_suffix(".json") if kept_db is not None else None
+                t0 = time.perf_counter()
+                if kept_db is not None and state is not None:
+                    if kept_db.exists() and state.exists():
+                        shutil.copyfile(kept_db, db)
+                    else:
+                        state.unlink(missing_ok=True)  # its database is gone: fill again
+                copied = time.perf_counter() - t0
+                row = run_size(f"sqlite:///{db}", stored, args.batch, args.sync, args.seed, args.profile, state,
+                               functools.partial(shutil.copyfile, db, kept_db) if kept_db is not None else None)
+                row["filled"] += copied
         print(f"{row['stored']:>9} {row['filled']:>7.1f} {row['plain']:>16.1f} {row['synced']:>19.1f} "
               f"{row['rematched']:>4}/{row['arrived']:<5}", flush=True)
         for error in row["errors"][:3]:

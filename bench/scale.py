@@ -33,8 +33,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -171,17 +173,47 @@ def cases_worker(config_path: str) -> int:
     from bot.decide.cases import process
     from tests.decide_world import NOW
 
+    from sqlalchemy import event
+
     config = load(config_path)
     store = open_store(config.bot.database, config.base_dir)
+    # What the pass asked of the database, counted here in the bench by engine events.
+    counts = {"statements": 0, "rollbacks": 0, "tries": 0}
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        counts["statements"] += 1
+        counts["tries"] += "pg_try_advisory" in sql
+
+    def rollback(_conn: Any) -> None:
+        counts["rollbacks"] += 1
+
+    event.listen(store.engine, "before_cursor_execute", statement)
+    event.listen(store.engine, "rollback", rollback)
     print("ready", flush=True)
     sys.stdin.readline()
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     summary = process(store, config, now=NOW)
-    ended = time.time()
+    ended, cpu = time.time(), time.process_time() - cpu
     store.dispose()
     print(json.dumps({"started": started, "ended": ended, "opened": summary.opened, "decided": summary.decided,
-                      "errors": summary.errors}), flush=True)
+                      "errors": summary.errors, "cpu": cpu, **counts}), flush=True)
     return 0
+
+
+def _sample_waits(database: str, stop: Any, seen: Counter[str]) -> None:
+    """What the passes' database sessions are doing, every 10 ms (pg_stat_activity): running, idle
+    between statements (the worker's own Python), or waiting and for what (an advisory lock...)."""
+    engine = create_engine(database, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            while not stop.is_set():
+                for state, kind, name in conn.execute(text(
+                        "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")):
+                    seen[f"{kind}:{name}" if kind and state == "active" else (state or "?")] += 1
+                stop.wait(0.01)
+    finally:
+        engine.dispose()
 
 
 def run_cases(workers: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -211,16 +243,23 @@ def run_cases(workers: int, args: argparse.Namespace, folder: Path) -> dict[str,
             assert proc.stdout is not None
             if proc.stdout.readline().strip() != "ready":
                 raise SystemExit("a case worker did not start")
+        stop, waits = threading.Event(), Counter[str]()
+        sampler = threading.Thread(target=_sample_waits, args=(database, stop, waits), daemon=True)
+        sampler.start()
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
         results = []
-        for proc in procs:
-            out, _ = proc.communicate(timeout=args.timeout)
-            if proc.returncode != 0:
-                raise SystemExit(f"a case worker failed ({proc.returncode})")
-            results.append(json.loads(out.strip().splitlines()[-1]))
+        try:
+            for proc in procs:
+                out, _ = proc.communicate(timeout=args.timeout)
+                if proc.returncode != 0:
+                    raise SystemExit(f"a case worker failed ({proc.returncode})")
+                results.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            stop.set()
+            sampler.join(10)
         with store.session() as session:
             cases = session.scalar(select(func.count()).select_from(Case)) or 0
             remedies = session.scalars(select(Remedy)).all()
@@ -236,8 +275,12 @@ def run_cases(workers: int, args: argparse.Namespace, folder: Path) -> dict[str,
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    total = sum(waits.values()) or 1
     return {"workers": workers, "wall": wall, "rate": args.cases / wall,
-            "decided": [r["decided"] for r in results], "errors": sum(len(r["errors"]) for r in results)}
+            "decided": [r["decided"] for r in results], "errors": sum(len(r["errors"]) for r in results),
+            "cpu": sum(r["cpu"] for r in results), "statements": sum(r["statements"] for r in results),
+            "rollbacks": sum(r["rollbacks"] for r in results), "tries": sum(r["tries"] for r in results),
+            "waits": ", ".join(f"{k} {n / total:.0%}" for k, n in waits.most_common(5))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{workers} worker{'s' if workers > 1 else ' '}: {result['wall']:6.1f} s, "
                       f"{result['rate']:6.1f} cases/s, speed-up {result['rate'] / base_rate:.2f}x "
                       f"(cases decided per worker: {result['decided']}, errors {result['errors']})", flush=True)
+                print(f"           worker CPU {result['cpu']:.1f} s in all, {result['statements']} statements, "
+                      f"{result['tries']} lock tries, {result['rollbacks']} rollbacks; "
+                      f"database sessions: {result['waits']}", flush=True)
         return 0
     args.per_source = min(args.per_source, 100)
     print(f"{args.sources} sources x {args.per_source} reviews, {args.latency:.2f} s per page, "

@@ -1,6 +1,6 @@
 """Seed data for the decide tests (cases, remedies, crash), written straight into a real store.
 
-Also a small worker: ``python -m tests.decide_world CONFIG LOOPS`` (from the repository root) runs process + dispatch in a
+Also a small worker: ``python -m tests.decide_world CONFIG LOOPS [LATER]`` (from the repository root) runs process + dispatch in a
 loop; the crash test kills it with SIGKILL at random moments and starts it again.
 """
 
@@ -107,8 +107,11 @@ def seed_unhappy(session: Session, count: int, *, start: int = 0) -> None:
                     sku="FAN-01", product_name="Pocket Fan")
 
 
-def _worker(config_path: str, loops: int) -> None:
-    # Runs like a daemon would: process + dispatch, again and again, until killed.
+def _worker(config_path: str, loops: int, later: float = 0.0) -> None:
+    # Runs like a daemon would: process + dispatch, again and again, until killed. ``later``:
+    # seconds after NOW this run takes place. A worker killed mid-delivery leaves its claim
+    # leased until NOW plus the seconds it had run (the lease follows the clock): a run at NOW
+    # exactly would not see it due yet, one started later does, as a restarted daemon would.
     from bot.decide.cases import process
     from bot.config import load
     from bot.outbox import dispatch_due
@@ -122,7 +125,7 @@ def _worker(config_path: str, loops: int) -> None:
     started = float(os.environ.get("RB_WORLD_T0") or time.time())
     try:
         for _ in range(loops):
-            now = NOW + timedelta(seconds=max(0.0, time.time() - started))
+            now = NOW + timedelta(seconds=later + max(0.0, time.time() - started))
             process(store, config, now=now)
             summary = dispatch_due(store, config, now=now)
             if summary.dispatched == 0 and summary.retrying == 0:
@@ -132,4 +135,4 @@ def _worker(config_path: str, loops: int) -> None:
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1], int(sys.argv[2]))
+    _worker(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)

@@ -298,3 +298,58 @@ def test_a_step_waits_for_its_keys_only_and_starts_again_for_a_key_it_finds(pg: 
             assert starts == [frozenset({"case:2", "customer:4"})]
     finally:
         holder.dispose()
+
+
+STAMP_GATE = 7_100_003  # stamping a waiting case as matched again waits for it
+
+
+def test_passes_at_once_match_each_waiting_case_again_once(tmp_path: Path, pg: tuple[str, Store]) -> None:
+    """After an orders sync that may concern every waiting case (a buyer named by initials only),
+    two passes at once share the waiting cases: each is matched again and stamped by one pass, the
+    other finds it stamped (or busy, then stamped) and leaves it."""
+    from bot.orders import upsert_order
+    from connectors.orders.base import ParsedLine, ParsedOrder
+
+    url, store = pg
+    config = make_config(tmp_path, url, dry_run=True)
+    names = ["Tomas Berglund", "Ulla Krantz", "Vera Lindqvist", "Wim Olander", "Xena Pauls", "Yusuf Qadri"]
+    with store.session() as session:
+        add_order(session, "petra@mail.example", "Petra Nilsson", "K-1", [("LMP-1", "Desk Lamp", "24.00", 1)],
+                  placed=days_ago(30), delivered=days_ago(25))
+        for n, name in enumerate(names):
+            add_mention(session, f"w{n}", f"My glass kettle number {n} cracked on day two, water all over the floor.",
+                        "damaged", source="trustpilot", kind="trustpilot", published=days_ago(2), author_name=name)
+    first = process(store, config, now=NOW)
+    assert first.opened == len(names) and not first.errors
+    with store.session() as session:
+        waiting = sorted(session.scalars(select(Case.id).where(Case.order_id.is_(None))))
+        assert len(waiting) == len(names)
+        session.execute(text("CREATE TABLE case_stamp (case_id integer)"))
+        session.execute(text(f"""
+            CREATE FUNCTION stamp_case() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.updated_at IS DISTINCT FROM OLD.updated_at THEN
+                INSERT INTO case_stamp VALUES (NEW.id);
+                PERFORM pg_advisory_xact_lock_shared({STAMP_GATE});
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql"""))
+        session.execute(text("CREATE TRIGGER stamp_case BEFORE UPDATE ON recovery_case "
+                             "FOR EACH ROW EXECUTE FUNCTION stamp_case()"))
+        # The sync: a buyer named by initials only may be anyone, so every waiting case is looked at.
+        upsert_order(session, "csv", ParsedOrder(
+            number="K-9", placed_at=days_ago(40), email="js@mail.example", name="J S",
+            fulfillment_status="fulfilled", tracking_status="delivered", delivered_at=days_ago(35),
+            lines=[ParsedLine(name="Desk Lamp", sku="LMP-1", quantity=1, unit_price=Decimal("24.00"))]))
+    gate = Gate(url, STAMP_GATE)
+    try:
+        passes = Passes(url, config, 2).start()
+        gate.wait_for(2, "stamping two waiting cases at once", passes.alive)  # each holds a case
+        gate.release()
+        summaries = passes.join()
+    finally:
+        gate.close()
+    assert all(s.rematched == 0 for s in summaries)
+    with store.session() as session:
+        stamps = Counter(session.scalars(text("SELECT case_id FROM case_stamp")))
+    assert stamps == Counter(waiting), stamps  # every waiting case matched again, none twice

@@ -156,6 +156,7 @@ def test_late_return_beyond_grace_waits_for_approval() -> None:
     ({"in_flight": (4,)}, "remedy in flight (case #4)"),
     ({"copied_from": (4,)}, "posted earlier by someone else (case #4)"),
     ({"copied_by": (7, 9)}, "also posted by 2 other people (case #7, #9)"),
+    ({"copied_by": (7, 9), "copied_more": True}, "also posted by at least 2 other people (case #7, #9, and more)"),
     ({"repeats": 3}, "repeated 3 times on one source"),
 ])
 def test_every_guard_sends_the_case_to_approval(overrides: dict[str, object], reason: str) -> None:

@@ -13,14 +13,28 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.decide.cases import process
 from bot.match import MatchConfig, bounded_name_candidates, match_mention, name_candidates, name_similarity
 from bot.orders import upsert_order
-from bot.store import AuditLog, Case, Customer, CustomerNameKey, Meta, Order, Store, open_store
+from bot.store import (
+    Assessment,
+    AuditLog,
+    Case,
+    CaseMention,
+    Customer,
+    CustomerNameKey,
+    Mention,
+    Meta,
+    Order,
+    Store,
+    fingerprint,
+    open_store,
+)
+from bot.store.migrate import upgrade as migrate
 from connectors.orders.base import ParsedLine, ParsedOrder
 from tests.decide_world import NOW, add_mention, add_order, days_ago
 
@@ -294,3 +308,104 @@ def test_a_name_too_common_to_look_up_waits_with_the_reason(store: Store) -> Non
         # The verified email still says who it is, and the name still counts for that customer.
         assert cases["known"].order is not None and cases["known"].order.number == "A-3"
         assert any("'Ada' ~ 'Ada Nguyen'" in r for r in cases["known"].match_reasons), cases["known"].match_reasons
+
+
+def _pending_index_rows(store: Store) -> set[int]:
+    """The mentions the pending lookup's partial index holds (its WHERE, read by that index)."""
+    with store.session() as s:
+        return set(s.scalars(select(Assessment.mention_id).where(
+            Assessment.unhappy.is_(True), Assessment.scored.is_(True), Assessment.linked.is_(False))))
+
+
+def test_a_linked_mention_leaves_the_pending_lookup(store: Store) -> None:
+    """The lookup of mentions not yet in a case reads only what is new (issue 18): a mention that
+    joins a case is marked, and one put in a case by other code is marked by the next lookup."""
+    config = _config()
+    with store.session() as s:
+        first = add_mention(s, "first", "The glass kettle cracked on the second day, water everywhere.",
+                            "damaged", published=days_ago(2), author_email="a@mail.example")
+        again = add_mention(s, "again", "Still cracked, and the glass kettle leaks on the counter too.",
+                            "damaged", published=days_ago(1), author_email="a@mail.example")
+        add_mention(s, "happy", "Lovely lamp.", "none", published=days_ago(1), unhappy=False)
+    assert _pending_index_rows(store) == {first.id, again.id}
+    summary = process(store, config, now=NOW)
+    assert summary.opened == 1 and summary.merged == 1
+    assert _pending_index_rows(store) == set()
+    with store.session() as s:
+        plan = " ".join(str(row[-1]) for row in s.execute(text(
+            "EXPLAIN QUERY PLAN SELECT mention_id FROM assessment WHERE unhappy IS 1 AND scored IS 1 AND linked IS 0")))
+        assert "ix_assessment_unlinked" in plan
+        # Linked by hand (as an older version or a test would): the flag is only a hint.
+        late = add_mention(s, "late", "The desk lamp flickers and then dies, every single evening.",
+                           "defective", published=days_ago(1), author_email="b@mail.example")
+        case = Case(subject_key="hand", issue="defective", status="unmatched", mention_id=late.id, created_at=NOW)
+        s.add(case)
+        s.flush()
+        s.add(CaseMention(case_id=case.id, mention_id=late.id))
+    assert _pending_index_rows(store) == {late.id}
+    summary = process(store, config, now=NOW)
+    assert summary.linked == 0 and summary.opened == 0  # case_mention says it is in a case
+    assert _pending_index_rows(store) == set()  # and it is out of the index for the next lookups
+
+
+def test_upgrade_marks_the_mentions_already_in_a_case(tmp_path: Path) -> None:
+    """A store from before 0015: its linked mentions are marked by the migration, the others are
+    still found and linked by the next process."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = open_store(url, upgrade=False)
+    try:
+        migrate(old.engine, "0014_proc")
+        with old.session() as s:
+            ids = []
+            for n in range(3):
+                body = f"The travel mug number {n} leaks all over my bag, the lid is useless."
+                mention = Mention(source="shop", source_kind="schema_org", external_id=f"m{n}", text=body,
+                                  fingerprint=fingerprint(body), author_email=f"buyer{n}@mail.example",
+                                  published_at=days_ago(3 - n), collected_at=days_ago(3 - n), raw={})
+                s.add(mention)
+                s.flush()
+                ids.append(mention.id)
+                s.execute(text("INSERT INTO assessment (mention_id, sentiment, unhappy, issue, confidence, cues, "
+                               "scored_at, scored) VALUES (:m, -0.8, 1, 'defective', 0.9, '[]', :at, 1)"),
+                          {"m": mention.id, "at": days_ago(1).isoformat()})
+            case = Case(subject_key="old", issue="defective", status="unmatched", mention_id=ids[0],
+                        created_at=days_ago(2))
+            s.add(case)
+            s.flush()
+            s.add(CaseMention(case_id=case.id, mention_id=ids[0]))
+    finally:
+        old.dispose()
+    store = open_store(url)
+    try:
+        assert _pending_index_rows(store) == set(ids[1:])
+        with store.session() as s:
+            indexes = set(s.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'")))
+            assert "ix_assessment_unlinked" in indexes and "ix_assessment_pending" not in indexes
+        summary = process(store, _config(), now=NOW)
+        assert summary.linked == 2 and summary.opened == 2
+        assert _pending_index_rows(store) == set()
+    finally:
+        store.dispose()
+
+
+def test_a_text_copied_by_many_names_the_nearest_copies_only(store: Store) -> None:
+    """The copy guard reads at most COPIES_SHOWN other cases each way (issue 18: a text copied
+    thousands of times must not make each of its cases read all the others)."""
+    from bot.decide.cases import COPIES_SHOWN
+
+    config = _config()
+    body = "The desk lamp flickers for a minute and then it dies, every single evening since I got it."
+    with store.session() as s:
+        for n in range(COPIES_SHOWN + 3):
+            add_mention(s, f"copy{n}", body, "defective", published=days_ago(2 - n / 100),
+                        author_name=None, author_email=f"copy{n}@mail.example")
+    process(store, config, now=NOW)
+    with store.session() as s:
+        cases = s.scalars(select(Case).order_by(Case.id)).all()
+        assert len(cases) == COPIES_SHOWN + 3  # other people: a case each
+        first, last = cases[0], cases[-1]
+        assert first.approval_reason and "also posted by at least 10 other people" in first.approval_reason
+        named = [f"#{c.id}" for c in cases[1:COPIES_SHOWN + 1]]
+        assert f"(case {', '.join(named)}, and more)" in first.approval_reason
+        assert last.approval_reason and "posted earlier by someone else" in last.approval_reason
+        assert f"#{cases[2].id}," in last.approval_reason and f"#{cases[1].id}," not in last.approval_reason

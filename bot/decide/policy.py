@@ -330,8 +330,9 @@ class Facts:
     sources: int = 1  # distinct sources the case's mentions came from (one person may use several)
     mentions: int = 1
     repeats: int = 1  # the most mentions of the case on one source
-    copied_from: tuple[int, ...] = ()  # earlier cases of other people with the same words
-    copied_by: tuple[int, ...] = ()  # later cases of other people with the same words
+    copied_from: tuple[int, ...] = ()  # earlier cases of other people with the same words (the nearest ones)
+    copied_by: tuple[int, ...] = ()  # later cases of other people with the same words (the nearest ones)
+    copied_more: bool = False  # there are more such cases than those two name (not counted: issue 18)
     mention_age_days: float | None = None  # since the complaint was posted (else collected)
     unsure: str | None = None  # why the scorer is not sure enough for an automatic remedy (None: sure)
 
@@ -606,13 +607,15 @@ def guards(f: Facts, policy: PolicyConfig, decision: Decision) -> list[str]:
         out.append("customer already has a remedy in flight (case " + ", ".join(f"#{i}" for i in f.in_flight) + ")")
     # One buyer on several channels is one case and no reason to wait; the same words from
     # different people are: a copy, or a complaint others copied.
+    more = ", and more" if f.copied_more else ""
     if f.copied_from:
         out.append("the same words were posted earlier by someone else (case "
-                   + ", ".join(f"#{i}" for i in f.copied_from) + "): a copy, not this person's own complaint")
+                   + ", ".join(f"#{i}" for i in f.copied_from) + more + "): a copy, not this person's own complaint")
     if f.copied_by:
         people = len(f.copied_by)
-        out.append(f"the same words were also posted by {people} other {'person' if people == 1 else 'people'} "
-                   "(case " + ", ".join(f"#{i}" for i in f.copied_by) + ")")
+        out.append(f"the same words were also posted by {'at least ' if f.copied_more else ''}{people} other "
+                   f"{'person' if people == 1 else 'people'} (case " + ", ".join(f"#{i}" for i in f.copied_by)
+                   + more + ")")
     if f.repeats > 2:
         out.append(f"the same complaint was repeated {f.repeats} times on one source")
     return out

@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    false,
     true,
 )
 from sqlalchemy.engine import Connection, Dialect
@@ -131,7 +132,8 @@ class Mention(Base):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_mention_source_external"),
         Index("ix_mention_collected", "collected_at"),
-        Index("ix_mention_fingerprint", "fingerprint"),
+        # By words, then id: the copies of a text nearest a mention are read in order (issue 18).
+        Index("ix_mention_fingerprint_id", "fingerprint", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -177,6 +179,9 @@ class Assessment(Base):
     sure: Mapped[bool | None] = mapped_column(Boolean, default=None)  # NULL: decided before the model (as sure)
     scored: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     language: Mapped[str | None] = mapped_column(String(12), default=None)
+    # Set when the mention joins a case (bot.decide.cases): the pending lookup's partial index
+    # then holds only what is new. A hint, not the truth: case_mention says what is linked.
+    linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     mention: Mapped[Mention] = relationship(back_populates="assessment")
 
@@ -541,7 +546,9 @@ class MentionKey(Base):
 Index("ix_remedy_case", Remedy.case_id)
 Index("ix_order_placed", Order.placed_at)
 Index("ix_order_updated", Order.updated_at)
-Index("ix_order_customer", Order.customer_id)
+# With the date: "has this customer ordered since ..." (the name lookup asks it of every
+# customer a key finds) is answered from the index alone, without reading the order.
+Index("ix_order_customer_placed", Order.customer_id, Order.placed_at)
 Index("ix_order_line_order", OrderLine.order_id)
 Index("ix_handle_customer", CustomerHandle.customer_id)
 Index("ix_mention_handle_lower", func.lower(Mention.author_handle))
@@ -550,10 +557,11 @@ Index("ix_case_customer_issue_created", Case.customer_id, Case.issue, Case.creat
 Index("ix_case_order", Case.order_id)
 Index("ix_customer_email_lower", func.lower(Customer.email))
 Index("ix_handle_created", CustomerHandle.created_at)
-# The unhappy scored assessments: what `process` looks through for mentions not yet in a case.
-Index("ix_assessment_pending", Assessment.mention_id,
-      sqlite_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True),
-      postgresql_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True))
+# The unhappy scored assessments not yet in a case: what `process` looks through for new work
+# (it holds what is new, not every complaint ever stored).
+Index("ix_assessment_unlinked", Assessment.mention_id,
+      sqlite_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True) & Assessment.linked.is_(False),
+      postgresql_where=Assessment.unhappy.is_(True) & Assessment.scored.is_(True) & Assessment.linked.is_(False))
 
 
 def _name_key_rows(customer: Customer) -> list[dict[str, Any]]:
