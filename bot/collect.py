@@ -88,7 +88,7 @@ class SourceResult:
         state = "ok" if self.ok else "FAILED"
         text = (f"{self.name} ({self.kind}): {state}, {self.new} new, {self.pages} pages read, "
                 f"{self.not_modified} unchanged, {self.requests} requests, {self.seconds:.1f}s")
-        if self.visits is not None:
+        if self.visits is not None and self.visits.listed:  # a sitemap-only source lists no pages of its own
             text += f" ({self.visits.words()})"
         if self.more:
             text += f", {more_words(self.more, self.more_exact)}"

@@ -116,6 +116,7 @@ def test_sitemap_lastmod_makes_an_unchanged_recrawl_two_requests(store: Store) -
         assert again.new_total == 0 and sorted(r.path for r in srv.requests) == [
             "/products/flask", "/robots.txt", "/sitemap.xml"]
         assert again.results[0].pages == 0
+        assert "pages due" not in again.results[0].line()  # the sitemap decides, no page has its own schedule
         srv.reset()
         srv.routes["/sitemap.xml"] = sitemap("2025-03-01T00:00:00Z")  # the lamp page changed
         collect(cfg, store)
