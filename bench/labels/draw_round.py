@@ -7,6 +7,11 @@ in a deterministic order (a salted hash of each id). All of a round goes to `tra
 test stay the same random draws.
 
     python bench/labels/draw_round.py OUTDIR --round 4 --n 1500 [--batch 500] [--floor 0.10]
+    python bench/labels/draw_round.py OUTDIR --round 6 --all [--batch 600]
+
+`--all` draws every text not labelled yet, whatever its stars and score (round 6: the rest of the
+corpus, so the model also learns from the mild and happy texts the complaint-rich rounds left out);
+it needs no scorer.
 
 Writes OUTDIR/batch_NN.jsonl (id, source tag, rating, lang, text) and OUTDIR/second_pass.jsonl
 (a random 10 %). Batches hold other people's words: never copy them into the repository.
@@ -32,22 +37,28 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--floor", type=float, default=0.10)
+    ap.add_argument("--all", action="store_true", help="every unlabelled text, no scorer, no floor")
     ap.add_argument("--labels", type=Path, default=Path(__file__).resolve().parent / "corpus.jsonl")
     args = ap.parse_args()
 
-    from bot.scoring import Scorer
-
     labelled = {json.loads(line)["id"] for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()}
     rows = [r for name in ("reviews", "social") for r in load(name, CORPUS)
-            if r["id"] not in labelled and (r["rating"] is None or r["rating"] <= 3)]
-    scorer = Scorer()
+            if r["id"] not in labelled and (args.all or r["rating"] is None or r["rating"] <= 3)]
     candidates: dict[str, list[dict]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        a = scorer.assess(row["text"], row["rating"])
-        if a.scored and (a.p_remedy or 0.0) >= args.floor:
+    if args.all:
+        for row in rows:
             candidates[row["id"].split(":", 1)[0]].append(row)
-        if i % 2000 == 0:
-            print(f"scored {i:,} of {len(rows):,}", file=sys.stderr)
+        args.n = len(rows)
+    else:
+        from bot.scoring import Scorer
+
+        scorer = Scorer()
+        for i, row in enumerate(rows):
+            a = scorer.assess(row["text"], row["rating"])
+            if a.scored and (a.p_remedy or 0.0) >= args.floor:
+                candidates[row["id"].split(":", 1)[0]].append(row)
+            if i % 2000 == 0:
+                print(f"scored {i:,} of {len(rows):,}", file=sys.stderr)
     total = sum(len(v) for v in candidates.values())
     frac = min(1.0, args.n / max(total, 1))
     picked: list[dict] = []
