@@ -186,3 +186,21 @@ def test_the_cycle_check_sees_a_cycle() -> None:
     assert "bot.config" in graph["bot.report.digest"] or "bot.config" in graph["bot.outbox"]
     # config imports the stages' section models (bot.report.settings, bot.decide.policy), never the stages
     assert not graph["bot.config"] & {"bot.report.digest", "bot.outbox", "bot.decide.cases", "bot.pipeline"}
+
+
+def test_the_committed_labels_hold_ids_and_labels_only() -> None:
+    """Corpus texts are other people's words: the label files keep ids and labels, never a text or a note."""
+    import json
+
+    label = {"unhappy", "issue", "remedy_worthy", "unsure"}
+    top = {"corpus.jsonl": label | {"id", "split", "round"}, "second_pass.jsonl": label | {"id", "round"},
+           "settle.jsonl": {"id", "first", "second", "final"}}
+    for name, allowed in top.items():
+        lines = (ROOT / "bench" / "labels" / name).read_text(encoding="utf-8").splitlines()
+        assert lines, name
+        for n, line in enumerate(lines, 1):
+            row = json.loads(line)
+            assert set(row) <= allowed, f"{name} line {n}: fields {sorted(set(row) - allowed)} (labels only, no texts)"
+            for reading in (v for v in row.values() if isinstance(v, dict)):
+                assert set(reading) <= label, f"{name} line {n}: fields {sorted(set(reading) - label)}"
+            assert all(isinstance(v, (int, dict)) or len(v) < 120 for v in row.values()), f"{name} line {n}: a text?"
