@@ -334,7 +334,7 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from bot.decide.staff import decisions
-    from bot.scoring.retrain import train
+    from bot.scoring.retrain import read_labelled, train, with_added
 
     config = _load(args)
     store = _open(config)
@@ -342,10 +342,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         examples = decisions(store)
     finally:
         store.dispose()
-    print(f"refitting the scorer on {len(examples)} staff decisions ...", file=sys.stderr)
+    said = f"{len(examples)} staff decisions"
+    for name in args.add or []:
+        lines = read_labelled(Path(name))
+        examples = with_added(examples, lines)
+        said += f" and {len(lines)} labelled lines of {name}"
+    print(f"refitting the scorer on {said} ({len(examples)} texts) ...", file=sys.stderr)
     report = train(config.scoring, config.data_dir, examples, corpus=Path(args.corpus) if args.corpus else None,
                    labels=Path(args.labels) if args.labels else None, install=not args.dry_run,
-                   weight=args.weight)
+                   weight=args.weight, source="staff decisions and labelled lines" if args.add else "staff decisions")
     for line in report.lines():
         print(line)
     return EXIT_OK if report.installed or args.dry_run else EXIT_FAIL
@@ -692,6 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "refit the scorer on the staff's approve/reject decisions; installs only if no worse")
     p.add_argument("--corpus", help="a copy of the corpus folder, to check the refit on the shipped test split too")
     p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
+    p.add_argument("--add", action="append", metavar="FILE",
+                   help="also fit on these labelled JSON lines (as `eval` reads them); repeatable")
     p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
     p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
     p = add("worker", cmd_worker, 'run a Celery worker ([engine] kind = "celery"): collect, score, cases, dispatch, digest tasks')

@@ -74,3 +74,68 @@ def test_a_damaged_weights_file_is_a_clear_error(tmp_path):
     shop_weights_path(tmp_path).write_bytes(b"not numpy")
     with pytest.raises(ScoringError, match="cannot read scorer weights"):
         shop_model(ScoringConfig(learn_from_shop=True), tmp_path)
+
+
+def _write_lines(path, examples, **extra):
+    import json
+
+    with open(path, "w", encoding="utf-8") as fh:
+        for e in examples:
+            fh.write(json.dumps({"id": e.key, "text": e.text, "rating": e.rating, "unhappy": e.unhappy,
+                                 "issue": e.issue, "remedy_worthy": e.remedy_worthy, **extra}) + "\n")
+
+
+def test_a_shops_labelled_file_is_read_as_decisions_and_overrides_one_with_its_id(tmp_path):
+    from bot.scoring.retrain import read_labelled, with_added
+
+    path = tmp_path / "ours.jsonl"
+    _write_lines(path, decisions())
+    lines = read_labelled(path)
+    assert lines == decisions()  # same keys, texts, labels: the held-back share is the same too
+    # A line exported from a mention and corrected by staff replaces their decision on it.
+    fixed = Example("shop:f0-0", "The courier was rude but the kettle is fine.", 2.0, None, False, "service", False)
+    merged = with_added(decisions(), [fixed])
+    assert len(merged) == len(decisions()) and fixed in merged
+    # Lines without an id get a stable key from their text: the same line is held back every time.
+    _write_lines(tmp_path / "noid.jsonl", decisions()[:3])
+    text = (tmp_path / "noid.jsonl").read_text(encoding="utf-8").replace('"id": "shop:b0-0", ', "")
+    (tmp_path / "noid.jsonl").write_text(text, encoding="utf-8")
+    a, b = read_labelled(tmp_path / "noid.jsonl"), read_labelled(tmp_path / "noid.jsonl")
+    assert a[0].key == b[0].key and a[0].key.startswith("file:") and a[1].key == "shop:b0-1"
+
+
+def test_a_bad_labelled_line_stops_the_refit_and_names_the_file_and_line(tmp_path):
+    from bot.errors import ScoringError
+    from bot.scoring.retrain import read_labelled
+
+    path = tmp_path / "ours.jsonl"
+    _write_lines(path, decisions()[:2])
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"text": "Lid cracked.", "unhappy": true, "issue": "cracked", "remedy_worthy": true}\n')
+        fh.write('{"text": "Fine.", "unhappy": false, "issue": "none", "remedy_worthy": true}\n')
+        fh.write("not json\n")
+    with pytest.raises(ScoringError) as err:
+        read_labelled(path)
+    message = str(err.value)
+    assert "ours.jsonl: 3 bad line(s), nothing refitted" in message
+    assert "line 3: 'issue' 'cracked' is not one of" in message
+    assert "line 4: 'remedy_worthy' true needs 'unhappy' true" in message and "line 5: invalid JSON" in message
+    with pytest.raises(ScoringError, match="cannot read the labelled file"):
+        read_labelled(tmp_path / "missing.jsonl")
+
+
+def test_recoverybot_train_add_fits_on_a_labelled_file_with_no_staff_decisions_yet(tmp_path, capsys):
+    from bot.cli import main
+
+    config = tmp_path / "config.toml"
+    assert main(["init", str(config)]) == 0
+    path = tmp_path / "ours.jsonl"
+    _write_lines(path, decisions())
+    assert main(["--config", str(config), "train", "--add", str(path), "--dry-run"]) == 0
+    said = capsys.readouterr()
+    assert f"0 staff decisions and {len(decisions())} labelled lines of {path}" in said.err
+    assert "a dry run" in said.out and "held back" in said.out
+    assert not shop_weights_path(tmp_path / "data").exists() and not list(tmp_path.rglob("scorer-weights.npz"))
+    (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n', encoding="utf-8")
+    assert main(["--config", str(config), "train", "--add", str(tmp_path / "bad.jsonl")]) != 0
+    assert "bad.jsonl: 1 bad line(s)" in capsys.readouterr().err

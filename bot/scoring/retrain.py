@@ -8,10 +8,15 @@ no worse.
 How: the bundled weights are the prior. The remedy head (approve = 1, reject = 0) and both issue
 heads (the approved case's issue) are refitted by gradient descent on the log loss plus an L2 pull
 towards the current weights (``prior``), so words the shop never labelled keep their weights and
-a few dozen decisions cannot undo the 6,000 labelled texts the bundled model learned from. The
+a few dozen decisions cannot undo the 14,100 labelled texts the bundled model was built from. The
 unhappy head stays as it is: staff only decide on complaints, which says nothing about happy buyers.
 The vocabulary stays the bundled one (a word the model never saw is still not read). Numpy only,
 deterministic: the same decisions give the same weights.
+
+A shop can add labelled lines of its own (``recoverybot train --add FILE``): JSON lines as
+``recoverybot eval`` reads them and ``recoverybot labels export`` writes them (``text``,
+``unhappy``, ``issue``, ``remedy_worthy``, optional ``id``, ``rating``, ``title``). They count as
+decisions; a line whose ``id`` is a mention's (as exported) overrides the staff decision on it.
 
 Safety: a quarter of the shop's decisions (chosen by a hash of the mention, so always the same
 ones) are held back and never fitted. The new weights are installed only when they are no worse
@@ -222,6 +227,81 @@ def refit(scorer: Scorer, examples: Sequence[Example], *, weight: float = 1.0, p
     return base.copy(weights.astype(np.float32), bias, meta)
 
 
+MAX_LABEL_LINES = 200_000  # a labelled file longer than this is not a shop's own labels
+MAX_TEXT = 20_000  # characters of one labelled text
+
+
+def read_labelled(path: Path) -> list[Example]:
+    """A shop's own labelled JSON lines as examples, or ScoringError naming the file, the line and
+    what is wrong (nothing is fitted from a file with a bad line: a typo must not become a label)."""
+    out: list[Example] = []
+    problems: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for n, line in enumerate(handle, 1):
+                if n > MAX_LABEL_LINES:
+                    raise ScoringError(f"{path.name}: more than {MAX_LABEL_LINES:,} lines", path=str(path))
+                if not line.strip():
+                    continue
+                try:
+                    out.append(_labelled_line(line))
+                except ValueError as exc:
+                    problems.append(f"line {n}: {exc}")
+    except OSError as exc:
+        raise ScoringError(f"cannot read the labelled file {path}: {exc.strerror}", path=str(path),
+                           hint="--add names a file of labelled JSON lines") from exc
+    except UnicodeDecodeError as exc:
+        raise ScoringError(f"{path.name} is not UTF-8 text ({exc.reason})", path=str(path)) from exc
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ScoringError(f"{path.name}: {len(problems)} bad line(s), nothing refitted: " + "; ".join(problems[:5]) + more,
+                           path=str(path), hint='each line: {"text": "...", "unhappy": true, "issue": "damaged", '
+                                                '"remedy_worthy": true}')
+    if not out:
+        raise ScoringError(f"{path.name} holds no labelled lines", path=str(path))
+    return out
+
+
+def _labelled_line(line: str) -> Example:
+    from bot.scoring.types import Issue
+
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object")
+    text, unhappy, worthy = obj.get("text"), obj.get("unhappy"), obj.get("remedy_worthy", False)
+    issue = obj.get("issue", "none")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("missing or empty 'text'")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"'text' is longer than {MAX_TEXT:,} characters")
+    if not isinstance(unhappy, bool) or not isinstance(worthy, bool):
+        raise ValueError("'unhappy' and 'remedy_worthy' must be true or false")
+    issues = [i.value for i in Issue]
+    if issue not in issues:
+        raise ValueError(f"'issue' {issue!r} is not one of {', '.join(issues)}")
+    if worthy and (not unhappy or issue == "none"):
+        raise ValueError("'remedy_worthy' true needs 'unhappy' true and an issue")
+    rating = obj.get("rating")
+    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float)) or not 1 <= rating <= 5):
+        raise ValueError(f"'rating' must be a number 1..5 or null, got {rating!r}")
+    title, key = obj.get("title"), obj.get("id")
+    if not isinstance(key, str) or not key:
+        key = "file:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return Example(key, text, float(rating) if rating is not None else None,
+                   title if isinstance(title, str) else None, worthy, str(issue), unhappy)
+
+
+def with_added(decisions: Iterable[Example], added: Iterable[Example]) -> list[Example]:
+    """The staff decisions plus a shop's labelled lines; a line with a decision's key overrides it."""
+    merged = {e.key: e for e in decisions}
+    for e in added:
+        merged[e.key] = e
+    return list(merged.values())
+
+
 # --- the shipped test split -------------------------------------------------------------------
 
 
@@ -272,9 +352,10 @@ class TrainReport:
     installed: Path | None = None
     refused: str | None = None
     notes: list[str] = field(default_factory=list)
+    source: str = "staff decisions"
 
     def lines(self) -> list[str]:
-        out = [f"staff decisions: {self.fitted} to learn from, {self.held} held back to check the result"]
+        out = [f"{self.source}: {self.fitted} to learn from, {self.held} held back to check the result"]
         if self.before and self.after:
             out += [f"  on the held-back decisions, before: {self.before.words()}",
                     f"  on the held-back decisions, after:  {self.after.words()}"]
@@ -304,13 +385,13 @@ def shop_model(config: ScoringConfig, data_dir: Path) -> learned.LearnedModel | 
 
 def train(config: ScoringConfig, data_dir: Path, decisions: Iterable[Example], *, corpus: Path | None = None,
           labels: Path | None = None, install: bool = True, weight: float = 1.0, prior: float = 1.0,
-          tolerance: float = 0.0) -> TrainReport:
+          tolerance: float = 0.0, source: str = "staff decisions") -> TrainReport:
     """Refit on the shop's decisions, measure before and after, install when no worse."""
     current = Scorer(config, model=shop_model(config, data_dir))
     decisions = list(decisions)
     fit_on = [e for e in decisions if not held_back(e.key)]
     check_on = [e for e in decisions if held_back(e.key)]
-    report = TrainReport(fitted=len(fit_on), held=len(check_on))
+    report = TrainReport(fitted=len(fit_on), held=len(check_on), source=source)
     if len(fit_on) < MIN_FITTED or len(check_on) < MIN_HELD_BACK:
         report.refused = (f"too few staff decisions yet ({len(decisions)}; it needs about "
                           f"{MIN_FITTED + MIN_HELD_BACK * HELD_BACK_SHARE // 2} or more, so that "
@@ -355,9 +436,11 @@ __all__ = [
     "TrainReport",
     "held_back",
     "measure",
+    "read_labelled",
     "refit",
     "shipped_test_split",
     "shop_model",
     "shop_weights_path",
     "train",
+    "with_added",
 ]
