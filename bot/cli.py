@@ -353,7 +353,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                    weight=args.weight, source="staff decisions and labelled lines" if args.add else "staff decisions")
     for line in report.lines():
         print(line)
-    return EXIT_OK if report.installed or args.dry_run else EXIT_FAIL
+    return EXIT_OK if report.no_worse else EXIT_FAIL  # a dry run: 0 when it would have installed
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
@@ -698,9 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="a copy of the corpus folder, to check the refit on the shipped test split too")
     p.add_argument("--labels", help="the shipped labels file (default bench/labels/corpus.jsonl)")
     p.add_argument("--add", action="append", metavar="FILE",
-                   help="also fit on these labelled JSON lines (as `eval` reads them); repeatable")
+                   help="also fit on these labelled JSON lines (text, unhappy, issue, remedy_worthy; as `labels export` writes them); repeatable")
     p.add_argument("--weight", type=float, default=1.0, help="how much one shop decision counts (default 1)")
-    p.add_argument("--dry-run", action="store_true", help="measure, but write nothing")
+    p.add_argument("--dry-run", action="store_true", help="measure, but write nothing (exit 0 when it would install)")
     p = add("worker", cmd_worker, 'run a Celery worker ([engine] kind = "celery"): collect, score, cases, dispatch, digest tasks')
     p.add_argument("--concurrency", type=int, default=max(1, os.cpu_count() or 1), help="worker processes (default: CPUs)")
     p.add_argument("--hostname", help="this worker's name (default recoverybot-PID@HOST)")

@@ -136,6 +136,71 @@ def test_recoverybot_train_add_fits_on_a_labelled_file_with_no_staff_decisions_y
     assert f"0 staff decisions and {len(decisions())} labelled lines of {path}" in said.err
     assert "a dry run" in said.out and "held back" in said.out
     assert not shop_weights_path(tmp_path / "data").exists() and not list(tmp_path.rglob("scorer-weights.npz"))
+    few = tmp_path / "few.jsonl"
+    _write_lines(few, decisions()[:3])
+    assert main(["--config", str(config), "train", "--add", str(few), "--dry-run"]) == 1  # would not install
+    assert "too few staff decisions and labelled lines yet (3;" in capsys.readouterr().out
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n', encoding="utf-8")
     assert main(["--config", str(config), "train", "--add", str(tmp_path / "bad.jsonl")]) != 0
     assert "bad.jsonl: 1 bad line(s)" in capsys.readouterr().err
+
+
+def test_labelled_lines_must_say_remedy_worthy_and_odd_json_is_a_bad_line_not_a_crash(tmp_path):
+    from bot.errors import ScoringError
+    from bot.scoring.retrain import read_labelled
+
+    lines = [
+        '{"text": "Lid cracked.", "unhappy": true, "issue": "damaged"}',  # eval would guess; training does not
+        '{"text": "Lid cracked.", "unhappy": true, "issue": "damaged", "remedy_worthy": null}',
+        "[" * 100_000,
+        '{"text": "x", "unhappy": true, "issue": "damaged", "remedy_worthy": true, "rating": ' + "9" * 5000 + "}",
+        '{"text": "bad \\ud800 text", "unhappy": true, "issue": "damaged", "remedy_worthy": true}',
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ScoringError) as err:
+        read_labelled(path)
+    message = str(err.value)
+    assert "5 bad line(s)" in message
+    assert "line 1: 'remedy_worthy' must be true or false" in message and "line 2: 'remedy_worthy'" in message
+    assert "line 3: invalid JSON: nested too deeply" in message and "line 4: invalid JSON" in message
+    assert "line 5: 'text' holds characters that are not valid Unicode" in message
+
+
+def test_the_same_text_twice_with_other_labels_is_refused_and_a_long_text_is_cut(tmp_path):
+    from bot.errors import ScoringError
+    from bot.scoring.retrain import MAX_TEXT, read_labelled
+
+    same = '{"text": "The kettle leaks.", "unhappy": true, "issue": "defective", "remedy_worthy": %s}'
+    path = tmp_path / "twice.jsonl"
+    path.write_text(same % "true" + "\n" + same % "true" + "\n", encoding="utf-8")
+    assert len(read_labelled(path)) == 1  # the same label twice: one example
+    path.write_text(same % "true" + "\n" + same % "false" + "\n", encoding="utf-8")
+    with pytest.raises(ScoringError, match="line 2: the same text or id as line 1 with other labels"):
+        read_labelled(path)
+    long = '{"text": "%s", "unhappy": true, "issue": "defective", "remedy_worthy": true}' % ("x" * (MAX_TEXT + 50))
+    path.write_text(long + "\n", encoding="utf-8")
+    assert len(read_labelled(path)[0].text) == MAX_TEXT
+
+
+def test_an_added_line_without_id_replaces_the_decision_on_the_same_text_and_changes_the_fit(tmp_path):
+    from bot.scoring.retrain import read_labelled, with_added
+
+    staff = decisions()
+    # Staff approved every "arrived cracked" case; the shop's file says those were not remedy-worthy.
+    path = tmp_path / "ours.jsonl"
+    corrected = [Example("", e.text, e.rating, None, False, e.issue, True) for e in staff if "cracked" in e.text]
+    _write_lines(path, corrected)
+    text = path.read_text(encoding="utf-8").replace('"id": "", ', "")
+    path.write_text(text, encoding="utf-8")
+    merged = with_added(staff, read_labelled(path))
+    assert len(merged) == len(staff)
+    assert all(not e.remedy_worthy for e in merged if "cracked" in e.text)
+    assert {e.key for e in merged} == {e.key for e in staff}  # same keys: the same ones held back
+    before = train(ScoringConfig(), tmp_path / "a", staff, tolerance=1.0)
+    after = train(ScoringConfig(), tmp_path / "b", merged, tolerance=1.0)
+    assert before.installed and after.installed
+    text = "My radio arrived cracked in the box, please send a new one."
+    p_staff = Scorer(model=shop_model(ScoringConfig(learn_from_shop=True), tmp_path / "a")).assess(text, 1.0).p_remedy
+    p_file = Scorer(model=shop_model(ScoringConfig(learn_from_shop=True), tmp_path / "b")).assess(text, 1.0).p_remedy
+    assert p_staff is not None and p_file is not None and p_file < p_staff - 0.2

@@ -18,6 +18,10 @@ def _parse_line(line: str) -> tuple[dict[str, object] | None, str | None]:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        return None, f"invalid JSON: {exc}"
     if not isinstance(obj, dict):
         return None, "expected a JSON object"
     return obj, None

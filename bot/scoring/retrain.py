@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -236,6 +236,7 @@ def read_labelled(path: Path) -> list[Example]:
     what is wrong (nothing is fitted from a file with a bad line: a typo must not become a label)."""
     out: list[Example] = []
     problems: list[str] = []
+    seen: dict[str, tuple[int, Example]] = {}
     try:
         with open(path, encoding="utf-8") as handle:
             for n, line in enumerate(handle, 1):
@@ -244,14 +245,21 @@ def read_labelled(path: Path) -> list[Example]:
                 if not line.strip():
                     continue
                 try:
-                    out.append(_labelled_line(line))
+                    example = _labelled_line(line)
                 except ValueError as exc:
                     problems.append(f"line {n}: {exc}")
+                    continue
+                first = seen.setdefault(example.key, (n, example))
+                if first[1] != example and _label(first[1]) != _label(example):
+                    problems.append(f"line {n}: the same text or id as line {first[0]} with other labels")
+                elif first[0] == n:
+                    out.append(example)
     except OSError as exc:
         raise ScoringError(f"cannot read the labelled file {path}: {exc.strerror}", path=str(path),
                            hint="--add names a file of labelled JSON lines") from exc
     except UnicodeDecodeError as exc:
-        raise ScoringError(f"{path.name} is not UTF-8 text ({exc.reason})", path=str(path)) from exc
+        raise ScoringError(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})", path=str(path),
+                           hint="save the file as UTF-8") from exc
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ScoringError(f"{path.name}: {len(problems)} bad line(s), nothing refitted: " + "; ".join(problems[:5]) + more,
@@ -263,42 +271,47 @@ def read_labelled(path: Path) -> list[Example]:
 
 
 def _labelled_line(line: str) -> Example:
+    from bot.scoring.evaluate import _fields, _parse_line
     from bot.scoring.types import Issue
 
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise ValueError("expected a JSON object")
-    text, unhappy, worthy = obj.get("text"), obj.get("unhappy"), obj.get("remedy_worthy", False)
-    issue = obj.get("issue", "none")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("missing or empty 'text'")
-    if len(text) > MAX_TEXT:
-        raise ValueError(f"'text' is longer than {MAX_TEXT:,} characters")
-    if not isinstance(unhappy, bool) or not isinstance(worthy, bool):
-        raise ValueError("'unhappy' and 'remedy_worthy' must be true or false")
+    obj, err = _parse_line(line)
+    if obj is None:
+        raise ValueError(err)
+    text, rating, title = _fields(obj)  # as `recoverybot eval` reads them
+    unhappy, worthy, issue = obj.get("unhappy"), obj.get("remedy_worthy"), obj.get("issue", "none")
+    if not isinstance(unhappy, bool):
+        raise ValueError("missing boolean 'unhappy' label")
+    if not isinstance(worthy, bool):
+        # eval guesses a missing one from the issue; a label to learn from is said, not guessed
+        raise ValueError("'remedy_worthy' must be true or false (to learn from, it is needed)")
     issues = [i.value for i in Issue]
     if issue not in issues:
         raise ValueError(f"'issue' {issue!r} is not one of {', '.join(issues)}")
     if worthy and (not unhappy or issue == "none"):
         raise ValueError("'remedy_worthy' true needs 'unhappy' true and an issue")
-    rating = obj.get("rating")
-    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, (int, float)) or not 1 <= rating <= 5):
-        raise ValueError(f"'rating' must be a number 1..5 or null, got {rating!r}")
-    title, key = obj.get("title"), obj.get("id")
-    if not isinstance(key, str) or not key:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("'text' holds characters that are not valid Unicode") from None
+    key = obj.get("id")
+    if not isinstance(key, str) or not key.strip():
         key = "file:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return Example(key, text, float(rating) if rating is not None else None,
-                   title if isinstance(title, str) else None, worthy, str(issue), unhappy)
+    # The scorer reads at most [scoring] max_chars of a text; a long post is cut, not refused.
+    return Example(key, text[:MAX_TEXT], rating, title, worthy, str(issue), unhappy)
+
+
+def _label(e: Example) -> tuple[bool, str, bool]:
+    return e.unhappy, e.issue, e.remedy_worthy
 
 
 def with_added(decisions: Iterable[Example], added: Iterable[Example]) -> list[Example]:
-    """The staff decisions plus a shop's labelled lines; a line with a decision's key overrides it."""
+    """The staff decisions plus a shop's labelled lines; a line with a decision's key (its `id`),
+    or without an id but with a decided mention's very text, overrides that decision."""
     merged = {e.key: e for e in decisions}
+    by_text = {e.text: e.key for e in merged.values()}
     for e in added:
-        merged[e.key] = e
+        key = by_text.get(e.text, e.key) if e.key.startswith("file:") else e.key
+        merged[key] = replace(e, key=key)
     return list(merged.values())
 
 
@@ -353,6 +366,7 @@ class TrainReport:
     refused: str | None = None
     notes: list[str] = field(default_factory=list)
     source: str = "staff decisions"
+    no_worse: bool = False  # measured no worse everywhere: installed, or would be but for --dry-run
 
     def lines(self) -> list[str]:
         out = [f"{self.source}: {self.fitted} to learn from, {self.held} held back to check the result"]
@@ -393,7 +407,7 @@ def train(config: ScoringConfig, data_dir: Path, decisions: Iterable[Example], *
     check_on = [e for e in decisions if held_back(e.key)]
     report = TrainReport(fitted=len(fit_on), held=len(check_on), source=source)
     if len(fit_on) < MIN_FITTED or len(check_on) < MIN_HELD_BACK:
-        report.refused = (f"too few staff decisions yet ({len(decisions)}; it needs about "
+        report.refused = (f"too few {source} yet ({len(decisions)}; it needs about "
                           f"{MIN_FITTED + MIN_HELD_BACK * HELD_BACK_SHARE // 2} or more, so that "
                           f"{MIN_HELD_BACK} can be held back to check the result)")
         return report
@@ -412,6 +426,7 @@ def train(config: ScoringConfig, data_dir: Path, decisions: Iterable[Example], *
     if worse:
         report.refused = "the refit did worse on " + " and ".join(worse) + "; the current weights stay"
         return report
+    report.no_worse = True
     if not install:
         report.refused = "a dry run (--dry-run): nothing written"
         return report
