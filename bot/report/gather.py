@@ -241,7 +241,7 @@ def gather(session: Session, config: Config, period: Period, now: datetime) -> d
             rule=clean(row.rule), reasons=reasons_of(row),
             why=clip(in_words(row.approval_reason), 300) or "the policy asks a person to decide",
             expires=local_time(row.approval_expires_at, zone),
-            approve=f"recoverybot approve {row.id}", reject=f"recoverybot reject {row.id}",
+            approve=f"recoverybot approve {row.id}", reject=f'recoverybot reject {row.id} --reason "..."',
             more_mentions=max(0, len(row.links) - 1), also=_also(row),
         ))
     counts.waiting = len(waiting_cases)
