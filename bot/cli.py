@@ -174,6 +174,13 @@ def _open_text(path: str) -> TextIO:
 
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.path or "config.toml")
+    shipped = Path(str(resources.files("bot").joinpath("sample_config.toml")))
+    if target.exists() and shipped.exists() and target.resolve() == shipped.resolve():
+        # In recoverybot's own folder config.toml is the bundled sample: a shop's settings written
+        # there would become every later `init`'s sample.
+        raise UsageError(f"{target} here is recoverybot's bundled sample config (bot/sample_config.toml), "
+                         "not a shop's", hint="make your shop's config in a folder of its own: "
+                         "recoverybot init ~/myshop/config.toml, then recoverybot --config ~/myshop/config.toml check")
     if target.exists() and not args.force:
         try:
             created = _init_database(target)
@@ -184,6 +191,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(f"{target} already exists (kept); created the empty database {created}")
         return EXIT_OK
+    target.parent.mkdir(parents=True, exist_ok=True)  # a new folder for the shop's files
     target.write_text(sample_config(), encoding="utf-8")
     print(f"wrote {target}; edit it, then run: recoverybot --config {target} check")
     try:
@@ -268,6 +276,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     baselines = {name: EvalReport() for name in BASELINES} if args.baselines else None
     with _open_text(args.file) as handle:
         report = evaluate(handle, Scorer(scoring), baselines)
+    if not report.n and not args.json:  # nothing measured: no table of zeros, only what went wrong
+        for line in report.bad_lines[:5]:
+            print(f"  {line}", file=sys.stderr)
+        print(f"{args.file}: no labelled example could be read (each line needs text, unhappy, issue)",
+              file=sys.stderr)
+        return EXIT_FAIL
     if args.json:
         data = report.as_dict()
         if baselines:
@@ -582,23 +596,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(config, config_path=Path(args.config) if args.config else config.path)
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from bot.engine.celery_app import run_worker
+def _celery(name: str) -> Any:
+    """A function of bot.engine.celery_app, or a UsageError saying how to install Celery."""
+    try:
+        from bot.engine import celery_app
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"Celery is not installed ({exc.name} is missing): workers need it",
+                         hint="install it with: pip install -e '.[celery]'; then set [engine] kind = \"celery\" "
+                              "(docs/workers.md)") from exc
+    return getattr(celery_app, name)
 
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    run_worker = _celery("run_worker")
     config = _load(args)
-    return run_worker(config, config_path=Path(args.config) if args.config else config.path,
-                      concurrency=args.concurrency, hostname=args.hostname)
+    return int(run_worker(config, config_path=Path(args.config) if args.config else config.path,
+                          concurrency=args.concurrency, hostname=args.hostname))
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from bot.engine.celery_app import run_scheduler
-
+    run_scheduler = _celery("run_scheduler")
     config = _load(args)
-    return run_scheduler(config, config_path=Path(args.config) if args.config else config.path)
+    return int(run_scheduler(config, config_path=Path(args.config) if args.config else config.path))
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.store import open_store
     from bot.web.server import WebServer
 
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number", hint="give 1-65535, or 0 for any free port")
     config = _load(args)
     if not config.web.enabled:
         print("note: [web] enabled is false, so the daemon does not serve the inbox and the digest has no buttons; "
@@ -686,12 +713,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=day_arg,
                    help="the day to report (YYYY-MM-DD, local); default: today so far, or yesterday with --send")
     p = add("orders", cmd_orders, "import or sync orders")
-    osub = p.add_subparsers(dest="orders_command", required=True)
+    osub = p.add_subparsers(dest="orders_command", metavar="sync|import", required=True)
     osub.add_parser("sync", help="sync orders from the configured [orders] source")
     o = osub.add_parser("import", help="import an orders CSV file")
     o.add_argument("file")
     p = add("labels", cmd_labels, "staff decisions as labelled JSON lines (for `eval`): export [FILE]")
-    lsub = p.add_subparsers(dest="labels_command", required=True)
+    lsub = p.add_subparsers(dest="labels_command", metavar="export", required=True)
     lx = lsub.add_parser("export", help="write every approved or rejected mention with its label")
     lx.add_argument("file", nargs="?", default=None)
     p = add("train", cmd_train, "refit the scorer on the staff's approve/reject decisions; installs only if no worse")
@@ -708,7 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("web", cmd_web, "serve the staff web inbox in the foreground (the daemon serves it when [web] enabled)")
     p.add_argument("--port", type=int, default=None, help="listen on this port instead of [web] port (0: any free one)")
     p = add("customers", cmd_customers, "manage customers")
-    csub = p.add_subparsers(dest="customers_command", required=True)
+    csub = p.add_subparsers(dest="customers_command", metavar="link", required=True)
     c = csub.add_parser("link", help="link a social handle to the customer with this email")
     c.add_argument("handle")
     c.add_argument("email")
@@ -736,6 +763,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a file named on the command line that cannot be read or written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
     except Exception as exc:
         from sqlalchemy.exc import SQLAlchemyError
 

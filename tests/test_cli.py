@@ -135,7 +135,48 @@ def test_unreadable_or_empty_inputs(tmp_path: Path, capsys: pytest.CaptureFixtur
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
     assert main(["eval", str(empty)]) == 1
-    assert "no labelled example" in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert "no labelled example" in said.err and "precision" not in said.out  # no table of zeros
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "unhappy": true, "issue": "brokn"}\n', encoding="utf-8")
+    assert main(["eval", str(bad)]) == 1
+    assert "line 1: 'issue' 'brokn' is not one of defective, damaged" in capsys.readouterr().err
+
+
+def test_files_and_ports_the_user_names_get_a_sentence_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["web", "--port", "99999"]) == 2
+    assert "--port 99999 is not a port number" in capsys.readouterr().err
+    assert main(["init", "--force", str(tmp_path)]) == 1  # a folder, not a file
+    assert f"cannot use {tmp_path}: Is a directory" in capsys.readouterr().err
+    # A new folder for the shop's files is made.
+    assert main(["init", str(tmp_path / "myshop" / "config.toml")]) == 0
+    config = str(tmp_path / "myshop" / "config.toml")
+    capsys.readouterr()
+    assert main(["--config", config, "labels", "export", str(tmp_path / "no" / "such" / "x.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot use" in err and "No such file or directory" in err and "Traceback" not in err
+
+
+def test_init_refuses_to_turn_the_bundled_sample_into_a_shops_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import resources
+
+    sample = Path(str(resources.files("bot").joinpath("sample_config.toml")))
+    before = sample.read_bytes()
+    (tmp_path / "config.toml").symlink_to(sample)  # as in recoverybot's own folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 2 and main(["init", "--force"]) == 2
+    assert "bundled sample config" in capsys.readouterr().err
+    assert sample.read_bytes() == before
+
+
+def test_a_subcommand_left_out_is_named_in_words(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, named in ((["orders"], "sync|import"), (["labels"], "export"), (["customers"], "link")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        err = capsys.readouterr().err
+        assert f"required: {named}" in err and "_command" not in err
 
 
 def test_approving_an_unknown_case_is_a_usage_error(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -192,7 +192,10 @@ def evaluate(lines: Iterable[str], scorer: Scorer, baselines: dict[str, EvalRepo
             gold_unhappy = obj.get("unhappy")
             if not isinstance(gold_unhappy, bool):
                 raise ValueError("missing boolean 'unhappy' label")
-            gold_issue = Issue(str(obj.get("issue", "none")))
+            named = obj.get("issue", "none")
+            if not isinstance(named, str) or named not in {i.value for i in Issue}:
+                raise ValueError(f"'issue' {named!r} is not one of {', '.join(i.value for i in Issue)}")
+            gold_issue = Issue(named)
             gold_remedy = obj.get("remedy_worthy")
             if gold_remedy is not None and not isinstance(gold_remedy, bool):
                 raise ValueError("'remedy_worthy' must be true or false")
