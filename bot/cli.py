@@ -205,6 +205,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from bot.config import effective_rules, enabled_parts, missing_secrets
+    from bot.config import web_key_needed as missing_web_key_is_error
     from connectors.fulfilment import shadowed
 
     if args.kinds:
@@ -230,6 +231,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     for problem in pacing_problems(config):
         print(f"  warning: source {problem.source}: {problem.message}")
+    orders_file = config.orders.resolved_path(config.base_dir) if config.orders.kind == "csv" else None
+    if orders_file is not None and not orders_file.is_file():
+        print(f"  warning: [orders] path {config.orders.path!r}: no such file ({orders_file}); "
+              "`orders sync` will fail until it is there")
+    if config.web.enabled and not os.environ.get(config.web.key_env) and not missing_web_key_is_error(config):
+        print(f"  note: [web] key_env names {config.web.key_env}, which is not set here: a key made at start-up "
+              "signs the digest's links, and they stop working when the daemon restarts")
     return EXIT_OK
 
 
@@ -632,7 +640,14 @@ def cmd_web(args: argparse.Namespace) -> int:
               "serving it here anyway", file=sys.stderr)
     store = open_store(config.bot.database, config.data_dir)
     try:
-        server = WebServer(config, store, port=args.port)
+        try:
+            server = WebServer(config, store, port=args.port)
+        except ConfigError as exc:
+            if args.port is None:
+                raise
+            why = getattr(exc.__cause__, "strerror", None) or exc.__cause__ or exc
+            raise UsageError(f"cannot listen on --port {args.port}: {why}", hint="another program may use that port: give another --port "
+                                               "(0: any free one)") from exc
         print(f"web inbox on {server.url} (links use {config.web.public_url}); Ctrl-C stops it", flush=True)
         server.serve()
     finally:

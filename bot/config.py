@@ -625,14 +625,16 @@ def missing_secrets(config: Config, environ: Mapping[str, str] | None = None) ->
             continue  # a relay without login never reads the password
         if key == "engine.broker_url_env" and config.engine.kind != "celery":
             continue  # the embedded daemon has no broker
-        if key.startswith("web.") and not _web_key_needed(config):
+        if key.startswith("web.") and not web_key_needed(config):
             continue  # the inbox is off, or on loopback where a key made at start-up will do
         if not env.get(name):
             out.append((key, name))
     return out
 
 
-def _web_key_needed(config: Config) -> bool:
+def web_key_needed(config: Config) -> bool:
+    """Whether the web inbox needs its key from the environment (served beyond loopback); on
+    loopback a key made at start-up will do, until a restart."""
     from bot.web.settings import is_loopback
 
     return config.web.enabled and not is_loopback(config.web.bind)

@@ -225,7 +225,7 @@ def import_file(store: Store, path: Path | str, orders_config: OrdersConfig, *, 
         data = file.read_bytes()
     except OSError as exc:
         raise OrderSyncError(f"cannot read orders file {file}: {exc.strerror or exc}",
-                             hint="check [orders] path (relative to the config file)") from exc
+                             hint="check the file's name and folder") from exc
     return _import_bytes(store, data, str(file), orders_config, origin)
 
 

@@ -365,3 +365,42 @@ urls = ["https://shop.example/products/one"]
     assert "warning: source big: lists 3000 pages but max_pages is 2500: 500 are never read" in out
     assert "warning: source big: 3000 pages at one every 1s take 50 min, longer than its interval (30 min)" in out
     assert "source small:" not in out.split("valid", 1)[1].split("policy rules")[1]
+
+
+def test_check_warns_of_a_missing_orders_file_and_links_that_die_with_a_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    assert main(["init", str(config)]) == 0
+    text = config.read_text(encoding="utf-8").replace('kind = "none"', 'kind = "csv"', 1)
+    text = text.replace('# path = "orders.csv"', 'path = "ordrs.csv"', 1)
+    head, _, tail = text.partition("[web]\n")
+    config.write_text(head + "[web]\n" + tail.replace("enabled = false", "enabled = true", 1), encoding="utf-8")
+    monkeypatch.delenv("RECOVERYBOT_WEB_KEY", raising=False)
+    capsys.readouterr()
+    assert main(["--config", str(config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: [orders] path 'ordrs.csv': no such file" in out
+    assert "note: [web] key_env names RECOVERYBOT_WEB_KEY, which is not set here" in out
+    (tmp_path / "ordrs.csv").write_text("", encoding="utf-8")
+    monkeypatch.setenv("RECOVERYBOT_WEB_KEY", "k" * 40)
+    assert main(["--config", str(config), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "[orders] path" not in out and "key_env" not in out
+
+
+def test_web_on_a_busy_port_names_the_port_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    config = tmp_path / "config.toml"
+    assert main(["init", str(config)]) == 0
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        capsys.readouterr()
+        assert main(["--config", str(config), "web", "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot listen on --port {port}" in err and "give another --port" in err and "[web] port" not in err
+    finally:
+        busy.close()
